@@ -1,0 +1,1 @@
+"""Shared logic behind the XNAi suite's keyword libraries (no Robot keywords here)."""

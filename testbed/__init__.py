@@ -1,0 +1,1 @@
+"""The XNAi testbed: a small, faithful implementation of the stack's contract on real servers."""

@@ -1,0 +1,103 @@
+"""``python -m testbed up | down | status | defects``: the reference XNAi stack.
+
+Examples::
+
+    python -m testbed up                         # fast profile, no defects, base port 18000
+    python -m testbed up --defect slow-health    # break one behaviour on purpose
+    python -m testbed status
+    python -m testbed down
+    XNAI_TESTBED_BASE_PORT=19000 python -m testbed up   # a second, independent testbed
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+
+from xnai_qa.contract import PROFILES
+
+from . import config as cfgmod
+from . import defects as defect_registry
+from . import supervisor
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m testbed", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--base-port", type=int, help="first port of the testbed (env XNAI_TESTBED_BASE_PORT, default 18000)")
+    sub = parser.add_subparsers(dest="command", required=True)
+    up = sub.add_parser("up", help="start every service (no-op if already running)")
+    up.add_argument("--defect", action="append", default=[], metavar="NAME",
+                    help="switch a defect on (repeatable; env XNAI_TESTBED_DEFECTS)")
+    up.add_argument("--profile", choices=sorted(PROFILES),
+                    help="timing profile (env XNAI_PROFILE, default fast)")
+    up.add_argument("--owner", default="manual", help=argparse.SUPPRESS)
+    sub.add_parser("down", help="stop every service (not an error when nothing runs)")
+    st = sub.add_parser("status", help="one line per service")
+    st.add_argument("--json", action="store_true")
+    sub.add_parser("defects", help="list the defect switches and the tests that catch them")
+    sub.add_parser("owner", help=argparse.SUPPRESS)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        if args.base_port is not None:
+            os.environ["XNAI_TESTBED_BASE_PORT"] = str(args.base_port)
+        if args.command == "defects":
+            for d in defect_registry.DEFECTS.values():
+                print(f"{d.name}\n    breaks:    {d.breaks}\n    caught by: " + "\n               ".join(d.caught_by))
+            return 0
+        if args.command == "up":
+            if args.defect:
+                merged = [*filter(None, os.environ.get("XNAI_TESTBED_DEFECTS", "").split(",")), *args.defect]
+                os.environ["XNAI_TESTBED_DEFECTS"] = ",".join(merged)
+            if args.profile:
+                os.environ["XNAI_PROFILE"] = args.profile
+            cfg = cfgmod.load_or_create()
+            if supervisor.is_running(cfg):
+                print(f"testbed already running in {cfg.run_dir} (gateway http://127.0.0.1:{cfg.port('gateway')})")
+                return 0
+            cfg = cfgmod.load_or_create(apply_env=True)
+            started = supervisor.up(cfg, owner=args.owner)
+            if not started:
+                print(f"testbed already running in {cfg.run_dir}")
+                return 0
+            defects = ", ".join(cfg.defects) or "none"
+            print(f"testbed up: gateway http://127.0.0.1:{cfg.port('gateway')}  profile {cfg.profile}  "
+                  f"defects {defects}  run folder {cfg.run_dir}")
+            return 0
+        cfg = cfgmod.load_saved()
+        if cfg is None:
+            if args.command == "status":
+                print("testbed not running (no run folder yet)")
+                return 3
+            if args.command == "owner":
+                return 3
+            print("testbed not running; nothing to stop")
+            return 0
+        if args.command == "down":
+            stopped = supervisor.down(cfg)
+            print("stopped: " + ", ".join(stopped) if stopped else "testbed not running; nothing to stop")
+            return 0
+        if args.command == "owner":
+            print(supervisor.owner(cfg) or "")
+            return 0 if supervisor.is_running(cfg) else 3
+        rows = supervisor.status(cfg)
+        if args.json:
+            print(json.dumps({"run_dir": cfg.run_dir, "profile": cfg.profile, "defects": cfg.defects,
+                              "services": [r.__dict__ for r in rows]}, indent=2))
+        else:
+            for r in rows:
+                print(f"{r.name:10} port {r.port:<6} {'running' if r.alive else 'stopped':8} pid {r.pid or '-'}")
+        return 0 if all(r.alive for r in rows) else 3
+    except (supervisor.TestbedError, ValueError) as err:
+        print(f"testbed: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

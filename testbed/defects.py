@@ -1,0 +1,74 @@
+"""Defect switches: behaviours of the testbed that can be broken on purpose.
+
+Each switch names what it breaks and the tests expected to catch it, as
+``"<suite name>.<test name>"`` with Robot's suite names (file name without the
+numeric prefix, underscores as spaces, title case).  The project's own proof
+(``tests/test_defect_proof.py``) starts a testbed with each switch, runs the
+suites and asserts that exactly these tests fail.
+
+Switch one on with ``XNAI_TESTBED_DEFECTS=name[,name]`` or
+``python -m testbed up --defect name``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Defect:
+    name: str
+    breaks: str
+    caught_by: tuple[str, ...]
+
+
+KG1 = "Kg1 Service Integration"
+
+DEFECTS: dict[str, Defect] = {
+    d.name: d
+    for d in (
+        Defect(
+            "gateway-drops-api-route",
+            "the Caddy gateway no longer routes /xnai/api/v1/* to the RAG API "
+            "(requests fall through to the catch-all)",
+            (
+                f"{KG1}.RAG API Is Healthy Through The Gateway",
+                f"{KG1}.Gateway Keeps The API Prefix",
+                f"{KG1}.Query Is Answered Through The Gateway",
+                f"{KG1}.Health Calls Through The Gateway Are Fast",
+            ),
+        ),
+        Defect(
+            "slow-health",
+            "the RAG API health endpoint takes 600 ms to answer",
+            (
+                f"{KG1}.Health Calls Through The Gateway Are Fast",
+                f"{KG1}.Health Calls To The RAG API Are Fast",
+            ),
+        ),
+        Defect(
+            "no-request-id",
+            "the RAG API stops sending the X-Request-ID header",
+            (
+                f"{KG1}.Every API Response Carries A Request ID",
+                f"{KG1}.Gateway Keeps The API Prefix",
+            ),
+        ),
+        Defect(
+            "health-ignores-redis",
+            "the RAG API health endpoint reports Redis healthy without asking Redis",
+            (f"{KG1}.Health Reports The Live Redis Connection",),
+        ),
+    )
+}
+
+
+def validate(names: list[str], setting: str) -> None:
+    """Fail naming the unknown switches and the known ones."""
+    unknown = [n for n in names if n not in DEFECTS]
+    if unknown:
+        known = ", ".join(sorted(DEFECTS))
+        raise ValueError(
+            f"{setting}: unknown defect switch(es) {', '.join(unknown)}. "
+            f"Known switches: {known}. List them with: python -m testbed defects"
+        )

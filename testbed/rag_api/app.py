@@ -1,0 +1,289 @@
+"""The testbed's RAG API: the XNAi contract's routes on FastAPI/uvicorn.
+
+Routes (all under ``/xnai/api/v1``): ``GET /health``, ``POST /query``,
+``POST /stream`` (SSE), ``GET /docs/search``; plus ``/metrics`` at the root.
+Every response carries ``X-Request-ID: req_<uuid>``; validation errors are
+400 with the contract's error body.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import os
+import time
+import uuid
+from contextlib import asynccontextmanager
+from datetime import datetime, timezone
+
+import redis.asyncio as aioredis
+from fastapi import FastAPI, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, PlainTextResponse, StreamingResponse
+from pydantic import BaseModel, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from testbed.config import TestbedConfig
+
+from .breaker import CircuitOpenError, RedisCircuitBreaker
+from .rag import Corpus, answer_tokens
+
+PREFIX = "/xnai/api/v1"
+VERSION = "testbed-0.1"
+QUERY_STREAM = "xnai_queries"
+HEALTH_KEY = "xnai_health_check"
+
+
+class QueryRequest(BaseModel):
+    query: str = Field(min_length=1, max_length=2000)
+    use_rag: bool = True
+    max_tokens: int = Field(default=512, ge=1, le=2048)
+    temperature: float = Field(default=0.7, ge=0.0, le=2.0)
+    top_p: float = Field(default=0.95, ge=0.0, le=1.0)
+
+
+def _now_iso() -> str:
+    return datetime.now(timezone.utc).isoformat()
+
+
+def error_body(request: Request, status: int, code: str, message: str, category: str,
+               details: dict | None = None, suggestion: str = "") -> dict:
+    return {
+        "error_code": code,
+        "message": message,
+        "category": category,
+        "http_status": status,
+        "timestamp": _now_iso(),
+        "details": details or {},
+        "recovery_suggestion": suggestion,
+        "request_id": getattr(request.state, "request_id", None),
+    }
+
+
+def create_app(cfg: TestbedConfig | None = None) -> FastAPI:
+    if cfg is None:
+        cfg = TestbedConfig.from_file(__import__("pathlib").Path(os.environ["XNAI_TESTBED_CONFIG"]))
+    timings = cfg.timings
+    corpus = Corpus()
+    state: dict = {}
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI):
+        state["redis"] = aioredis.Redis(
+            host="127.0.0.1", port=cfg.port("redis"), password=cfg.redis_password,
+            socket_timeout=timings.check_timeout_s, socket_connect_timeout=timings.check_timeout_s,
+        )
+        state["breakers"] = {
+            spec.name: RedisCircuitBreaker(spec, state["redis"], timings.breaker_ttl_s) for spec in timings.breakers
+        }
+        yield
+        await state["redis"].aclose()
+
+    app = FastAPI(title="XNAi RAG API (testbed)", version=VERSION, lifespan=lifespan)
+
+    # ------------------------------------------------------ middleware --
+    @app.middleware("http")
+    async def request_id(request: Request, call_next):
+        request.state.request_id = f"req_{uuid.uuid4()}"
+        response = await call_next(request)
+        if not cfg.has_defect("no-request-id"):
+            response.headers["X-Request-ID"] = request.state.request_id
+        return response
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, exc: RequestValidationError):
+        errors = [{"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")} for e in exc.errors()]
+        return JSONResponse(
+            error_body(request, 400, "VALIDATION_ERROR", "Request validation failed", "validation",
+                       {"errors": errors}, "Check the request body against the API schema."),
+            status_code=400,
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException):
+        code = {404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED"}.get(exc.status_code, f"HTTP_{exc.status_code}")
+        return JSONResponse(error_body(request, exc.status_code, code, str(exc.detail), "client"),
+                            status_code=exc.status_code)
+
+    @app.exception_handler(Exception)
+    async def internal_error(request: Request, _exc: Exception):
+        return JSONResponse(
+            error_body(request, 500, "INTERNAL_ERROR", "Internal server error", "server",
+                       suggestion="Retry later; report the request_id if it persists."),
+            status_code=500,
+        )
+
+    # ---------------------------------------------------------- helpers --
+    async def redis_alive() -> bool:
+        if cfg.has_defect("health-ignores-redis"):
+            return True
+        try:
+            await state["redis"].set(HEALTH_KEY, _now_iso(), ex=10)
+            return True
+        except Exception:  # noqa: BLE001
+            return False
+
+    def cache_key(req: QueryRequest) -> str:
+        raw = json.dumps([req.query, req.use_rag, req.max_tokens], separators=(",", ":"))
+        return "query:" + hashlib.sha256(raw.encode()).hexdigest()[:32]
+
+    async def record_query(request: Request, req: QueryRequest, endpoint: str) -> None:
+        try:
+            await state["redis"].xadd(
+                QUERY_STREAM,
+                {"request_id": request.state.request_id, "endpoint": endpoint,
+                 "query_hash": cache_key(req).split(":", 1)[1], "ts": str(time.time())},
+                maxlen=10000, approximate=True,
+            )
+        except Exception:  # noqa: BLE001, S110 - the record is best effort, as in the stack
+            pass
+
+    def retrieve(req: QueryRequest):
+        return [doc for doc, _score in corpus.search(req.query)] if req.use_rag else []
+
+    def token_count(req: QueryRequest) -> int:
+        return min(req.max_tokens, timings.tokens_per_answer)
+
+    async def cache_get(key: str):
+        breaker = state["breakers"]["redis_cache"]
+        try:
+            await breaker.before_call()
+        except CircuitOpenError:
+            return None
+        try:
+            raw = await state["redis"].get(key)
+        except Exception:  # noqa: BLE001
+            await breaker.record_failure()
+            return None
+        await breaker.record_success()
+        return json.loads(raw) if raw else None
+
+    async def cache_put(key: str, value: dict) -> None:
+        breaker = state["breakers"]["redis_cache"]
+        try:
+            await breaker.before_call()
+            await state["redis"].set(key, json.dumps(value), ex=3600)
+        except CircuitOpenError:
+            return
+        except Exception:  # noqa: BLE001
+            await breaker.record_failure()
+            return
+        await breaker.record_success()
+
+    def circuit_open_response(request: Request) -> JSONResponse:
+        body = {"error": "LLM service unavailable (circuit open)", "request_id": request.state.request_id}
+        return JSONResponse(body, status_code=503)
+
+    # ----------------------------------------------------------- routes --
+    @app.get(PREFIX + "/health")
+    async def health():
+        if cfg.has_defect("slow-health"):
+            await asyncio.sleep(0.6)
+        redis_ok = await redis_alive()
+        breakers_ok = True
+        if redis_ok:
+            for b in state["breakers"].values():
+                breakers_ok = breakers_ok and await b.is_healthy()
+        status = "healthy" if redis_ok and breakers_ok else "degraded"
+        tier = 1 if status == "healthy" else 2
+        return {
+            "status": status,
+            "version": VERSION,
+            "memory_gb": round(__import__("psutil").Process().memory_info().rss / 2**30, 4),
+            "vectorstore_loaded": bool(corpus.docs),
+            "components": {
+                "embeddings": True,
+                "vectorstore": bool(corpus.docs),
+                "llm": True,
+                "circuit_breakers_healthy": breakers_ok,
+                "health_memory": True,
+                "health_redis": redis_ok,
+                "degradation_tier": tier,
+                "tier_name": "full" if tier == 1 else "degraded",
+            },
+        }
+
+    @app.post(PREFIX + "/query")
+    async def query(req: QueryRequest, request: Request):
+        started = time.perf_counter()
+        await record_query(request, req, "query")
+        key = cache_key(req)
+        cached = await cache_get(key)
+        if cached is not None:
+            cached["duration_ms"] = round((time.perf_counter() - started) * 1000, 3)
+            return cached
+        breaker = state["breakers"]["rag_api"]
+        try:
+            await breaker.before_call()
+        except CircuitOpenError:
+            return circuit_open_response(request)
+        sources = retrieve(req)
+        tokens = answer_tokens(req.query, sources, token_count(req))
+        await asyncio.sleep(timings.token_delay_s * len(tokens))
+        await breaker.record_success()
+        duration_ms = (time.perf_counter() - started) * 1000
+        body = {
+            "response": "".join(tokens),
+            "sources": [d.id for d in sources],
+            "tokens_generated": len(tokens),
+            "duration_ms": round(duration_ms, 3),
+            "token_rate_tps": round(len(tokens) / max(duration_ms / 1000, 1e-9), 2),
+        }
+        await cache_put(key, body)
+        return body
+
+    @app.post(PREFIX + "/stream")
+    async def stream(req: QueryRequest, request: Request):
+        await record_query(request, req, "stream")
+        breaker = state["breakers"]["rag_api"]
+        try:
+            await breaker.before_call()
+        except CircuitOpenError:
+            return circuit_open_response(request)
+        sources = retrieve(req)
+        tokens = answer_tokens(req.query, sources, token_count(req))
+
+        async def frames():
+            started = time.perf_counter()
+            sent = 0
+            try:
+                if req.use_rag:
+                    yield _frame({"type": "sources", "sources": [d.id for d in sources]})
+                for tok in tokens:
+                    if time.perf_counter() - started > timings.stream_timeout_s:
+                        yield _frame({"type": "error", "error": "stream timeout"})
+                        return
+                    await asyncio.sleep(timings.token_delay_s)
+                    sent += 1
+                    yield _frame({"type": "token", "content": tok})
+                await breaker.record_success()
+                yield _frame({"type": "done", "tokens": sent,
+                              "latency_ms": round((time.perf_counter() - started) * 1000, 3)})
+            finally:
+                state.setdefault("streams_closed", 0)
+                state["streams_closed"] += 1
+
+        return StreamingResponse(frames(), media_type="text/event-stream",
+                                 headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+
+    @app.get(PREFIX + "/docs/search")
+    async def docs_search(query: str = Query(min_length=1, max_length=500), limit: int = Query(5, ge=1, le=50)):
+        hits = corpus.search(query, limit)
+        return {
+            "query": query,
+            "results": [{"id": d.id, "name": d.name, "description": d.description, "links": [d.link],
+                         "score": s} for d, s in hits],
+            "total": len(hits),
+        }
+
+    @app.get("/metrics", response_class=PlainTextResponse)
+    async def metrics():
+        closed = state.get("streams_closed", 0)
+        return f"# TYPE xnai_streams_closed_total counter\nxnai_streams_closed_total {closed}\n"
+
+    return app
+
+
+def _frame(payload: dict) -> bytes:
+    return f"data: {json.dumps(payload)}\n\n".encode()

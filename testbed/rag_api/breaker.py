@@ -1,0 +1,128 @@
+"""A circuit breaker whose state lives in Redis, as the stack's does.
+
+Key ``circuit_breaker:{name}`` holds a JSON string with ``state``
+(``closed``/``open``/``half_open``), counters and timestamps, written with an
+expiry.  Semantics: consecutive failures open it; after the recovery timeout
+the next call finds it half-open (lazily, like pybreaker) and at most
+``half_open_max_calls`` calls are let through; ``success_threshold``
+successes close it, one failure re-opens it.  When Redis is unreachable the
+breaker keeps working from memory.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass, field
+
+from xnai_qa.contract import BreakerSpec
+
+KEY_PATTERN = "circuit_breaker:{name}"
+
+
+class CircuitOpenError(Exception):
+    """Raised instead of calling through an open breaker."""
+
+    def __init__(self, name: str):
+        super().__init__(f"circuit '{name}' is open")
+        self.name = name
+
+
+@dataclass
+class BreakerState:
+    state: str = "closed"
+    failure_count: int = 0
+    last_failure_time: float | None = None
+    success_count: int = 0
+    last_success_time: float | None = None
+    total_calls: int = 0
+    total_failures: int = 0
+    total_successes: int = 0
+    opened_at: float | None = None
+    half_open_calls: int = 0
+    transitions: list = field(default_factory=list)
+
+
+class RedisCircuitBreaker:
+    def __init__(self, spec: BreakerSpec, redis, ttl_s: int, clock=time.time):
+        self.spec = spec
+        self.redis = redis
+        self.ttl_s = ttl_s
+        self.clock = clock
+        self.local = BreakerState()
+
+    @property
+    def key(self) -> str:
+        return KEY_PATTERN.format(name=self.spec.name)
+
+    async def load(self) -> BreakerState:
+        try:
+            raw = await self.redis.get(self.key)
+        except Exception:  # noqa: BLE001 - Redis down: in-memory fallback
+            return self.local
+        if raw:
+            try:
+                data = json.loads(raw)
+                known = BreakerState.__dataclass_fields__
+                self.local = BreakerState(**{k: v for k, v in data.items() if k in known})
+            except (ValueError, TypeError):
+                pass
+        return self.local
+
+    async def save(self, st: BreakerState) -> None:
+        self.local = st
+        st.transitions = st.transitions[-20:]
+        try:
+            await self.redis.set(self.key, json.dumps(asdict(st)), ex=self.ttl_s)
+        except Exception:  # noqa: BLE001, S110 - Redis down: keep the in-memory state
+            pass
+
+    def _move(self, st: BreakerState, new: str) -> None:
+        if st.state != new:
+            st.transitions.append({"from": st.state, "to": new, "at": self.clock()})
+            st.state = new
+
+    async def before_call(self) -> BreakerState:
+        st = await self.load()
+        now = self.clock()
+        if st.state == "open" and st.opened_at is not None and now - st.opened_at >= self.spec.recovery_timeout_s:
+            self._move(st, "half_open")
+            st.half_open_calls = 0
+            st.success_count = 0
+        if st.state == "open":
+            await self.save(st)
+            raise CircuitOpenError(self.spec.name)
+        if st.state == "half_open":
+            if st.half_open_calls >= self.spec.half_open_max_calls:
+                raise CircuitOpenError(self.spec.name)
+            st.half_open_calls += 1
+        st.total_calls += 1
+        await self.save(st)
+        return st
+
+    async def record_success(self) -> None:
+        st = await self.load()
+        st.total_successes += 1
+        st.last_success_time = self.clock()
+        st.failure_count = 0
+        if st.state == "half_open":
+            st.success_count += 1
+            if st.success_count >= self.spec.success_threshold:
+                self._move(st, "closed")
+                st.success_count = 0
+                st.half_open_calls = 0
+        await self.save(st)
+
+    async def record_failure(self) -> None:
+        st = await self.load()
+        st.total_failures += 1
+        st.failure_count += 1
+        st.last_failure_time = self.clock()
+        if st.state == "half_open" or st.failure_count >= self.spec.failure_threshold:
+            self._move(st, "open")
+            st.opened_at = self.clock()
+            st.success_count = 0
+        await self.save(st)
+
+    async def is_healthy(self) -> bool:
+        return (await self.load()).state == "closed"

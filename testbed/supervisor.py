@@ -1,0 +1,243 @@
+"""Start, stop and inspect a testbed's services.
+
+Each service runs in its own session (process group) so the whole group can
+be signalled.  Its pid and start time are written to ``state.json`` in the run
+folder the moment it is spawned, so a supervisor that crashes (or a Robot run
+that is killed) leaves enough behind for the next ``up`` or ``down`` to find
+and stop every process: no orphans.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import signal
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import psutil
+
+from . import config as cfgmod
+from .config import SERVICE_ORDER, TestbedConfig
+from .services import AFTER_READY, SERVICES, ServiceError, port_free, wait_ready
+
+STOP_GRACE_S = 10.0
+
+
+class TestbedError(RuntimeError):
+    """A testbed operation failed; the message says what and how to fix it."""
+
+    __test__ = False
+
+
+@dataclass
+class ServiceStatus:
+    name: str
+    port: int
+    pid: int | None
+    alive: bool
+
+
+# --------------------------------------------------------------- state --
+def _state_path(cfg: TestbedConfig) -> Path:
+    return cfg.run_path / "state.json"
+
+
+def read_state(cfg: TestbedConfig) -> dict:
+    path = _state_path(cfg)
+    if not path.exists():
+        return {"services": {}}
+    try:
+        return json.loads(path.read_text())
+    except ValueError:
+        return {"services": {}}
+
+
+def _write_state(cfg: TestbedConfig, state: dict) -> None:
+    path = _state_path(cfg)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(state, indent=2, sort_keys=True))
+    os.replace(tmp, path)
+
+
+@contextlib.contextmanager
+def _locked(cfg: TestbedConfig):
+    """One supervisor operation at a time per testbed (also across processes)."""
+    cfg.run_path.mkdir(parents=True, exist_ok=True)
+    with open(cfg.run_path / "supervisor.lock", "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _process(entry: dict | None) -> psutil.Process | None:
+    """The live process recorded in ``entry``, or None if gone or pid reused."""
+    if not entry:
+        return None
+    try:
+        proc = psutil.Process(entry["pid"])
+        if abs(proc.create_time() - entry["create_time"]) > 1.0:
+            return None
+        if proc.status() == psutil.STATUS_ZOMBIE:
+            return None
+        return proc
+    except (psutil.Error, KeyError):
+        return None
+
+
+def status(cfg: TestbedConfig) -> list[ServiceStatus]:
+    state = read_state(cfg)
+    rows = []
+    for name in SERVICE_ORDER:
+        entry = state["services"].get(name)
+        proc = _process(entry)
+        rows.append(ServiceStatus(name, cfg.port(SERVICES[name].port_key), entry and entry["pid"], proc is not None))
+    return rows
+
+
+def is_running(cfg: TestbedConfig) -> bool:
+    rows = status(cfg)
+    return all(r.alive for r in rows)
+
+
+# ---------------------------------------------------------- start/stop --
+def _spawn(name: str, cfg: TestbedConfig) -> subprocess.Popen:
+    service = SERVICES[name]
+    launch = service.prepare(cfg)
+    logs = cfg.run_path / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    env = dict(os.environ)
+    env.update(launch.env)
+    with open(logs / f"{name}.log", "ab") as log:
+        log.write(f"\n--- start {time.strftime('%Y-%m-%dT%H:%M:%S')} ---\n".encode())
+        log.flush()
+        return subprocess.Popen(  # noqa: S603 - argv built from our own config
+            launch.argv,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=env,
+            cwd=launch.cwd,
+            user=launch.user,
+            start_new_session=True,
+        )
+
+
+def _log_tail(cfg: TestbedConfig, name: str, lines: int = 25) -> str:
+    path = cfg.run_path / "logs" / f"{name}.log"
+    if not path.exists():
+        return "(no log)"
+    return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+
+
+def start_service(cfg: TestbedConfig, name: str) -> None:
+    """Start one service (if not alive) and wait until it answers."""
+    state = read_state(cfg)
+    if _process(state["services"].get(name)):
+        return
+    port = cfg.port(SERVICES[name].port_key)
+    if not port_free(port):
+        raise TestbedError(
+            f"Port {port} (testbed service '{name}') is already in use by another program. "
+            f"Free it, or move the whole testbed with XNAI_TESTBED_BASE_PORT "
+            f"(now {cfg.base_port}; the testbed uses {cfg.base_port}..{cfg.base_port + max(cfgmod.PORT_OFFSETS.values())})."
+        )
+    try:
+        proc = _spawn(name, cfg)
+    except ServiceError as err:
+        raise TestbedError(str(err)) from err
+    ps = psutil.Process(proc.pid)
+    state["services"][name] = {"pid": proc.pid, "create_time": ps.create_time(), "argv0": ps.name()}
+    _write_state(cfg, state)
+    try:
+        wait_ready(SERVICES[name], cfg, alive=lambda: proc.poll() is None)
+        if name in AFTER_READY:
+            AFTER_READY[name](cfg)
+    except Exception as err:
+        raise TestbedError(f"{err}. Last lines of {cfg.run_path / 'logs' / (name + '.log')}:\n{_log_tail(cfg, name)}") from err
+
+
+def stop_service(cfg: TestbedConfig, name: str, grace_s: float = STOP_GRACE_S) -> bool:
+    """Stop one service's whole process group: SIGTERM, then SIGKILL after ``grace_s``.
+
+    Returns True if something was running.
+    """
+    state = read_state(cfg)
+    entry = state["services"].pop(name, None)
+    proc = _process(entry)
+    if proc is not None:
+        _terminate_group(proc, grace_s)
+    _write_state(cfg, state)
+    return proc is not None
+
+
+def _terminate_group(proc: psutil.Process, grace_s: float) -> None:
+    try:
+        pgid = os.getpgid(proc.pid)
+    except ProcessLookupError:
+        return
+    members = [proc]
+    with contextlib.suppress(psutil.Error):
+        members += proc.children(recursive=True)
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, signal.SIGTERM)
+    _gone, alive = psutil.wait_procs(members, timeout=grace_s)
+    if alive:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(pgid, signal.SIGKILL)
+        psutil.wait_procs(alive, timeout=5)
+
+
+def up(cfg: TestbedConfig, *, owner: str = "manual") -> bool:
+    """Start every service in dependency order.  Returns False if already running."""
+    with _locked(cfg):
+        if is_running(cfg):
+            return False
+        # Leftovers of a crashed supervisor or a killed run: stop them first.
+        for name in reversed(SERVICE_ORDER):
+            stop_service(cfg, name)
+        busy = [
+            (name, cfg.port(SERVICES[name].port_key))
+            for name in SERVICE_ORDER
+            if not port_free(cfg.port(SERVICES[name].port_key))
+        ]
+        if not port_free(cfg.port("caddy_admin")):
+            busy.append(("caddy_admin", cfg.port("caddy_admin")))
+        if busy:
+            names = ", ".join(f"{port} ({name})" for name, port in busy)
+            raise TestbedError(
+                f"Port(s) already in use: {names}. Free them, or move the testbed with "
+                f"XNAI_TESTBED_BASE_PORT (now {cfg.base_port})."
+            )
+        state = read_state(cfg)
+        state["owner"] = owner
+        state["started_at"] = time.time()
+        _write_state(cfg, state)
+        try:
+            for name in SERVICE_ORDER:
+                start_service(cfg, name)
+        except BaseException:
+            for name in reversed(SERVICE_ORDER):
+                stop_service(cfg, name)
+            raise
+        return True
+
+
+def down(cfg: TestbedConfig) -> list[str]:
+    """Stop every service (reverse order).  Returns the names that were running."""
+    with _locked(cfg):
+        stopped = [name for name in reversed(SERVICE_ORDER) if stop_service(cfg, name)]
+        state = read_state(cfg)
+        state.pop("owner", None)
+        _write_state(cfg, state)
+        return stopped
+
+
+def owner(cfg: TestbedConfig) -> str | None:
+    return read_state(cfg).get("owner")
