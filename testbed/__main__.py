@@ -39,6 +39,7 @@ def _parser() -> argparse.ArgumentParser:
     st.add_argument("--json", action="store_true")
     sub.add_parser("defects", help="list the defect switches and the tests that catch them")
     sub.add_parser("owner", help=argparse.SUPPRESS)
+    sub.add_parser("describe", help="the testbed's config as JSON, secrets included (for variables/testbed.py)")
     return parser
 
 
@@ -50,6 +51,12 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "defects":
             for d in defect_registry.DEFECTS.values():
                 print(f"{d.name}\n    breaks:    {d.breaks}\n    caught by: " + "\n               ".join(d.caught_by))
+            return 0
+        if args.command == "describe":
+            cfg = cfgmod.load_or_create()
+            data = json.loads(cfg.to_json())
+            data["ports"] = cfg.ports
+            print(json.dumps(data))
             return 0
         if args.command == "up":
             if args.defect:

@@ -1,0 +1,96 @@
+"""Keywords for the stack's Redis: keys, TTLs and values, with password and TLS.
+
+The connection comes from ``${REDIS_URL}`` (``redis://`` or ``rediss://``),
+``${REDIS_PASSWORD}`` (a ``Secret``, never logged) and ``${REDIS_CA_FILE}``.
+robotframework-redislibrary takes the password as a plain keyword argument,
+which Robot would print in log.html; this library keeps it out of the logs.
+"""
+
+from __future__ import annotations
+
+import redis
+from robot.api import logger
+from robot.api.deco import keyword, library
+from robot.api.exceptions import Failure
+from robot.libraries.BuiltIn import BuiltIn
+
+from xnai_qa import targetconfig
+
+
+@library(scope="GLOBAL", auto_keywords=False)
+class XnaiRedis:
+    """Reads and checks keys in the target's Redis."""
+
+    def __init__(self):
+        self._client: redis.Redis | None = None
+        self._url: str | None = None
+
+    def _redis(self) -> redis.Redis:
+        builtin = BuiltIn()
+        url = builtin.get_variable_value("${REDIS_URL}")
+        if url is None:
+            raise Failure("${REDIS_URL} is not defined: import resources/xnai.resource.")
+        if self._client is not None and url == self._url:
+            return self._client
+        password = builtin.get_variable_value("${REDIS_PASSWORD}")
+        secret = getattr(password, "value", None)
+        if password is not None and secret is None:
+            raise Failure("${REDIS_PASSWORD} must be a Secret, not a plain string: read it from an environment variable.")
+        host = redis.connection.parse_url(url).get("host", "")
+        targetconfig.check_host_allowed(host, builtin.get_variable_value("${ALLOWED_HOSTS}", []))
+        kwargs = {"password": secret or None, "socket_timeout": 5, "socket_connect_timeout": 5,
+                  "decode_responses": True}
+        ca_file = builtin.get_variable_value("${REDIS_CA_FILE}", "")
+        if url.startswith("rediss://") and ca_file:
+            kwargs["ssl_ca_certs"] = ca_file
+        self._client = redis.Redis.from_url(url, **kwargs)
+        self._url = url
+        return self._client
+
+    @keyword
+    def redis_should_answer_ping(self) -> None:
+        """Sends PING with the configured password; fails naming the error (refused, auth, TLS).
+
+        Example:
+        | Redis Should Answer Ping |
+        """
+        try:
+            self._redis().ping()
+        except redis.RedisError as err:
+            raise Failure(f"Redis did not answer PING: {type(err).__name__}: {err}") from None
+
+    @keyword
+    def delete_redis_key(self, key: str) -> None:
+        """Deletes ``key`` (no error if absent).
+
+        Example:
+        | Delete Redis Key | ${HEALTH_CHECK_KEY} |
+        """
+        self._redis().delete(key)
+
+    @keyword
+    def redis_key_should_exist(self, key: str) -> None:
+        """Fails if ``key`` does not exist.
+
+        Example:
+        | Redis Key Should Exist | xnai_health_check |
+        """
+        if not self._redis().exists(key):
+            raise Failure(f"Redis key '{key}' does not exist.")
+
+    @keyword
+    def redis_key_should_expire_within(self, key: str, seconds: float) -> int:
+        """Fails unless ``key`` exists with a TTL set and at most ``seconds``; returns the TTL.
+
+        Example:
+        | Redis Key Should Expire Within | xnai_health_check | 10 |
+        """
+        ttl = self._redis().ttl(key)
+        if ttl == -2:
+            raise Failure(f"Redis key '{key}' does not exist.")
+        if ttl == -1:
+            raise Failure(f"Redis key '{key}' has no expiry (TTL missing).")
+        if ttl > float(seconds):
+            raise Failure(f"Redis key '{key}' expires in {ttl} s, more than {seconds} s.")
+        logger.info(f"{key}: TTL {ttl} s")
+        return ttl

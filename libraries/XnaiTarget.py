@@ -1,0 +1,258 @@
+"""Keywords for the system under test: its configuration, its start, its services.
+
+The target is chosen by the variables file (default ``variables/testbed.py``).
+For the embedded testbed this library starts it when needed and stops it at
+the end of the run if the run started it; for a real stack it only checks
+that the services are reachable.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from robot.api import logger
+from robot.api.deco import keyword, library
+from robot.api.exceptions import Failure, FatalError
+from robot.libraries.BuiltIn import BuiltIn
+
+from xnai_qa import targetconfig
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+TESTBED_OWNER = "robot"
+
+
+@library(scope="GLOBAL", auto_keywords=False)
+class XnaiTarget:
+    """Configuration, lifecycle and reachability of the XNAi target.
+
+    Every keyword reads the target from the variables file, so suites never
+    name hosts or ports.  Services are referred to by the names in
+    ``${SERVICES}`` (``gateway``, ``rag_api``, ``redis``, ``postgres`` ...).
+    """
+
+    ROBOT_LISTENER_API_VERSION = 3
+
+    def __init__(self):
+        self.ROBOT_LIBRARY_LISTENER = self
+        self._started_here = False
+        self._under_pabot = False
+        self._testbed_env: dict | None = None
+
+    # ----------------------------------------------------------- helpers --
+    @staticmethod
+    def _var(name: str):
+        value = BuiltIn().get_variable_value("${%s}" % name)
+        if value is None:
+            raise FatalError(f"${{{name}}} is not defined: import resources/xnai.resource or pass a variables file.")
+        return value
+
+    def _service(self, name: str) -> dict:
+        services = self._var("SERVICES")
+        if name not in services:
+            raise Failure(f"No service named '{name}' in ${{SERVICES}}. Known services: {', '.join(services)}.")
+        svc = services[name]
+        targetconfig.check_host_allowed(svc["host"], self._var("ALLOWED_HOSTS"))
+        return svc
+
+    def _testbed(self, *args: str, timeout: float = 240.0) -> subprocess.CompletedProcess:
+        if self._testbed_env is None:  # cached: close() runs after Robot's variables are gone
+            self._testbed_env = {
+                "XNAI_TESTBED_BASE_PORT": str(self._var("TESTBED_BASE_PORT")),
+                "XNAI_PROFILE": str(self._var("PROFILE")),
+            }
+        env = {**os.environ, **self._testbed_env}
+        return subprocess.run(  # noqa: S603 - our own CLI
+            [sys.executable, "-m", "testbed", *args],
+            cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=timeout, check=False,
+        )
+
+    # ---------------------------------------------------------- keywords --
+    @keyword
+    def target_configuration_should_be_valid(self) -> None:
+        """Checks every target variable and stops the run if one is missing or malformed.
+
+        The failure lists each problem with the variable's name and the fix.
+        Hosts must be loopback unless listed in ``${ALLOWED_HOSTS}``.
+
+        Example:
+        | Target Configuration Should Be Valid |
+        """
+        variables = {name: BuiltIn().get_variable_value("${%s}" % name) for name in targetconfig.RULES}
+        variables = {k: v for k, v in variables.items() if v is not None}
+        try:
+            targetconfig.validate(variables)
+        except targetconfig.TargetConfigError as err:
+            raise FatalError(str(err)) from None
+        logger.info(f"Target '{variables['TARGET']}' with profile '{variables['PROFILE']}': configuration valid.")
+
+    @keyword
+    def prepare_target(self) -> None:
+        """Validates the configuration and makes sure the target answers.
+
+        Against the testbed, starts it unless it is already running (and then
+        stops it at the end of the run).  Against a real stack, waits up to
+        ``${READY_TIMEOUT_S}`` for every required service port and fails
+        naming those that do not answer.
+
+        Example:
+        | Suite Setup | Prepare Target |
+        """
+        self.target_configuration_should_be_valid()
+        if self._var("TARGET") == "testbed":
+            self.start_testbed_unless_running()
+        self.required_services_should_be_reachable()
+
+    @keyword
+    def start_testbed_unless_running(self) -> None:
+        """Starts the embedded testbed if it is not running; no-op otherwise.
+
+        Defect switches come from ``XNAI_TESTBED_DEFECTS`` in the environment.
+
+        Example:
+        | Start Testbed Unless Running |
+        """
+        if self._testbed("owner").returncode == 0:
+            logger.info("Testbed already running; using it as it is.")
+            return
+        result = self._testbed("up", "--owner", TESTBED_OWNER)
+        logger.info(result.stdout.strip())
+        if result.returncode != 0:
+            raise FatalError(f"The testbed did not start:\n{result.stderr.strip() or result.stdout.strip()}")
+        self._started_here = True
+        self._under_pabot = BuiltIn().get_variable_value("${PABOTQUEUEINDEX}") is not None
+
+    @keyword
+    def stop_testbed_if_robot_started_it(self) -> None:
+        """Stops the testbed when a Robot run started it; leaves a hand-started one running.
+
+        Example:
+        | Suite Teardown | Stop Testbed If Robot Started It |
+        """
+        if self._var("TARGET") != "testbed":
+            return
+        result = self._testbed("owner")
+        if result.returncode == 0 and result.stdout.strip() == TESTBED_OWNER:
+            down = self._testbed("down")
+            logger.info(down.stdout.strip())
+            if down.returncode != 0:
+                raise Failure(f"Stopping the testbed failed:\n{down.stderr.strip()}")
+        else:
+            logger.info("Testbed not started by Robot (or not running): left as it is.")
+        self._started_here = False
+
+    @keyword
+    def required_services_should_be_reachable(self, timeout: float | None = None) -> None:
+        """Waits until every service in ``${REQUIRED_SERVICES}`` accepts TCP connections.
+
+        Polls every 0.2 s for at most ``timeout`` seconds (default
+        ``${READY_TIMEOUT_S}``); fails naming the unreachable services.
+
+        Example:
+        | Required Services Should Be Reachable | timeout=30 |
+        """
+        limit = float(timeout if timeout is not None else self._var("READY_TIMEOUT_S"))
+        pending = list(self._var("REQUIRED_SERVICES"))
+        deadline = time.monotonic() + limit
+        while pending:
+            pending = [name for name in pending if not self._connects(name)]
+            if not pending or time.monotonic() >= deadline:
+                break
+            time.sleep(0.2)
+        if pending:
+            where = ", ".join(f"{n} ({self._service(n)['host']}:{self._service(n)['port']})" for n in pending)
+            raise FatalError(f"Not reachable within {limit:g} s: {where}. Is the stack up, and are the ports right?")
+
+    def _connects(self, name: str, timeout: float = 1.0) -> bool:
+        svc = self._service(name)
+        try:
+            with socket.create_connection((svc["host"], svc["port"]), timeout=timeout):
+                return True
+        except OSError:
+            return False
+
+    @keyword
+    def service_host_should_resolve(self, service: str) -> str:
+        """Resolves the host of ``service`` (Docker DNS inside a compose network) and returns its address.
+
+        Example:
+        | ${address}= | Service Host Should Resolve | rag_api |
+        """
+        host = self._service(service)["host"]
+        try:
+            infos = socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)
+        except socket.gaierror as err:
+            raise Failure(f"Host '{host}' of service '{service}' does not resolve: {err}") from None
+        address = infos[0][4][0]
+        logger.info(f"{service}: {host} -> {address}")
+        return address
+
+    @keyword
+    def service_port_should_accept_connections(self, service: str, timeout: float = 2.0) -> None:
+        """Opens a TCP connection to ``service``; fails on refusal or timeout, naming the error.
+
+        Example:
+        | Service Port Should Accept Connections | redis |
+        """
+        svc = self._service(service)
+        started = time.perf_counter()
+        try:
+            with socket.create_connection((svc["host"], svc["port"]), timeout=timeout):
+                pass
+        except OSError as err:
+            raise Failure(f"Service '{service}' at {svc['host']}:{svc['port']}: {err}") from None
+        logger.info(f"{service} {svc['host']}:{svc['port']} accepted in {(time.perf_counter() - started) * 1000:.1f} ms")
+
+    @keyword
+    def every_required_service_should_resolve(self) -> None:
+        """Runs `Service Host Should Resolve` for each service in ``${REQUIRED_SERVICES}``, failing with all misses.
+
+        Example:
+        | Every Required Service Should Resolve |
+        """
+        self._each_required(self.service_host_should_resolve)
+
+    @keyword
+    def every_required_service_should_accept_connections(self) -> None:
+        """Runs `Service Port Should Accept Connections` for each required service, failing with all refusals.
+
+        Example:
+        | Every Required Service Should Accept Connections |
+        """
+        self._each_required(self.service_port_should_accept_connections)
+
+    def _each_required(self, check) -> None:
+        errors = []
+        for name in self._var("REQUIRED_SERVICES"):
+            try:
+                check(name)
+            except Failure as err:
+                errors.append(str(err))
+        if errors:
+            raise Failure("\n".join(errors))
+
+    @keyword
+    def service_health_url(self, service: str) -> str:
+        """Returns the health URL configured for ``service`` in ``${SERVICES}``.
+
+        Example:
+        | ${url}= | Service Health URL | rag_api |
+        """
+        svc = self._service(service)
+        if "health_url" not in svc:
+            raise Failure(f"Service '{service}' has no health_url in ${{SERVICES}}.")
+        return svc["health_url"]
+
+    # ---------------------------------------------------------- listener --
+    def close(self) -> None:
+        """End of a plain ``robot`` run of single suite files: stop what this process started.
+
+        Under pabot the testbed belongs to the whole run, and the
+        ``Run Teardown Only Once`` in ``suites/__init__.robot`` stops it.
+        """
+        if self._started_here and not self._under_pabot:
+            self._testbed("down")

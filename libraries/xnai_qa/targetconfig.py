@@ -1,0 +1,203 @@
+"""The variables every target profile must define, and their validation.
+
+A variables file (``variables/*.py``) returns these names.  ``validate``
+collects *every* problem, each naming the variable and the fix, so a run
+stops once, at start, with one clear message.  The loopback policy lives here
+too: load, faults and probes only go to loopback or to hosts the variables
+file lists in ``ALLOWED_HOSTS``.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Callable
+
+SERVICE_KEYS = ("host", "port")
+
+
+class TargetConfigError(ValueError):
+    """One or more target variables are missing or malformed."""
+
+
+def _is_secret(value: Any) -> bool:
+    return type(value).__name__ == "Secret" and hasattr(value, "value")
+
+
+def _nonempty_str(value: Any) -> str | None:
+    return None if isinstance(value, str) and value.strip() else "must be a non-empty string"
+
+
+def _path(value: Any) -> str | None:
+    if not isinstance(value, str) or not value.startswith("/"):
+        return "must be a path starting with '/'"
+    return None
+
+
+def _url(value: Any) -> str | None:
+    if not isinstance(value, str) or "://" not in value:
+        return "must be a URL such as http://127.0.0.1:8000"
+    return None
+
+
+def _positive(value: Any) -> str | None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+        return "must be a positive number"
+    return None
+
+
+def _secret(value: Any) -> str | None:
+    if not _is_secret(value):
+        return "must be a robot.api.types.Secret (read it from an environment variable; never a plain string)"
+    if not value.value:
+        return "is empty: set the environment variable the variables file reads it from"
+    return None
+
+
+def _choice(*choices: str) -> Callable[[Any], str | None]:
+    def check(value: Any) -> str | None:
+        return None if value in choices else f"must be one of {', '.join(choices)}"
+
+    return check
+
+
+def _services(value: Any) -> str | None:
+    if not isinstance(value, Mapping) or not value:
+        return "must be a dictionary of service name -> {host, port, ...}"
+    for name, svc in value.items():
+        if not isinstance(svc, Mapping):
+            return f"entry '{name}' must be a dictionary with host and port"
+        missing = [k for k in SERVICE_KEYS if k not in svc]
+        if missing:
+            return f"entry '{name}' lacks {', '.join(missing)}"
+        port = svc["port"]
+        if isinstance(port, bool) or not isinstance(port, int) or not 0 < port < 65536:
+            return f"entry '{name}' has port {port!r}; use a whole number 1..65535"
+    return None
+
+
+def _str_list(value: Any) -> str | None:
+    if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
+        return "must be a list of host names (may be empty)"
+    return None
+
+
+@dataclass(frozen=True)
+class Rule:
+    check: Callable[[Any], str | None]
+    hint: str
+
+
+RULES: dict[str, Rule] = {
+    "TARGET": Rule(_choice("testbed", "xnai"), "testbed for the embedded testbed, xnai for a real stack"),
+    "PROFILE": Rule(_choice("fast", "production"), "the timing profile"),
+    "SERVICES": Rule(_services, "e.g. {'rag_api': {'host': '127.0.0.1', 'port': 8002}}"),
+    "REQUIRED_SERVICES": Rule(_str_list, "the names in SERVICES the KG-1 suite checks"),
+    "ALLOWED_HOSTS": Rule(_str_list, "non-loopback hosts you allow probes and faults to reach"),
+    "GATEWAY_URL": Rule(_url, "the Caddy gateway, e.g. http://127.0.0.1:8000"),
+    "RAG_API_URL": Rule(_url, "the RAG API reached directly, e.g. http://127.0.0.1:8002"),
+    "API_PREFIX": Rule(_path, "/xnai/api/v1 in the stack's code"),
+    "HEALTH_PATH": Rule(_path, "/health (appended to API_PREFIX)"),
+    "QUERY_PATH": Rule(_path, "/query in the stack's code, /api/query in the seed"),
+    "STREAM_PATH": Rule(_path, "/stream in the stack's code"),
+    "QUERY_FIELD": Rule(_nonempty_str, "'query' in the stack's code, 'question' in the seed"),
+    "REDIS_URL": Rule(_url, "redis://host:port/db or rediss:// for TLS (no password in the URL)"),
+    "REDIS_PASSWORD": Rule(_secret, "REDIS_PASSWORD comes from the XNAI_REDIS_PASSWORD environment variable"),
+    "BREAKER_KEY_PATTERN": Rule(_nonempty_str, "circuit_breaker:{name} (stack) or cb:{name}:state (seed)"),
+    "BREAKER_STATE_FORMAT": Rule(_choice("json", "plain"), "json (stack) or plain OPEN/CLOSED (seed)"),
+    "HEALTH_CHECK_KEY": Rule(_nonempty_str, "xnai_health_check in the stack"),
+    "RESPONSE_TIME_BOUND_MS": Rule(_positive, "the seed's KG-1 bound: 500"),
+    "HEALTH_P99_MS": Rule(_positive, "the seed's KG-5 health-check p99 target: 100"),
+    "REQUEST_TIMEOUT_S": Rule(_positive, "seconds one functional request may take"),
+    "READY_TIMEOUT_S": Rule(_positive, "seconds to wait for a target to become reachable"),
+}
+
+
+def validate(variables: Mapping[str, Any]) -> None:
+    """Raise ``TargetConfigError`` listing every missing or malformed variable."""
+    problems = []
+    for name, rule in RULES.items():
+        if name not in variables:
+            problems.append(f"${{{name}}} is missing ({rule.hint}).")
+            continue
+        err = rule.check(variables[name])
+        if err:
+            problems.append(f"${{{name}}} {err} ({rule.hint}).")
+    if not problems:
+        services = variables["SERVICES"]
+        unknown = [s for s in variables["REQUIRED_SERVICES"] if s not in services]
+        if unknown:
+            problems.append(
+                f"${{REQUIRED_SERVICES}} names {', '.join(unknown)}, not in ${{SERVICES}} "
+                f"(known: {', '.join(services)})."
+            )
+        for name, svc in services.items():
+            try:
+                check_host_allowed(svc["host"], variables["ALLOWED_HOSTS"])
+            except TargetConfigError as err:
+                problems.append(f"${{SERVICES}}['{name}']: {err}")
+    if problems:
+        raise TargetConfigError(
+            "The target's variables are not usable:\n- " + "\n- ".join(problems)
+            + "\nFix the variables file given with --variablefile (default: variables/testbed.py)."
+        )
+
+
+def is_loopback(host: str) -> bool:
+    """True when every address ``host`` resolves to is a loopback address."""
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        pass
+    if host == "localhost":
+        return True
+    try:
+        infos = socket.getaddrinfo(host, None)
+    except socket.gaierror:
+        return False
+    addrs = {info[4][0] for info in infos}
+    return bool(addrs) and all(ipaddress.ip_address(a.split("%")[0]).is_loopback for a in addrs)
+
+
+def check_host_allowed(host: str, allowed: list[str] | tuple[str, ...]) -> None:
+    """Refuse a host that is neither loopback nor explicitly allowed."""
+    if host in allowed or is_loopback(host):
+        return
+    raise TargetConfigError(
+        f"host '{host}' is not loopback and not in ${{ALLOWED_HOSTS}}. Probes, load and faults only go to "
+        "127.0.0.1/::1 unless you list the host in ALLOWED_HOSTS of your variables file."
+    )
+
+
+def common_variables(profile_name: str) -> dict[str, Any]:
+    """The values every profile shares: the contract's paths, names, timings and SLOs.
+
+    Variables files start from these and set hosts, ports and secrets.
+    """
+    from .contract import API_PREFIX, profile  # noqa: PLC0415
+
+    timings = profile(profile_name)
+    return {
+        "PROFILE": timings.name,
+        "ALLOWED_HOSTS": [],
+        "API_PREFIX": API_PREFIX,
+        "HEALTH_PATH": "/health",
+        "QUERY_PATH": "/query",
+        "STREAM_PATH": "/stream",
+        "QUERY_FIELD": "query",
+        "BREAKER_KEY_PATTERN": "circuit_breaker:{name}",
+        "BREAKER_STATE_FORMAT": "json",
+        "HEALTH_CHECK_KEY": "xnai_health_check",
+        "HEALTH_CHECK_KEY_TTL_S": 10,
+        "QUERY_STREAM_KEY": "xnai_queries",
+        "TIMINGS": timings.as_dict(),
+        "RESPONSE_TIME_BOUND_MS": 500,
+        "HEALTH_P99_MS": 100,
+        "QUERY_P99_MS": 500,
+        "API_P99_MS": 300,
+        "REQUEST_TIMEOUT_S": 10,
+        "READY_TIMEOUT_S": 60,
+        "RESPONSE_TIME_SAMPLES": 30,
+    }

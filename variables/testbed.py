@@ -1,0 +1,59 @@
+"""Target: the embedded testbed (the default).
+
+Imported by every suite through ``resources/xnai.resource``.  The testbed's
+ports follow ``XNAI_TESTBED_BASE_PORT`` (default 18000); its secrets live in
+its run folder (``.testbed/run-<port>/config.json``, mode 0600) and are asked
+of the testbed's own CLI, so this file shares no code with the testbed.
+"""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from robot.api.types import Secret
+from xnai_qa.targetconfig import common_variables
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def _describe_testbed() -> dict:
+    result = subprocess.run(  # noqa: S603 - the project's own CLI
+        [sys.executable, "-m", "testbed", "describe"],
+        cwd=REPO_ROOT, capture_output=True, text=True, timeout=60, check=False,
+    )
+    if result.returncode != 0:
+        raise RuntimeError(f"python -m testbed describe failed: {result.stderr.strip()}")
+    return json.loads(result.stdout)
+
+
+def get_variables():
+    cfg = _describe_testbed()
+    ports = cfg["ports"]
+    host = "127.0.0.1"
+
+    def http(service: str) -> str:
+        return f"http://{host}:{ports[service]}"
+
+    variables = common_variables(os.environ.get("XNAI_PROFILE") or cfg["profile"])
+    variables.update(
+        {
+            "TARGET": "testbed",
+            "TESTBED_BASE_PORT": cfg["base_port"],
+            "TESTBED_RUN_DIR": cfg["run_dir"],
+            "SERVICES": {
+                "gateway": {"host": host, "port": ports["gateway"], "health_url": http("gateway") + "/xnai/api/v1/health"},
+                "rag_api": {"host": host, "port": ports["rag_api"], "health_url": http("rag_api") + "/xnai/api/v1/health"},
+                "redis": {"host": host, "port": ports["redis"]},
+                "postgres": {"host": host, "port": ports["postgres"]},
+            },
+            "REQUIRED_SERVICES": ["gateway", "rag_api", "redis", "postgres"],
+            "GATEWAY_URL": http("gateway"),
+            "RAG_API_URL": http("rag_api"),
+            "REDIS_URL": f"redis://{host}:{ports['redis']}/0",
+            "REDIS_PASSWORD": Secret(cfg["redis_password"]),
+            "REDIS_CA_FILE": "",
+        }
+    )
+    return variables

@@ -1,0 +1,48 @@
+"""Target: a real XNAi stack, from a container inside its compose network.
+
+Services are reached by their compose names through Docker DNS on their
+internal ports.  Those names are not loopback, so this file lists them in
+``ALLOWED_HOSTS``: choosing this file is the explicit permission to probe them.
+
+Usage (inside the suite's runner container, see README)::
+
+    export XNAI_REDIS_PASSWORD=...  XNAI_REDIS_CA_FILE=/run/secrets/redis-ca.crt
+    robot --variablefile variables/xnai_compose.py suites/
+"""
+
+import os
+
+from robot.api.types import Secret
+from xnai_qa.targetconfig import common_variables
+
+SERVICE_HOSTS = {
+    "gateway": ("caddy", 8000),
+    "rag_api": ("rag", int(os.environ.get("XNAI_RAG_API_PORT", "8012") or 8012)),
+    "redis": ("redis", 6379),
+    "postgres": ("postgres", 5432),
+}
+
+
+def get_variables():
+    tls = os.environ.get("XNAI_REDIS_TLS", "1") != "0"
+    services = {}
+    for name, (host, port) in SERVICE_HOSTS.items():
+        services[name] = {"host": host, "port": port}
+    for name in ("gateway", "rag_api"):
+        host, port = SERVICE_HOSTS[name]
+        services[name]["health_url"] = f"http://{host}:{port}/xnai/api/v1/health"
+    variables = common_variables(os.environ.get("XNAI_PROFILE", "production"))
+    variables.update(
+        {
+            "TARGET": "xnai",
+            "ALLOWED_HOSTS": sorted({h for h, _p in SERVICE_HOSTS.values()}),
+            "SERVICES": services,
+            "REQUIRED_SERVICES": list(SERVICE_HOSTS),
+            "GATEWAY_URL": "http://caddy:8000",
+            "RAG_API_URL": f"http://rag:{SERVICE_HOSTS['rag_api'][1]}",
+            "REDIS_URL": f"{'rediss' if tls else 'redis'}://redis:6379/0",
+            "REDIS_PASSWORD": Secret(os.environ.get("XNAI_REDIS_PASSWORD", "")),
+            "REDIS_CA_FILE": os.environ.get("XNAI_REDIS_CA_FILE", ""),
+        }
+    )
+    return variables

@@ -1,0 +1,52 @@
+"""Target: a real XNAi stack, from the Docker host, through its published ports.
+
+Usage::
+
+    export XNAI_REDIS_PASSWORD=...            # the stack's REDIS_PASSWORD
+    export XNAI_REDIS_CA_FILE=/path/ca.crt    # production Redis is TLS-only
+    robot --variablefile variables/xnai_host.py suites/
+
+Only published ports are reachable from the host: the gateway (8000), MkDocs
+(8008) and whatever your compose file publishes.  Set ``XNAI_RAG_API_PORT``,
+``XNAI_REDIS_PORT`` ... when you publish the internal services for testing.
+"""
+
+import os
+
+from robot.api.types import Secret
+from xnai_qa.targetconfig import common_variables
+
+
+def _port(env: str, default: int) -> int:
+    raw = os.environ.get(env, "")
+    try:
+        return int(raw) if raw else default
+    except ValueError:
+        raise ValueError(f"{env}={raw!r} is not a port number; unset it or set a whole number.") from None
+
+
+def get_variables():
+    host = os.environ.get("XNAI_HOST", "127.0.0.1")
+    gw, rag = _port("XNAI_GATEWAY_PORT", 8000), _port("XNAI_RAG_API_PORT", 8012)
+    redis_port, pg = _port("XNAI_REDIS_PORT", 6379), _port("XNAI_POSTGRES_PORT", 5432)
+    tls = os.environ.get("XNAI_REDIS_TLS", "1") != "0"
+    variables = common_variables(os.environ.get("XNAI_PROFILE", "production"))
+    variables.update(
+        {
+            "TARGET": "xnai",
+            "ALLOWED_HOSTS": [h for h in os.environ.get("XNAI_ALLOWED_HOSTS", "").split(",") if h],
+            "SERVICES": {
+                "gateway": {"host": host, "port": gw, "health_url": f"http://{host}:{gw}/xnai/api/v1/health"},
+                "rag_api": {"host": host, "port": rag, "health_url": f"http://{host}:{rag}/xnai/api/v1/health"},
+                "redis": {"host": host, "port": redis_port},
+                "postgres": {"host": host, "port": pg},
+            },
+            "REQUIRED_SERVICES": ["gateway", "rag_api", "redis", "postgres"],
+            "GATEWAY_URL": f"http://{host}:{gw}",
+            "RAG_API_URL": f"http://{host}:{rag}",
+            "REDIS_URL": f"{'rediss' if tls else 'redis'}://{host}:{redis_port}/0",
+            "REDIS_PASSWORD": Secret(os.environ.get("XNAI_REDIS_PASSWORD", "")),
+            "REDIS_CA_FILE": os.environ.get("XNAI_REDIS_CA_FILE", ""),
+        }
+    )
+    return variables
