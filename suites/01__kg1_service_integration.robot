@@ -1,20 +1,20 @@
 *** Settings ***
-Documentation       KG-1: every service is discoverable, reachable and healthy, directly and through
-...                 the Caddy gateway, fast enough, and the RAG API reaches Redis.
+Documentation     KG-1: every service is discoverable, reachable and healthy, directly and through
+...               the Caddy gateway, fast enough, and the RAG API reaches Redis.
 ...
-...                 Seed success criteria: services discoverable, ports accessible, health endpoints
-...                 responding, request/response times < ${RESPONSE_TIME_BOUND_MS} ms, no connection refused.
+...               Seed success criteria: services discoverable, ports accessible, health endpoints
+...               responding, request/response times < ${RESPONSE_TIME_BOUND_MS} ms, no connection refused.
 ...
-...                 Testbed defects this suite catches: ``gateway-drops-api-route``, ``slow-health``,
-...                 ``no-request-id``, ``health-ignores-redis`` (see ``python -m testbed defects``).
+...               Testbed defects this suite catches: ``gateway-drops-api-route``, ``slow-health``,
+...               ``no-request-id``, ``health-ignores-redis`` (see ``python -m testbed defects``).
 
-Resource            ../resources/xnai.resource
+Resource          ../resources/xnai.resource
 
-Suite Setup         Open Target Sessions
-Suite Teardown      Delete All Sessions
+Suite Setup       Open Target Sessions
+Suite Teardown    Delete All Sessions
+Test Timeout      1 minute
 
-Test Tags           kg1    P0
-Test Timeout        1 minute
+Test Tags         kg1    P0
 
 
 *** Test Cases ***
@@ -25,40 +25,40 @@ Every Service Port Accepts Connections
     Every Required Service Should Accept Connections
 
 RAG API Is Healthy Directly
-    ${health}=    Get RAG API Health    via=rag_api
+    ${health}    Get RAG API Health    via=rag_api
     Health Report Should Be Complete    ${health}
     Health Status Should Be    ${health}    healthy
 
 RAG API Is Healthy Through The Gateway
-    ${health}=    Get RAG API Health    via=gateway
+    ${health}    Get RAG API Health    via=gateway
     Health Report Should Be Complete    ${health}
     Health Status Should Be    ${health}    healthy
 
 Gateway Keeps The API Prefix
     [Documentation]    An unknown route under the API prefix is answered by the RAG API itself
     ...    (its JSON error body and request id), not by the gateway's catch-all.
-    ${response}=    GET On Session    gateway    ${API_PREFIX}/no-such-route    expected_status=404
+    ${response}    GET On Session    gateway    ${API_PREFIX}/no-such-route    expected_status=404
     Response Should Carry A Request ID    ${response}
     Should Be Equal    ${response.json()}[request_id]    ${response.headers}[X-Request-ID]
 
 Every API Response Carries A Request ID
-    ${health}=    Get RAG API Health    via=rag_api
+    ${health}    Get RAG API Health    via=rag_api
     Response Should Carry A Request ID    ${health}
-    ${answer}=    Ask The RAG API    What does the Caddy gateway forward?    via=rag_api
+    ${answer}    Ask The RAG API    What does the Caddy gateway forward?    via=rag_api
     Response Should Carry A Request ID    ${answer}
 
 Query Is Answered Through The Gateway
-    ${answer}=    Ask The RAG API    How many failures open the rag_api circuit breaker?
+    ${answer}    Ask The RAG API    How many failures open the rag_api circuit breaker?
     Answer Should Cite Sources    ${answer}
 
 Health Calls To The RAG API Are Fast
-    ${url}=    Service Health URL    rag_api
-    ${times}=    Measure Response Times    ${url}    samples=${RESPONSE_TIME_SAMPLES}
+    ${url}    Service Health URL    rag_api
+    ${times}    Measure Response Times    ${url}    samples=${RESPONSE_TIME_SAMPLES}
     Response Time Should Be Below    ${times}    p99    ${RESPONSE_TIME_BOUND_MS}
 
 Health Calls Through The Gateway Are Fast
-    ${url}=    Service Health URL    gateway
-    ${times}=    Measure Response Times    ${url}    samples=${RESPONSE_TIME_SAMPLES}
+    ${url}    Service Health URL    gateway
+    ${times}    Measure Response Times    ${url}    samples=${RESPONSE_TIME_SAMPLES}
     Response Time Should Be Below    ${times}    p99    ${RESPONSE_TIME_BOUND_MS}
 
 Redis Accepts The Configured Credentials
@@ -68,7 +68,7 @@ Health Reports The Live Redis Connection
     [Documentation]    The health check really talks to Redis: it refreshes ``${HEALTH_CHECK_KEY}``
     ...    with its short expiry, so a report of Redis health is never a guess.
     Delete Redis Key    ${HEALTH_CHECK_KEY}
-    ${health}=    Get RAG API Health    via=rag_api
+    ${health}    Get RAG API Health    via=rag_api
     Should Be True    ${health.json()}[components][health_redis]    Health reports Redis down
     Redis Key Should Exist    ${HEALTH_CHECK_KEY}
     Redis Key Should Expire Within    ${HEALTH_CHECK_KEY}    ${HEALTH_CHECK_KEY_TTL_S}

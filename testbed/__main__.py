@@ -38,6 +38,7 @@ def _parser() -> argparse.ArgumentParser:
     st = sub.add_parser("status", help="one line per service")
     st.add_argument("--json", action="store_true")
     sub.add_parser("defects", help="list the defect switches and the tests that catch them")
+    sub.add_parser("clean", help="delete the run folder and data of a stopped testbed")
     sub.add_parser("owner", help=argparse.SUPPRESS)
     sub.add_parser("describe", help="the testbed's config as JSON, secrets included (for variables/testbed.py)")
     return parser
@@ -84,7 +85,14 @@ def main(argv: list[str] | None = None) -> int:
                 return 3
             if args.command == "owner":
                 return 3
-            print("testbed not running; nothing to stop")
+            print("testbed not running; nothing to stop" if args.command == "down" else "nothing to clean")
+            return 0
+        if args.command == "clean":
+            if supervisor.is_running(cfg) or any(r.alive for r in supervisor.status(cfg)):
+                print("testbed: still running; run 'python -m testbed down' first", file=sys.stderr)
+                return 2
+            removed = supervisor.clean(cfg)
+            print("removed: " + ", ".join(removed))
             return 0
         if args.command == "down":
             stopped = supervisor.down(cfg)

@@ -90,6 +90,7 @@ class TestbedConfig:
     redis_password: str = ""
     postgres_password: str = ""
     vikunja_token: str = ""
+    instance_id: str = ""
 
     __test__ = False  # not a pytest test class
 
@@ -174,6 +175,7 @@ def load_or_create(base_port: int | None = None, *, apply_env: bool = False) -> 
             redis_password=secrets.token_urlsafe(18),
             postgres_password=secrets.token_urlsafe(18),
             vikunja_token=secrets.token_urlsafe(24),
+            instance_id=secrets.token_hex(8),
         )
     if apply_env or not exists:
         config.run_dir = str(run_dir)

@@ -190,6 +190,9 @@ def postgres_data_dir(cfg: TestbedConfig) -> Path:
 def _prepare_postgres(cfg: TestbedConfig) -> Launch:
     pgdata = postgres_data_dir(cfg)
     user = UNPRIVILEGED_USER if os.geteuid() == 0 else None  # PostgreSQL refuses to run as root
+    marker = pgdata.with_suffix(".id")  # which testbed config (and so which password) made this PGDATA
+    if (pgdata / "PG_VERSION").exists() and (not marker.exists() or marker.read_text() != cfg.instance_id):
+        shutil.rmtree(pgdata)
     if not (pgdata / "PG_VERSION").exists():
         if pgdata.exists():
             shutil.rmtree(pgdata)
@@ -221,6 +224,8 @@ def _prepare_postgres(cfg: TestbedConfig) -> Launch:
             )
         finally:
             pwfile.unlink(missing_ok=True)
+        if result.returncode == 0:
+            marker.write_text(cfg.instance_id)
         if result.returncode != 0:
             raise ServiceError(f"initdb failed (exit {result.returncode}):\n{result.stderr[-2000:]}")
     return Launch(

@@ -239,5 +239,23 @@ def down(cfg: TestbedConfig) -> list[str]:
         return stopped
 
 
+def clean(cfg: TestbedConfig) -> list[str]:
+    """Delete a stopped testbed's run folder and its PostgreSQL data (wherever it lives)."""
+    import shutil  # noqa: PLC0415
+
+    from .services import postgres_data_dir  # noqa: PLC0415
+
+    removed = []
+    pgdata = postgres_data_dir(cfg)
+    for path in (pgdata, pgdata.with_suffix(".id"), cfg.run_path):
+        if path.is_dir():
+            shutil.rmtree(path)
+            removed.append(str(path))
+        elif path.exists():
+            path.unlink()
+            removed.append(str(path))
+    return removed
+
+
 def owner(cfg: TestbedConfig) -> str | None:
     return read_state(cfg).get("owner")

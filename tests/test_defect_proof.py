@@ -1,0 +1,89 @@
+"""The suite's proof of itself: every defect switch makes exactly its named tests fail.
+
+For each switch, the Robot suites run against a fresh testbed started by the
+run itself (``suites/__init__.robot``) with the switch on; the failing tests
+must be exactly those the switch names in ``testbed/defects.py``.  A clean
+run must pass everything.  The matrix is printed and saved to
+``results/defect-matrix.json``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from robot.api import ExecutionResult, ResultVisitor
+
+from testbed import defects
+
+REPO = Path(__file__).resolve().parent.parent
+MATRIX: dict[str, dict] = {}
+
+pytestmark = pytest.mark.proof
+
+
+class _Outcomes(ResultVisitor):
+    def __init__(self):
+        self.failed: set[str] = set()
+        self.passed: set[str] = set()
+
+    def visit_test(self, test):
+        name = test.full_name.split(".", 1)[1]  # drop the top-level "Suites."
+        (self.failed if test.failed else self.passed).add(name)
+
+
+def run_suites(testbed_env, tmp_path, defect: str | None):
+    env = dict(testbed_env)
+    env["XNAI_TESTBED_DEFECTS"] = defect or ""
+    out = tmp_path / (defect or "clean")
+    result = subprocess.run(  # noqa: S603
+        [sys.executable, "-m", "robot", "--outputdir", str(out), "--console", "dotted",
+         "--log", "NONE", "--report", "NONE", "suites/"],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=900, check=False,
+    )
+    outcomes = _Outcomes()
+    ExecutionResult(str(out / "output.xml")).visit(outcomes)
+    return outcomes, result
+
+
+def _record(name, expected, outcomes):
+    MATRIX[name] = {"expected_failures": sorted(expected), "observed_failures": sorted(outcomes.failed),
+                    "passed": len(outcomes.passed)}
+    results = REPO / "results"
+    results.mkdir(exist_ok=True)
+    (results / "defect-matrix.json").write_text(json.dumps(MATRIX, indent=2))
+
+
+def test_clean_testbed_passes_every_test(testbed_env, tmp_path):
+    outcomes, result = run_suites(testbed_env, tmp_path, None)
+    _record("(none)", set(), outcomes)
+    assert outcomes.passed, result.stdout[-2000:]
+    assert not outcomes.failed, f"failed on a clean testbed: {sorted(outcomes.failed)}\n{result.stdout[-3000:]}"
+
+
+@pytest.mark.parametrize("defect", sorted(defects.DEFECTS))
+def test_defect_is_caught_by_exactly_its_named_tests(defect, testbed_env, tmp_path):
+    outcomes, result = run_suites(testbed_env, tmp_path, defect)
+    expected = set(defects.DEFECTS[defect].caught_by)
+    _record(defect, expected, outcomes)
+    print(f"\n{defect}: expected {sorted(expected)}\n{'':{len(defect)}}  observed {sorted(outcomes.failed)}")
+    assert outcomes.failed == expected, (
+        f"missed: {sorted(expected - outcomes.failed)}; unexpected: {sorted(outcomes.failed - expected)}\n"
+        f"{result.stdout[-3000:]}"
+    )
+
+
+def teardown_module(_module):
+    if MATRIX:
+        width = max(len(k) for k in MATRIX)
+        lines = ["", "defect matrix (defect: expected failing tests / observed)"]
+        for name, row in MATRIX.items():
+            verdict = "OK" if row["expected_failures"] == row["observed_failures"] else "MISMATCH"
+            lines.append(f"{name:<{width}}  expected {len(row['expected_failures'])}  "
+                         f"observed {len(row['observed_failures'])}  {verdict}")
+        sys.stdout.write("\n".join(lines) + "\n")
+        os.environ.pop("XNAI_TESTBED_DEFECTS", None)

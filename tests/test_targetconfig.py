@@ -1,0 +1,119 @@
+import importlib.util
+from pathlib import Path
+
+import pytest
+from robot.api.types import Secret
+
+from xnai_qa import targetconfig
+from xnai_qa.targetconfig import TargetConfigError, common_variables
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def valid(**overrides):
+    variables = common_variables("fast")
+    variables.update(
+        TARGET="testbed",
+        SERVICES={"gateway": {"host": "127.0.0.1", "port": 8000}, "rag_api": {"host": "::1", "port": 8012}},
+        REQUIRED_SERVICES=["gateway", "rag_api"],
+        GATEWAY_URL="http://127.0.0.1:8000",
+        RAG_API_URL="http://127.0.0.1:8012",
+        REDIS_URL="redis://127.0.0.1:6379/0",
+        REDIS_PASSWORD=Secret("pw"),
+    )
+    variables.update(overrides)
+    return variables
+
+
+def test_a_complete_loopback_configuration_is_valid():
+    targetconfig.validate(valid())
+
+
+def test_every_problem_is_named_with_its_fix():
+    variables = valid(PROFILE="slowest", HEALTH_PATH="health")
+    del variables["QUERY_FIELD"]
+    with pytest.raises(TargetConfigError) as err:
+        targetconfig.validate(variables)
+    text = str(err.value)
+    assert "${QUERY_FIELD} is missing ('query' in the stack's code, 'question' in the seed)" in text
+    assert "${PROFILE} must be one of fast, production" in text
+    assert "${HEALTH_PATH} must be a path starting with '/'" in text
+    assert "--variablefile" in text
+
+
+def test_a_plain_string_password_is_refused():
+    with pytest.raises(TargetConfigError, match=r"\$\{REDIS_PASSWORD\} must be a robot.api.types.Secret"):
+        targetconfig.validate(valid(REDIS_PASSWORD="pw"))
+
+
+def test_an_empty_secret_names_the_environment_variable():
+    with pytest.raises(TargetConfigError, match="XNAI_REDIS_PASSWORD"):
+        targetconfig.validate(valid(REDIS_PASSWORD=Secret("")))
+
+
+def test_a_bad_port_is_named():
+    services = {"gateway": {"host": "127.0.0.1", "port": 70000}, "rag_api": {"host": "127.0.0.1", "port": 1}}
+    with pytest.raises(TargetConfigError, match="entry 'gateway' has port 70000"):
+        targetconfig.validate(valid(SERVICES=services))
+
+
+def test_required_services_must_exist():
+    with pytest.raises(TargetConfigError, match="names vikunja, not in"):
+        targetconfig.validate(valid(REQUIRED_SERVICES=["gateway", "vikunja"]))
+
+
+def test_non_loopback_hosts_are_refused_unless_allowed():
+    services = {"gateway": {"host": "192.0.2.10", "port": 8000}, "rag_api": {"host": "127.0.0.1", "port": 8012}}
+    with pytest.raises(TargetConfigError, match="'192.0.2.10' is not loopback"):
+        targetconfig.validate(valid(SERVICES=services))
+    targetconfig.validate(valid(SERVICES=services, ALLOWED_HOSTS=["192.0.2.10"]))
+
+
+def test_loopback_detection():
+    assert targetconfig.is_loopback("127.0.0.1")
+    assert targetconfig.is_loopback("::1")
+    assert targetconfig.is_loopback("localhost")
+    assert not targetconfig.is_loopback("192.0.2.1")
+    assert not targetconfig.is_loopback("no-such-host.invalid")
+
+
+def _load(name):
+    spec = importlib.util.spec_from_file_location(f"varfile_{name}", REPO / "variables" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.get_variables()
+
+
+@pytest.mark.parametrize("name", ["xnai_host", "xnai_compose"])
+def test_real_stack_variables_files_are_valid_with_a_password(name, monkeypatch):
+    monkeypatch.setenv("XNAI_REDIS_PASSWORD", "from-env")
+    variables = _load(name)
+    targetconfig.validate(variables)
+    assert variables["TARGET"] == "xnai"
+    assert variables["PROFILE"] == "production"
+    assert variables["REDIS_URL"].startswith("rediss://"), "production Redis is TLS-only"
+    assert str(variables["REDIS_PASSWORD"]) == "<secret>"
+
+
+def test_real_stack_variables_without_password_name_the_variable(monkeypatch):
+    monkeypatch.delenv("XNAI_REDIS_PASSWORD", raising=False)
+    with pytest.raises(TargetConfigError, match="XNAI_REDIS_PASSWORD"):
+        targetconfig.validate(_load("xnai_host"))
+
+
+def test_compose_file_allows_exactly_its_service_names():
+    variables = _load("xnai_compose")
+    hosts = {svc["host"] for svc in variables["SERVICES"].values()}
+    assert set(variables["ALLOWED_HOSTS"]) == hosts
+
+
+def test_host_file_rejects_a_bad_port_variable(monkeypatch):
+    monkeypatch.setenv("XNAI_GATEWAY_PORT", "eighty")
+    with pytest.raises(ValueError, match="XNAI_GATEWAY_PORT='eighty' is not a port number"):
+        _load("xnai_host")
+
+
+def test_all_variables_files_define_the_same_names(testbed_env):
+    names = {n: set(_load(n)) for n in ("testbed", "xnai_host", "xnai_compose")}
+    testbed_only = {"TESTBED_BASE_PORT", "TESTBED_RUN_DIR"}
+    assert names["testbed"] - testbed_only == names["xnai_host"] == names["xnai_compose"]

@@ -1,0 +1,107 @@
+"""The testbed CLI on real servers: idempotent up/down, clear errors, no orphans."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+SERVER_NAMES = ("redis-server", "postgres", "caddy", "uvicorn")
+
+pytestmark = pytest.mark.testbed
+
+
+def cli(env, *args, timeout=240):
+    return subprocess.run([sys.executable, "-m", "testbed", *args], cwd=REPO, env=env,  # noqa: S603
+                          capture_output=True, text=True, timeout=timeout, check=False)
+
+
+def run_dir_processes(env) -> list[psutil.Process]:
+    """Live processes that belong to this testbed (their command line names its run folder or ports)."""
+    home = env["XNAI_TESTBED_HOME"]
+    base = env["XNAI_TESTBED_BASE_PORT"]
+    found = []
+    for proc in psutil.process_iter(["cmdline"]):
+        cmd = " ".join(proc.info["cmdline"] or [])
+        if (home in cmd or f"-pg-{base}" in cmd or f"--port {int(base) + 12}" in cmd) and "pytest" not in cmd:
+            found.append(proc)
+    return found
+
+
+def test_up_twice_then_down_twice(testbed_env):
+    first = cli(testbed_env, "up")
+    assert first.returncode == 0, first.stderr
+    assert "testbed up" in first.stdout
+    second = cli(testbed_env, "up")
+    assert second.returncode == 0
+    assert "already running" in second.stdout
+    status = cli(testbed_env, "status", "--json")
+    assert status.returncode == 0
+    assert all(s["alive"] for s in json.loads(status.stdout)["services"])
+    down = cli(testbed_env, "down")
+    assert down.returncode == 0 and "stopped:" in down.stdout
+    again = cli(testbed_env, "down")
+    assert again.returncode == 0 and "nothing to stop" in again.stdout
+    assert not run_dir_processes(testbed_env), "processes left after down"
+    assert cli(testbed_env, "status").returncode == 3
+
+
+def test_down_with_no_run_folder_is_not_an_error(testbed_env):
+    result = cli(testbed_env, "down")
+    assert result.returncode == 0
+    assert "nothing to stop" in result.stdout
+
+
+def test_port_in_use_names_the_port_and_the_setting(testbed_env):
+    port = int(testbed_env["XNAI_TESTBED_BASE_PORT"]) + 12  # the RAG API's port
+    with socket.socket() as blocker:
+        blocker.bind(("127.0.0.1", port))
+        blocker.listen()
+        result = cli(testbed_env, "up")
+    assert result.returncode == 2
+    assert f"{port} (rag_api)" in result.stderr
+    assert "XNAI_TESTBED_BASE_PORT" in result.stderr
+    assert not run_dir_processes(testbed_env), "a failed up must not leave services behind"
+
+
+def test_unknown_defect_is_refused_before_anything_starts(testbed_env):
+    result = cli(testbed_env, "up", "--defect", "no-such-defect")
+    assert result.returncode == 2
+    assert "unknown defect switch(es) no-such-defect" in result.stderr
+    assert not run_dir_processes(testbed_env)
+
+
+def test_a_killed_supervisor_leaves_nothing_that_down_cannot_stop(testbed_env):
+    """SIGKILL the CLI in the middle of 'up': the state file still lets 'down' stop every process."""
+    proc = subprocess.Popen([sys.executable, "-m", "testbed", "up"], cwd=REPO, env=testbed_env,  # noqa: S603
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    state = Path(testbed_env["XNAI_TESTBED_HOME"]) / f"run-{testbed_env['XNAI_TESTBED_BASE_PORT']}" / "state.json"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if state.exists() and len(json.loads(state.read_text() or "{}").get("services", {})) >= 2:
+            break
+        time.sleep(0.05)
+    else:
+        pytest.fail("the supervisor never recorded two services")
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait(10)
+    assert run_dir_processes(testbed_env), "services should outlive the killed supervisor"
+    result = cli(testbed_env, "down")
+    assert result.returncode == 0
+    assert not run_dir_processes(testbed_env), "orphans left after down"
+
+
+def test_defects_lists_each_switch_with_what_catches_it(testbed_env):
+    result = cli(testbed_env, "defects")
+    assert result.returncode == 0
+    assert "gateway-drops-api-route" in result.stdout
+    assert "caught by: Kg1 Service Integration." in result.stdout
