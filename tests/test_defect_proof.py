@@ -63,6 +63,10 @@ def test_clean_testbed_passes_every_test(testbed_env, tmp_path):
     _record("(none)", set(), outcomes)
     assert outcomes.passed, result.stdout[-2000:]
     assert not outcomes.failed, f"failed on a clean testbed: {sorted(outcomes.failed)}\n{result.stdout[-3000:]}"
+    config = json.loads(next(Path(testbed_env["XNAI_TESTBED_HOME"]).glob("run-*/config.json")).read_text())
+    output = (tmp_path / "clean" / "output.xml").read_text()
+    for secret in ("redis_password", "postgres_password"):
+        assert config[secret] not in output and config[secret] not in result.stdout, f"{secret} leaked"
 
 
 @pytest.mark.parametrize("defect", sorted(defects.DEFECTS))
