@@ -93,3 +93,16 @@ class XnaiMetrics:
             raise Failure(f"{statistic} response time {value:.1f} ms is not below {float(limit_ms):g} ms "
                           f"({summary['count']} requests to {summary.get('url', '?')}).")
         logger.info(f"{statistic} {value:.1f} ms < {float(limit_ms):g} ms over {summary['count']} requests")
+
+    @keyword
+    def response_time_should_be_between(self, summary: dict, statistic: str, low_ms: float, high_ms: float) -> None:
+        """Fails unless ``low_ms`` <= ``summary[statistic]`` < ``high_ms`` (and no request failed).
+
+        Example:
+        | Response Time Should Be Between | ${times} | p50 | 200 | 350 |
+        """
+        self.response_time_should_be_below(summary, statistic, high_ms)
+        value = summary[statistic]
+        if value < float(low_ms):
+            raise Failure(f"{statistic} response time {value:.1f} ms is below {float(low_ms):g} ms "
+                          f"({summary['count']} requests to {summary.get('url', '?')}).")

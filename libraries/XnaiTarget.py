@@ -21,6 +21,8 @@ from robot.api.exceptions import Failure, FatalError
 from robot.libraries.BuiltIn import BuiltIn
 
 from xnai_qa import targetconfig
+from xnai_qa.faults.backends import FaultError
+from xnai_qa.faults.ledger import heal_ledger
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 TESTBED_OWNER = "robot"
@@ -95,7 +97,8 @@ class XnaiTarget:
         """Validates the configuration and makes sure the target answers.
 
         Against the testbed, starts it unless it is already running (and then
-        stops it at the end of the run).  Against a real stack, waits up to
+        stops it at the end of the run).  Then undoes faults that a killed
+        earlier run left in ``${FAULT_LEDGER}``.  Against a real stack, waits up to
         ``${READY_TIMEOUT_S}`` for every required service port and fails
         naming those that do not answer.
 
@@ -106,6 +109,12 @@ class XnaiTarget:
         if self._var("TARGET") == "testbed":
             self.start_testbed_unless_running()
         self.required_services_should_be_reachable()
+        try:
+            healed = heal_ledger(self._var("FAULT_LEDGER"))
+        except FaultError as err:
+            raise FatalError(f"Faults left by an earlier run could not be undone: {err}") from None
+        for line in healed:
+            logger.warn(f"Healed a fault left by an earlier (killed) run: {line}")
 
     @keyword
     def start_testbed_unless_running(self) -> None:

@@ -39,6 +39,11 @@ def _parser() -> argparse.ArgumentParser:
     st.add_argument("--json", action="store_true")
     sub.add_parser("defects", help="list the defect switches and the tests that catch them")
     sub.add_parser("clean", help="delete the run folder and data of a stopped testbed")
+    svc = sub.add_parser("service", help="act on one service: stop, kill, start, restart, pause, resume, pid")
+    svc.add_argument("action", choices=["stop", "kill", "start", "restart", "pause", "resume", "pid"])
+    svc.add_argument("name")
+    svc.add_argument("--grace", type=float, default=supervisor.STOP_GRACE_S,
+                     help="seconds between SIGTERM and SIGKILL for stop/restart")
     sub.add_parser("owner", help=argparse.SUPPRESS)
     sub.add_parser("describe", help="the testbed's config as JSON, secrets included (for variables/testbed.py)")
     return parser
@@ -93,6 +98,15 @@ def main(argv: list[str] | None = None) -> int:
                 return 2
             removed = supervisor.clean(cfg)
             print("removed: " + ", ".join(removed))
+            return 0
+        if args.command == "service":
+            if args.action == "pid":
+                pid = supervisor.service_pid(cfg, args.name)
+                print(pid or "")
+                return 0 if pid else 3
+            if args.grace < 0:
+                raise ValueError(f"--grace {args.grace}: use a number of seconds >= 0")
+            print(f"{args.name}: {supervisor.service_action(cfg, args.action, args.name, args.grace)}")
             return 0
         if args.command == "down":
             stopped = supervisor.down(cfg)

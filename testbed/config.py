@@ -33,13 +33,21 @@ DEFAULT_BASE_PORT = 18000
 PORT_OFFSETS = {
     "gateway": 0,
     "rag_api": 12,
+    "rag_api_proxy": 13,
     "caddy_admin": 19,
     "postgres": 32,
+    "postgres_proxy": 33,
+    "faultproxy": 74,
     "redis": 79,
+    "redis_proxy": 80,
 }
 
 # Start order; stop order is the reverse.
-SERVICE_ORDER = ("redis", "postgres", "rag_api", "gateway")
+SERVICE_ORDER = ("redis", "postgres", "faultproxy", "rag_api", "gateway")
+
+# Services whose clients inside the testbed reach them through the fault proxy
+# (proxy name = service name, listening on "<service>_proxy").
+PROXIED = ("redis", "postgres", "rag_api")
 
 
 class ConfigError(ValueError):

@@ -9,6 +9,7 @@ system) as the gateway.
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 import pwd
 import shutil
@@ -21,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from .config import REPO_ROOT, TestbedConfig
+from .config import PROXIED, REPO_ROOT, TestbedConfig
 
 UNPRIVILEGED_USER = "nobody"
 
@@ -278,6 +279,27 @@ def _prepare_rag_api(cfg: TestbedConfig) -> Launch:
     )
 
 
+# ---------------------------------------------------------- fault proxy --
+def proxy_specs(cfg: TestbedConfig) -> list[dict]:
+    """The fault proxy's proxies: one in front of each service in ``PROXIED``."""
+    return [
+        {"name": name, "listen": f"127.0.0.1:{cfg.port(name + '_proxy')}",
+         "upstream": f"127.0.0.1:{cfg.port(name)}", "enabled": True}
+        for name in PROXIED
+    ]
+
+
+def _prepare_faultproxy(cfg: TestbedConfig) -> Launch:
+    pdir = cfg.run_path / "faultproxy"
+    pdir.mkdir(parents=True, exist_ok=True)
+    (pdir / "proxies.json").write_text(json.dumps(proxy_specs(cfg), indent=2))
+    return Launch(
+        [sys.executable, "-m", "testbed.faultproxy", "--api", f"127.0.0.1:{cfg.port('faultproxy')}",
+         "--config", str(pdir / "proxies.json")],
+        cwd=str(REPO_ROOT),
+    )
+
+
 # ------------------------------------------------------------- gateway --
 def caddyfile(cfg: TestbedConfig) -> str:
     """The gateway's Caddyfile, following the stack's routes."""
@@ -286,7 +308,7 @@ def caddyfile(cfg: TestbedConfig) -> str:
         if cfg.has_defect("gateway-drops-api-route")
         else f"""
     handle /xnai/api/v1/* {{
-        reverse_proxy 127.0.0.1:{cfg.port("rag_api")}
+        reverse_proxy 127.0.0.1:{cfg.port("rag_api_proxy")}
     }}"""
     )
     return f"""{{
@@ -334,6 +356,13 @@ SERVICES: dict[str, Service] = {
             lambda c: _http_ok(f"http://127.0.0.1:{c.port('rag_api')}/xnai/api/v1/health", timeout=2.0),
         ),
         Service("gateway", "gateway", _prepare_gateway, _gateway_ready),
+        Service(
+            "faultproxy",
+            "faultproxy",
+            _prepare_faultproxy,
+            lambda c: _http_ok(f"http://127.0.0.1:{c.port('faultproxy')}/version")
+            and all(port_open(c.port(n + "_proxy")) for n in PROXIED),
+        ),
     )
 }
 

@@ -22,7 +22,7 @@ from pathlib import Path
 import psutil
 
 from . import config as cfgmod
-from .config import SERVICE_ORDER, TestbedConfig
+from .config import PROXIED, SERVICE_ORDER, TestbedConfig
 from .services import AFTER_READY, SERVICES, ServiceError, port_free, wait_ready
 
 STOP_GRACE_S = 10.0
@@ -187,11 +187,64 @@ def _terminate_group(proc: psutil.Process, grace_s: float) -> None:
         members += proc.children(recursive=True)
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pgid, signal.SIGTERM)
+        os.killpg(pgid, signal.SIGCONT)  # a paused service must wake up to handle SIGTERM
     _gone, alive = psutil.wait_procs(members, timeout=grace_s)
     if alive:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(pgid, signal.SIGKILL)
         psutil.wait_procs(alive, timeout=5)
+
+
+def signal_service(cfg: TestbedConfig, name: str, sig: signal.Signals) -> bool:
+    """Send ``sig`` to a running service's process group.  False if it is not running."""
+    proc = _process(read_state(cfg)["services"].get(name))
+    if proc is None:
+        return False
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(os.getpgid(proc.pid), sig)
+    return True
+
+
+def kill_service(cfg: TestbedConfig, name: str) -> bool:
+    """SIGKILL the whole group at once (no grace); the state keeps the dead entry."""
+    proc = _process(read_state(cfg)["services"].get(name))
+    if proc is None:
+        return False
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(os.getpgid(proc.pid), signal.SIGKILL)
+    psutil.wait_procs([proc], timeout=10)
+    return True
+
+
+def service_action(cfg: TestbedConfig, action: str, name: str, grace_s: float = STOP_GRACE_S) -> str:
+    """stop | kill | start | restart | pause | resume one service; returns what happened."""
+    if name not in SERVICES:
+        raise TestbedError(f"No testbed service '{name}'. Services: {', '.join(SERVICE_ORDER)}.")
+    with _locked(cfg):
+        if action in ("start", "restart") and read_state(cfg).get("owner") is None:
+            raise TestbedError("The testbed is not up; start it with 'python -m testbed up'.")
+        if action == "stop":
+            return "stopped" if stop_service(cfg, name, grace_s) else "was not running"
+        if action == "kill":
+            return "killed" if kill_service(cfg, name) else "was not running"
+        if action == "start":
+            alive = _process(read_state(cfg)["services"].get(name)) is not None
+            start_service(cfg, name)
+            return "was running" if alive else "started"
+        if action == "restart":
+            stop_service(cfg, name, grace_s)
+            start_service(cfg, name)
+            return "restarted"
+        if action == "pause":
+            return "paused" if signal_service(cfg, name, signal.SIGSTOP) else "was not running"
+        if action == "resume":
+            return "resumed" if signal_service(cfg, name, signal.SIGCONT) else "was not running"
+    raise TestbedError(f"Unknown action '{action}': use stop, kill, start, restart, pause or resume.")
+
+
+def service_pid(cfg: TestbedConfig, name: str) -> int | None:
+    proc = _process(read_state(cfg)["services"].get(name))
+    return proc.pid if proc else None
 
 
 def up(cfg: TestbedConfig, *, owner: str = "manual") -> bool:
@@ -207,8 +260,9 @@ def up(cfg: TestbedConfig, *, owner: str = "manual") -> bool:
             for name in SERVICE_ORDER
             if not port_free(cfg.port(SERVICES[name].port_key))
         ]
-        if not port_free(cfg.port("caddy_admin")):
-            busy.append(("caddy_admin", cfg.port("caddy_admin")))
+        for extra in ("caddy_admin", *(name + "_proxy" for name in PROXIED)):
+            if not port_free(cfg.port(extra)):
+                busy.append((extra, cfg.port(extra)))
         if busy:
             names = ", ".join(f"{port} ({name})" for name, port in busy)
             raise TestbedError(

@@ -20,6 +20,9 @@ def valid(**overrides):
         RAG_API_URL="http://127.0.0.1:8012",
         REDIS_URL="redis://127.0.0.1:6379/0",
         REDIS_PASSWORD=Secret("pw"),
+        FAULT_BACKEND="process",
+        FAULT_PROXY_URL="",
+        FAULT_LEDGER="/tmp/ledger.jsonl",
     )
     variables.update(overrides)
     return variables

@@ -44,9 +44,12 @@ def get_variables():
             "TESTBED_RUN_DIR": cfg["run_dir"],
             "SERVICES": {
                 "gateway": {"host": host, "port": ports["gateway"], "health_url": http("gateway") + "/xnai/api/v1/health"},
-                "rag_api": {"host": host, "port": ports["rag_api"], "health_url": http("rag_api") + "/xnai/api/v1/health"},
-                "redis": {"host": host, "port": ports["redis"]},
-                "postgres": {"host": host, "port": ports["postgres"]},
+                "rag_api": {"host": host, "port": ports["rag_api"], "health_url": http("rag_api") + "/xnai/api/v1/health",
+                            "proxy": "rag_api", "proxy_url": http("rag_api_proxy")},
+                "redis": {"host": host, "port": ports["redis"], "proxy": "redis", "proxy_port": ports["redis_proxy"]},
+                "postgres": {"host": host, "port": ports["postgres"], "proxy": "postgres",
+                             "proxy_port": ports["postgres_proxy"]},
+                "faultproxy": {"host": host, "port": ports["faultproxy"], "health_url": http("faultproxy") + "/version"},
             },
             "REQUIRED_SERVICES": ["gateway", "rag_api", "redis", "postgres"],
             "GATEWAY_URL": http("gateway"),
@@ -54,6 +57,10 @@ def get_variables():
             "REDIS_URL": f"redis://{host}:{ports['redis']}/0",
             "REDIS_PASSWORD": Secret(cfg["redis_password"]),
             "REDIS_CA_FILE": "",
+            "FAULT_BACKEND": "process",
+            "FAULT_PROXY_URL": http("faultproxy"),
+            "FAULT_LEDGER": f"{cfg['run_dir']}/fault-ledger.jsonl",
+            "DOCKER_URL": "",
         }
     )
     return variables

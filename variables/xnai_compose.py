@@ -11,9 +11,12 @@ Usage (inside the suite's runner container, see README)::
 """
 
 import os
+from pathlib import Path
 
 from robot.api.types import Secret
 from xnai_qa.targetconfig import common_variables
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
 
 SERVICE_HOSTS = {
     "gateway": ("caddy", 8000),
@@ -27,7 +30,7 @@ def get_variables():
     tls = os.environ.get("XNAI_REDIS_TLS", "1") != "0"
     services = {}
     for name, (host, port) in SERVICE_HOSTS.items():
-        services[name] = {"host": host, "port": port}
+        services[name] = {"host": host, "port": port, "compose_service": host}
     for name in ("gateway", "rag_api"):
         host, port = SERVICE_HOSTS[name]
         services[name]["health_url"] = f"http://{host}:{port}/xnai/api/v1/health"
@@ -43,6 +46,10 @@ def get_variables():
             "REDIS_URL": f"{'rediss' if tls else 'redis'}://redis:6379/0",
             "REDIS_PASSWORD": Secret(os.environ.get("XNAI_REDIS_PASSWORD", "")),
             "REDIS_CA_FILE": os.environ.get("XNAI_REDIS_CA_FILE", ""),
+            "FAULT_BACKEND": os.environ.get("XNAI_FAULT_BACKEND", "docker"),
+            "FAULT_PROXY_URL": os.environ.get("XNAI_FAULT_PROXY_URL", ""),
+            "FAULT_LEDGER": os.environ.get("XNAI_FAULT_LEDGER", str(REPO_ROOT / ".xnai-faults" / "ledger.jsonl")),
+            "DOCKER_URL": os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock"),
         }
     )
     return variables

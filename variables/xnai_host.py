@@ -12,9 +12,12 @@ Only published ports are reachable from the host: the gateway (8000), MkDocs
 """
 
 import os
+from pathlib import Path
 
 from robot.api.types import Secret
 from xnai_qa.targetconfig import common_variables
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
 def _port(env: str, default: int) -> int:
@@ -36,10 +39,12 @@ def get_variables():
             "TARGET": "xnai",
             "ALLOWED_HOSTS": [h for h in os.environ.get("XNAI_ALLOWED_HOSTS", "").split(",") if h],
             "SERVICES": {
-                "gateway": {"host": host, "port": gw, "health_url": f"http://{host}:{gw}/xnai/api/v1/health"},
-                "rag_api": {"host": host, "port": rag, "health_url": f"http://{host}:{rag}/xnai/api/v1/health"},
-                "redis": {"host": host, "port": redis_port},
-                "postgres": {"host": host, "port": pg},
+                "gateway": {"host": host, "port": gw, "health_url": f"http://{host}:{gw}/xnai/api/v1/health",
+                            "compose_service": "caddy"},
+                "rag_api": {"host": host, "port": rag, "health_url": f"http://{host}:{rag}/xnai/api/v1/health",
+                            "compose_service": "rag"},
+                "redis": {"host": host, "port": redis_port, "compose_service": "redis"},
+                "postgres": {"host": host, "port": pg, "compose_service": "postgres"},
             },
             "REQUIRED_SERVICES": ["gateway", "rag_api", "redis", "postgres"],
             "GATEWAY_URL": f"http://{host}:{gw}",
@@ -47,6 +52,10 @@ def get_variables():
             "REDIS_URL": f"{'rediss' if tls else 'redis'}://{host}:{redis_port}/0",
             "REDIS_PASSWORD": Secret(os.environ.get("XNAI_REDIS_PASSWORD", "")),
             "REDIS_CA_FILE": os.environ.get("XNAI_REDIS_CA_FILE", ""),
+            "FAULT_BACKEND": os.environ.get("XNAI_FAULT_BACKEND", "docker"),
+            "FAULT_PROXY_URL": os.environ.get("XNAI_FAULT_PROXY_URL", ""),
+            "FAULT_LEDGER": os.environ.get("XNAI_FAULT_LEDGER", str(REPO_ROOT / ".xnai-faults" / "ledger.jsonl")),
+            "DOCKER_URL": os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock"),
         }
     )
     return variables

@@ -78,6 +78,10 @@ def _services(value: Any) -> str | None:
     return None
 
 
+def _url_or_empty(value: Any) -> str | None:
+    return None if value == "" else _url(value)
+
+
 def _str_list(value: Any) -> str | None:
     if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
         return "must be a list of host names (may be empty)"
@@ -112,6 +116,9 @@ RULES: dict[str, Rule] = {
     "HEALTH_P99_MS": Rule(_positive, "the seed's KG-5 health-check p99 target: 100"),
     "REQUEST_TIMEOUT_S": Rule(_positive, "seconds one functional request may take"),
     "READY_TIMEOUT_S": Rule(_positive, "seconds to wait for a target to become reachable"),
+    "FAULT_BACKEND": Rule(_choice("process", "docker", "none"), "process (testbed), docker (real stack) or none"),
+    "FAULT_PROXY_URL": Rule(_url_or_empty, "a Toxiproxy-compatible API such as http://127.0.0.1:8474, or ''"),
+    "FAULT_LEDGER": Rule(_nonempty_str, "a file that records faults until they are undone"),
 }
 
 
@@ -200,4 +207,5 @@ def common_variables(profile_name: str) -> dict[str, Any]:
         "REQUEST_TIMEOUT_S": 10,
         "READY_TIMEOUT_S": 60,
         "RESPONSE_TIME_SAMPLES": 30,
+        "STOP_GRACE_S": 10,
     }

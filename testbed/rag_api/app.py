@@ -71,7 +71,7 @@ def create_app(cfg: TestbedConfig | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_app: FastAPI):
         state["redis"] = aioredis.Redis(
-            host="127.0.0.1", port=cfg.port("redis"), password=cfg.redis_password,
+            host="127.0.0.1", port=cfg.port("redis_proxy"), password=cfg.redis_password,  # via the fault proxy
             socket_timeout=timings.check_timeout_s, socket_connect_timeout=timings.check_timeout_s,
         )
         state["breakers"] = {

@@ -1,0 +1,507 @@
+"""Fault injection on named services, always undone.
+
+Service faults (stop, kill, pause, restart) go to the backend the variables
+file names in ``${FAULT_BACKEND}``: ``process`` for the embedded testbed,
+``docker`` for a real stack (``${DOCKER_URL}``; containers found by their
+compose label or name).  Network and HTTP faults go to the fault proxy at
+``${FAULT_PROXY_URL}`` (Toxiproxy's API; the testbed runs its own), on the
+proxy named by the service's ``proxy`` entry in ``${SERVICES}``.
+
+Every fault is written to the ledger (``${FAULT_LEDGER}``) before it takes
+effect.  A fault left in place by a test is undone when the test ends (and
+one left by a suite setup when the suite ends), with a warning; a run killed
+outright leaves its ledger, and the next run heals it before testing.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from datetime import timedelta
+
+import requests
+from robot.api import logger
+from robot.api.deco import keyword, library
+from robot.api.exceptions import Failure
+from robot.libraries.BuiltIn import BuiltIn
+
+from xnai_qa import targetconfig
+from xnai_qa.faults.backends import DockerBackend, FaultError, ProcessBackend, ProxyClient, perform_undo
+from xnai_qa.faults.ledger import Ledger, heal_ledger
+
+STREAMS = ("downstream", "upstream")
+
+
+def _seconds(value: timedelta | float | int | None, name: str, allow_zero: bool = True) -> float | None:
+    if value is None:
+        return None
+    secs = value.total_seconds() if isinstance(value, timedelta) else float(value)
+    if secs < 0 or (secs == 0 and not allow_zero):
+        raise Failure(f"{name}={secs:g} s: use a {'non-negative' if allow_zero else 'positive'} time such as 200ms or 1.5s.")
+    return secs
+
+
+@library(scope="GLOBAL", auto_keywords=False)
+class XnaiFaults:
+    """Injects faults into services of the XNAi target and guarantees they are undone.
+
+    Services are named as in ``${SERVICES}``.  Times are Robot time strings
+    (``200ms``, ``1.5s``, ``2 minutes``).  Every fault keyword returns a fault
+    id for `Remove Fault`; ``duration`` makes a fault undo itself.
+    """
+
+    ROBOT_LISTENER_API_VERSION = 3
+
+    def __init__(self):
+        self.ROBOT_LIBRARY_LISTENER = self
+        self._active: dict[str, dict] = {}  # fault id -> ledger record (this process)
+        self._scopes: list[list[str]] = [[]]
+        self._lock = threading.Lock()
+        self._timers: dict[str, threading.Timer] = {}
+
+    # ------------------------------------------------------------ config --
+    @staticmethod
+    def _var(name: str, default=None):
+        return BuiltIn().get_variable_value("${%s}" % name, default)
+
+    def _ledger(self) -> Ledger:
+        path = self._var("FAULT_LEDGER")
+        if not path:
+            raise Failure("${FAULT_LEDGER} is not set: the variables file must name a ledger file.")
+        return Ledger(path)
+
+    def _entry(self, service: str) -> dict:
+        services = self._var("SERVICES") or {}
+        if service not in services:
+            raise Failure(f"No service named '{service}' in ${{SERVICES}}; faults only touch configured services. "
+                          f"Known: {', '.join(services)}.")
+        entry = dict(services[service])
+        try:
+            targetconfig.check_host_allowed(entry["host"], self._var("ALLOWED_HOSTS", []))
+        except targetconfig.TargetConfigError as err:
+            raise Failure(str(err)) from None
+        return entry
+
+    def _backend(self):
+        kind = self._var("FAULT_BACKEND", "none")
+        if kind == "process":
+            run_dir = self._var("TESTBED_RUN_DIR")
+            if not run_dir:
+                raise Failure("FAULT_BACKEND=process works only against the testbed (no ${TESTBED_RUN_DIR}).")
+            from pathlib import Path  # noqa: PLC0415
+
+            return ProcessBackend(self._var("TESTBED_BASE_PORT"), str(Path(run_dir).parent))
+        if kind == "docker":
+            try:
+                return DockerBackend(self._var("DOCKER_URL", "unix:///var/run/docker.sock"),
+                                     self._var("ALLOWED_HOSTS", []))
+            except FaultError as err:
+                raise Failure(str(err)) from None
+        raise Failure(f"${{FAULT_BACKEND}}={kind!r}: service faults need 'process' (testbed) or 'docker' (real stack).")
+
+    def _proxy(self, service: str) -> tuple[ProxyClient, str]:
+        entry = self._entry(service)
+        api = self._var("FAULT_PROXY_URL", "")
+        if not api:
+            raise Failure("${FAULT_PROXY_URL} is empty: network faults need a Toxiproxy-compatible proxy in front "
+                          "of the service (see README, 'Fault injection').")
+        if not entry.get("proxy"):
+            raise Failure(f"Service '{service}' has no 'proxy' entry in ${{SERVICES}}: its traffic does not pass "
+                          "through the fault proxy, so network faults cannot reach it.")
+        host = requests.utils.urlparse(api).hostname or ""
+        try:
+            targetconfig.check_host_allowed(host, self._var("ALLOWED_HOSTS", []))
+        except targetconfig.TargetConfigError as err:
+            raise Failure(str(err)) from None
+        client = ProxyClient(api)
+        try:
+            client.proxy(entry["proxy"])
+        except FaultError as err:
+            raise Failure(str(err)) from None
+        return client, entry["proxy"]
+
+    # --------------------------------------------------------- bookkeeping --
+    def _register(self, service: str, kind: str, undo: dict, detail: dict, duration: float | None) -> str:
+        expires = time.time() + duration if duration else None
+        fault_id = self._ledger().record_apply(service, kind, undo, detail, expires)
+        with self._lock:
+            self._active[fault_id] = {"id": fault_id, "service": service, "kind": kind, "undo": undo,
+                                      "detail": detail}
+            self._scopes[-1].append(fault_id)
+        return fault_id
+
+    def _arm(self, fault_id: str, duration: float | None) -> None:
+        if duration:
+            timer = threading.Timer(duration, self._undo_quietly, args=(fault_id,))
+            timer.daemon = True
+            self._timers[fault_id] = timer
+            timer.start()
+
+    def _apply(self, service: str, kind: str, undo: dict, detail: dict, duration: float | None, action) -> str:
+        """Ledger first, then the action; if the action fails the fault is closed again."""
+        fault_id = self._register(service, kind, undo, detail, duration)
+        try:
+            outcome = action()
+        except (FaultError, requests.RequestException) as err:
+            self._forget(fault_id, note=f"not applied: {err}")
+            raise Failure(f"{kind} on '{service}' failed: {err}") from None
+        self._arm(fault_id, duration)
+        logger.info(f"{fault_id}: {kind} on {service} {detail or ''} ({outcome})"
+                    + (f", undone automatically after {duration:g} s" if duration else ""))
+        return fault_id
+
+    def _forget(self, fault_id: str, note: str) -> None:
+        with self._lock:
+            self._active.pop(fault_id, None)
+            for scope in self._scopes:
+                if fault_id in scope:
+                    scope.remove(fault_id)
+        timer = self._timers.pop(fault_id, None)
+        if timer:
+            timer.cancel()
+        self._ledger().record_undo(fault_id, note)
+
+    def _undo(self, fault_id: str) -> str:
+        with self._lock:
+            record = self._active.get(fault_id)
+        if record is None:
+            return "already undone"
+        outcome = perform_undo(record["undo"])
+        self._forget(fault_id, note=outcome)
+        return outcome
+
+    def _undo_quietly(self, fault_id: str) -> None:
+        try:
+            self._undo(fault_id)
+        except Exception:  # noqa: BLE001, S110 - the teardown or the next run heals it
+            pass
+
+    # ----------------------------------------------------- service faults --
+    def _service_fault(self, action: str, service: str, grace: float | None, duration: float | None) -> str:
+        entry = self._entry(service)
+        backend = self._backend()
+        undo_action = {"stop": "start", "kill": "start", "pause": "resume"}[action]
+        try:
+            if isinstance(backend, DockerBackend):
+                undo = backend.spec(undo_action, service, entry)
+                act = lambda: backend.act(action, service, entry, grace)  # noqa: E731
+            else:
+                undo = backend.spec(undo_action, service)
+                act = lambda: backend.act(action, service, grace)  # noqa: E731
+        except FaultError as err:
+            raise Failure(str(err)) from None
+        return self._apply(service, action, undo, {"grace_s": grace} if grace is not None else {}, duration, act)
+
+    @keyword
+    def stop_service(self, service: str, grace: timedelta = timedelta(seconds=10),
+                     duration: timedelta | None = None) -> str:
+        """Stops ``service`` gracefully (SIGTERM / docker stop), forcing it after ``grace``. Returns the fault id.
+
+        Undone by `Start Service`, `Remove Fault`, the end of the test, or after ``duration``.
+
+        Example:
+        | ${fault}= | Stop Service | rag_api | grace=5s |
+        | Service Should Refuse Connections | rag_api |
+        """
+        return self._service_fault("stop", service, _seconds(grace, "grace"), _seconds(duration, "duration", False))
+
+    @keyword
+    def kill_service(self, service: str, duration: timedelta | None = None) -> str:
+        """Kills ``service`` at once (SIGKILL / docker kill). Returns the fault id.
+
+        Example:
+        | Kill Service | redis |
+        """
+        return self._service_fault("kill", service, None, _seconds(duration, "duration", False))
+
+    @keyword
+    def pause_service(self, service: str, duration: timedelta | None = None) -> str:
+        """Freezes ``service`` (SIGSTOP / docker pause): alive, holding its sockets, answering nothing.
+
+        Example:
+        | Pause Service | rag_api | duration=3s |
+        """
+        return self._service_fault("pause", service, None, _seconds(duration, "duration", False))
+
+    def _close_faults(self, service: str, kinds: tuple[str, ...], note: str) -> None:
+        with self._lock:
+            matching = [fid for fid, rec in self._active.items() if rec["service"] == service and rec["kind"] in kinds]
+        for fault_id in matching:
+            self._forget(fault_id, note)
+
+    @keyword
+    def start_service(self, service: str) -> None:
+        """Starts ``service`` (no-op if running) and closes its stop/kill faults.
+
+        Example:
+        | Start Service | rag_api |
+        """
+        self._plain_action("start", service)
+        self._close_faults(service, ("stop", "kill"), "started by Start Service")
+
+    @keyword
+    def resume_service(self, service: str) -> None:
+        """Resumes a paused ``service`` and closes its pause faults.
+
+        Example:
+        | Resume Service | rag_api |
+        """
+        self._plain_action("resume", service)
+        self._close_faults(service, ("pause",), "resumed by Resume Service")
+
+    @keyword
+    def restart_service(self, service: str, grace: timedelta = timedelta(seconds=10)) -> None:
+        """Restarts ``service`` (stop with ``grace``, then start), as the health monitor's recovery does.
+
+        Example:
+        | Restart Service | rag_api |
+        """
+        self._plain_action("restart", service, _seconds(grace, "grace"))
+
+    def _plain_action(self, action: str, service: str, grace: float | None = None) -> None:
+        entry = self._entry(service)
+        backend = self._backend()
+        try:
+            if isinstance(backend, DockerBackend):
+                outcome = backend.act(action, service, entry, grace)
+            else:
+                outcome = backend.act(action, service, grace)
+        except FaultError as err:
+            raise Failure(str(err)) from None
+        logger.info(outcome)
+
+    @keyword
+    def service_instance_id(self, service: str) -> str:
+        """An id of the running instance of ``service`` (pid, or container id and start time); changes on restart.
+
+        Example:
+        | ${before}= | Service Instance ID | rag_api |
+        """
+        entry = self._entry(service)
+        backend = self._backend()
+        if isinstance(backend, DockerBackend):
+            return backend.instance_id(service, entry)
+        return backend.instance_id(service)
+
+    # ----------------------------------------------------- network faults --
+    def _toxic(self, service: str, kind: str, ttype: str, attributes: dict, stream: str = "downstream",
+               toxicity: float = 1.0, duration: float | None = None) -> str:
+        if stream not in STREAMS:
+            raise Failure(f"stream={stream!r}: use downstream (responses) or upstream (requests).")
+        if not 0 <= float(toxicity) <= 1:
+            raise Failure(f"toxicity={toxicity}: use a fraction between 0 and 1.")
+        client, proxy = self._proxy(service)
+        name = f"xnai_{ttype}_{stream}_{int(time.time() * 1000) % 10**9}"
+        toxic = {"name": name, "type": ttype, "stream": stream, "toxicity": float(toxicity),
+                 "attributes": attributes}
+        undo = {"backend": "proxy", "api": client.api, "proxy": proxy, "toxic": name}
+        return self._apply(service, kind, undo, {"type": ttype, "stream": stream, "toxicity": float(toxicity),
+                                                 **attributes}, duration, lambda: client.add_toxic(proxy, toxic))
+
+    @keyword
+    def add_latency(self, service: str, latency: timedelta, jitter: timedelta = timedelta(0),
+                    stream: str = "downstream", toxicity: float = 1.0, duration: timedelta | None = None) -> str:
+        """Delays the traffic to ``service`` by ``latency`` ± ``jitter`` on each chunk.
+
+        Example:
+        | Add Latency | rag_api | 200ms | jitter=20ms |
+        """
+        lat, jit = _seconds(latency, "latency"), _seconds(jitter, "jitter")
+        return self._toxic(service, "latency", "latency", {"latency": lat * 1000, "jitter": jit * 1000},
+                           stream, toxicity, _seconds(duration, "duration", False))
+
+    @keyword
+    def limit_bandwidth(self, service: str, rate_kb_per_s: float, stream: str = "downstream",
+                        duration: timedelta | None = None) -> str:
+        """Limits the traffic to ``service`` to ``rate_kb_per_s`` kilobytes per second.
+
+        Example:
+        | Limit Bandwidth | rag_api | 10 |
+        """
+        if rate_kb_per_s <= 0:
+            raise Failure(f"rate_kb_per_s={rate_kb_per_s}: use a positive rate.")
+        return self._toxic(service, "bandwidth", "bandwidth", {"rate": float(rate_kb_per_s)}, stream,
+                           duration=_seconds(duration, "duration", False))
+
+    @keyword
+    def reset_connections(self, service: str, after: timedelta = timedelta(0), toxicity: float = 1.0,
+                          duration: timedelta | None = None) -> str:
+        """Resets (TCP RST) connections to ``service`` ``after`` they open.
+
+        Example:
+        | Reset Connections | redis |
+        """
+        return self._toxic(service, "reset", "reset_peer", {"timeout": _seconds(after, "after") * 1000},
+                           toxicity=toxicity, duration=_seconds(duration, "duration", False))
+
+    @keyword
+    def blackhole_service(self, service: str, duration: timedelta | None = None) -> str:
+        """Swallows every request to ``service``: connections open, nothing ever answers.
+
+        Example:
+        | Blackhole Service | rag_api | duration=2s |
+        """
+        return self._toxic(service, "blackhole", "timeout", {"timeout": 0}, "upstream",
+                           duration=_seconds(duration, "duration", False))
+
+    @keyword
+    def time_out_connections(self, service: str, after: timedelta, duration: timedelta | None = None) -> str:
+        """Stops data to ``service`` and closes each connection ``after`` the given time.
+
+        Example:
+        | Time Out Connections | rag_api | 500ms |
+        """
+        return self._toxic(service, "timeout", "timeout", {"timeout": _seconds(after, "after", False) * 1000},
+                           "upstream", duration=_seconds(duration, "duration", False))
+
+    @keyword
+    def cut_responses_after(self, service: str, size_bytes: int, duration: timedelta | None = None) -> str:
+        """Closes each connection from ``service`` after ``size_bytes`` of response: a cut mid-response.
+
+        Example:
+        | Cut Responses After | rag_api | 200 |
+        """
+        if size_bytes < 0:
+            raise Failure(f"size_bytes={size_bytes}: use a number of bytes >= 0.")
+        return self._toxic(service, "cut", "limit_data", {"bytes": int(size_bytes)},
+                           duration=_seconds(duration, "duration", False))
+
+    @keyword
+    def delay_connection_close(self, service: str, delay: timedelta, duration: timedelta | None = None) -> str:
+        """Keeps each connection to ``service`` open ``delay`` longer when it closes.
+
+        Example:
+        | Delay Connection Close | rag_api | 1s |
+        """
+        return self._toxic(service, "slow_close", "slow_close", {"delay": _seconds(delay, "delay") * 1000},
+                           duration=_seconds(duration, "duration", False))
+
+    @keyword
+    def fail_requests(self, service: str, status: int = 503, count: int = 0, fraction: float = 1.0,
+                      duration: timedelta | None = None) -> str:
+        """Answers requests to ``service`` with HTTP ``status``: the next ``count`` (0 = all), or a ``fraction``.
+
+        Example:
+        | Fail Requests | rag_api | status=500 | count=3 |
+        | Fail Requests | rag_api | fraction=0.5 |
+        """
+        if not 100 <= int(status) <= 599:
+            raise Failure(f"status={status}: use an HTTP status code 100..599.")
+        if count < 0:
+            raise Failure(f"count={count}: use 0 (every request) or a positive number.")
+        return self._toxic(service, "http_status", "http_status", {"status": int(status), "count": int(count)},
+                           toxicity=fraction, duration=_seconds(duration, "duration", False))
+
+    @keyword
+    def delay_first_byte(self, service: str, delay: timedelta, duration: timedelta | None = None) -> str:
+        """Holds the first byte of each response from ``service`` for ``delay``: a slow first byte.
+
+        Example:
+        | Delay First Byte | rag_api | 300ms |
+        """
+        return self._toxic(service, "first_byte_delay", "first_byte_delay",
+                           {"delay": _seconds(delay, "delay") * 1000}, duration=_seconds(duration, "duration", False))
+
+    @keyword
+    def cut_off_service(self, service: str, duration: timedelta | None = None) -> str:
+        """Closes the path to ``service``: connections through the proxy are refused.
+
+        Example:
+        | Cut Off Service | redis |
+        """
+        client, proxy = self._proxy(service)
+        undo = {"backend": "proxy", "api": client.api, "proxy": proxy, "enable": True}
+        return self._apply(service, "cut_off", undo, {}, _seconds(duration, "duration", False),
+                           lambda: client.set_enabled(proxy, False))
+
+    # --------------------------------------------------------- management --
+    @keyword
+    def remove_fault(self, fault_id: str) -> None:
+        """Undoes one fault by its id (no error if it was already undone).
+
+        Example:
+        | ${fault}= | Add Latency | rag_api | 100ms |
+        | Remove Fault | ${fault} |
+        """
+        try:
+            logger.info(f"{fault_id}: {self._undo(fault_id)}")
+        except FaultError as err:
+            raise Failure(f"Undoing {fault_id} failed: {err}") from None
+
+    @keyword
+    def remove_all_faults(self) -> None:
+        """Undoes every fault this run applied and that is still in place, newest first.
+
+        Example:
+        | [Teardown] | Remove All Faults |
+        """
+        self._undo_many(list(self._active))
+
+    def _undo_many(self, fault_ids: list[str], warn: bool = False) -> None:
+        errors = []
+        for fault_id in reversed(fault_ids):
+            record = self._active.get(fault_id)
+            if record is None:
+                continue
+            try:
+                outcome = self._undo(fault_id)
+                message = f"{fault_id} ({record['kind']} on {record['service']}) undone: {outcome}"
+                logger.warn(message + " at the end of its test; undo faults in a teardown.") if warn else logger.info(message)
+            except FaultError as err:
+                errors.append(f"{fault_id}: {err}")
+        if errors:
+            raise Failure("Some faults could not be undone (the next run heals them):\n" + "\n".join(errors))
+
+    @keyword
+    def faults_in_place(self) -> list:
+        """The faults this run applied and not yet undone, as a list of dictionaries.
+
+        Example:
+        | ${faults}= | Faults In Place |
+        | Should Be Empty | ${faults} |
+        """
+        return [dict(r) for r in self._active.values()]
+
+    @keyword
+    def heal_faults_from_earlier_runs(self) -> int:
+        """Undoes faults that earlier runs recorded but never undid (a killed run); returns how many.
+
+        Faults of runs still alive are left to them.
+
+        Example:
+        | Heal Faults From Earlier Runs |
+        """
+        path = self._var("FAULT_LEDGER")
+        if not path:
+            raise Failure("${FAULT_LEDGER} is not set: the variables file must name a ledger file.")
+        try:
+            healed = heal_ledger(path)
+        except FaultError as err:
+            raise Failure(f"Healing the fault ledger {path} failed: {err}") from None
+        for line in healed:
+            logger.warn(f"Healed a fault left by an earlier run: {line}")
+        return len(healed)
+
+    # ---------------------------------------------------------- listener --
+    def start_test(self, _data, _result) -> None:
+        self._scopes.append([])
+
+    def end_test(self, _data, result) -> None:
+        leftovers = self._scopes.pop() if len(self._scopes) > 1 else []
+        try:
+            self._undo_many(leftovers, warn=True)
+        except Failure as err:
+            result.status = "FAIL"
+            result.message = f"{result.message}\n{err}".strip()
+
+    def end_suite(self, _data, _result) -> None:
+        if len(self._scopes) == 1:
+            leftovers, self._scopes[0] = self._scopes[0], []
+            try:
+                self._undo_many(leftovers, warn=True)
+            except Failure as err:
+                logger.error(str(err))
+
+    def close(self) -> None:
+        for fault_id in list(self._active):
+            self._undo_quietly(fault_id)

@@ -1,0 +1,156 @@
+"""Client-side probes: how a service looks from outside (refused, timing out, cut, healthy again)."""
+
+from __future__ import annotations
+
+import socket
+import time
+from datetime import timedelta
+
+import requests
+from robot.api import logger
+from robot.api.deco import keyword, library
+from robot.api.exceptions import Failure
+from robot.libraries.BuiltIn import BuiltIn
+
+from xnai_qa import targetconfig
+
+OUTCOMES = ("ok", "refused", "reset", "closed", "timeout", "incomplete")
+
+
+def classify(error: BaseException) -> str:
+    """Name what a failed request met: refused, reset, closed, timeout or incomplete."""
+    chain, seen = [], error
+    while seen is not None and len(chain) < 10:
+        chain.append(seen)
+        seen = seen.__cause__ or seen.__context__ or (seen.args[1] if len(getattr(seen, "args", ())) > 1
+                                                         and isinstance(seen.args[1], BaseException) else None)
+    text = " | ".join(f"{type(e).__name__}: {e}" for e in chain)
+    if isinstance(error, (requests.Timeout, socket.timeout, TimeoutError)) or "timed out" in text.lower():
+        return "timeout"
+    if "ConnectionRefusedError" in text or "Connection refused" in text:
+        return "refused"
+    if "ConnectionResetError" in text or "reset by peer" in text:
+        return "reset"
+    if isinstance(error, requests.exceptions.ChunkedEncodingError) or "IncompleteRead" in text \
+            or "ended prematurely" in text:
+        return "incomplete"
+    if "RemoteDisconnected" in text or "closed connection without response" in text:
+        return "closed"
+    return f"error: {text[:200]}"
+
+
+@library(scope="GLOBAL", auto_keywords=False)
+class XnaiProbes:
+    """Probes the target from the client side, bounded in time, and names what it sees."""
+
+    @staticmethod
+    def _check_url(url: str) -> None:
+        host = requests.utils.urlparse(url).hostname or ""
+        try:
+            targetconfig.check_host_allowed(host, BuiltIn().get_variable_value("${ALLOWED_HOSTS}", []))
+        except targetconfig.TargetConfigError as err:
+            raise Failure(str(err)) from None
+
+    @staticmethod
+    def _service(name: str) -> dict:
+        services = BuiltIn().get_variable_value("${SERVICES}", {})
+        if name not in services:
+            raise Failure(f"No service named '{name}' in ${{SERVICES}}. Known: {', '.join(services)}.")
+        return services[name]
+
+    @keyword
+    def probe_url(self, url: str, timeout: timedelta = timedelta(seconds=2), method: str = "GET") -> dict:
+        """Sends one request and returns ``outcome`` (ok, refused, reset, closed, timeout, incomplete),
+        ``status``, ``elapsed_ms`` and ``size`` (body bytes read).
+
+        Example:
+        | ${probe}= | Probe URL | ${url} | timeout=1s |
+        """
+        self._check_url(url)
+        result = self._probe(url, timeout, method)
+        logger.info(f"{method} {url}: {result}")
+        return result
+
+    @staticmethod
+    def _probe(url: str, timeout: timedelta, method: str = "GET") -> dict:
+        started = time.perf_counter()
+        result = {"url": url, "outcome": "ok", "status": None, "size": 0}
+        try:
+            with requests.request(method, url, timeout=timeout.total_seconds(), stream=True) as resp:
+                result["status"] = resp.status_code
+                result["size"] = len(resp.content)
+        except requests.RequestException as err:
+            result["outcome"] = classify(err)
+        result["elapsed_ms"] = round((time.perf_counter() - started) * 1000, 2)
+        return result
+
+    @keyword
+    def request_should_fail_with(self, url: str, outcome: str, timeout: timedelta = timedelta(seconds=2)) -> dict:
+        """Fails unless a request to ``url`` meets ``outcome``: refused, reset, closed, timeout, incomplete,
+        or ``status <code>``.
+
+        Example:
+        | Request Should Fail With | ${url} | timeout | timeout=1s |
+        | Request Should Fail With | ${url} | status 503 |
+        """
+        if outcome not in OUTCOMES[1:] and not outcome.startswith("status "):
+            raise Failure(f"outcome={outcome!r}: use one of {', '.join(OUTCOMES[1:])} or 'status <code>'.")
+        probe = self.probe_url(url, timeout)
+        seen = probe["outcome"] if probe["outcome"] != "ok" else f"status {probe['status']}"
+        if seen != outcome:
+            raise Failure(f"Expected the request to {url} to end with '{outcome}', but it ended with '{seen}' "
+                          f"after {probe['elapsed_ms']} ms.")
+        return probe
+
+    @keyword
+    def service_should_refuse_connections(self, service: str) -> None:
+        """Fails unless a TCP connection to ``service`` is refused (it is down, not hung).
+
+        Example:
+        | Service Should Refuse Connections | rag_api |
+        """
+        svc = self._service(service)
+        try:
+            targetconfig.check_host_allowed(svc["host"], BuiltIn().get_variable_value("${ALLOWED_HOSTS}", []))
+        except targetconfig.TargetConfigError as err:
+            raise Failure(str(err)) from None
+        try:
+            with socket.create_connection((svc["host"], svc["port"]), timeout=2):
+                raise Failure(f"Service '{service}' at {svc['host']}:{svc['port']} still accepts connections.")
+        except ConnectionRefusedError:
+            logger.info(f"{service}: connection refused, as expected")
+        except OSError as err:
+            raise Failure(f"Service '{service}': expected a refusal, got {type(err).__name__}: {err}") from None
+
+    @keyword
+    def wait_until_service_is_healthy(self, service: str, timeout: timedelta = timedelta(seconds=60)) -> float:
+        """Polls ``service`` (its health URL for 200, else a TCP connect) until it answers; returns the seconds waited.
+
+        Fails after ``timeout`` naming the last thing seen.
+
+        Example:
+        | ${waited}= | Wait Until Service Is Healthy | rag_api | timeout=30s |
+        """
+        svc = self._service(service)
+        limit = timeout.total_seconds()
+        started = time.monotonic()
+        last = "not tried"
+        while True:
+            if "health_url" in svc:
+                self._check_url(svc["health_url"])
+                probe = self._probe(svc["health_url"], timedelta(seconds=1))
+                last = probe["outcome"] if probe["outcome"] != "ok" else f"status {probe['status']}"
+                if last == "status 200":
+                    break
+            else:
+                try:
+                    with socket.create_connection((svc["host"], svc["port"]), timeout=1):
+                        break
+                except OSError as err:
+                    last = type(err).__name__
+            if time.monotonic() - started >= limit:
+                raise Failure(f"Service '{service}' not healthy within {limit:g} s; last seen: {last}.")
+            time.sleep(0.1)
+        waited = time.monotonic() - started
+        logger.info(f"{service} healthy after {waited:.2f} s")
+        return waited

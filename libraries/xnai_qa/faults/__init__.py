@@ -1,0 +1,1 @@
+"""Fault injection: backends (testbed processes, Docker, fault proxy) and the rollback ledger."""

@@ -1,0 +1,222 @@
+"""Fault backends: the testbed's processes, Docker containers, and a Toxiproxy-compatible proxy.
+
+Each backend acts on a named service and describes how to undo what it did
+as a plain dictionary (an *undo spec*), which the ledger stores and
+``perform_undo`` executes, from any process, at any later time.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import requests
+
+REPO_ROOT = Path(__file__).resolve().parents[3]
+SERVICE_ACTIONS = ("stop", "kill", "start", "restart", "pause", "resume")
+UNDO_OF = {"stop": "start", "kill": "start", "pause": "resume"}
+
+
+class FaultError(RuntimeError):
+    """A fault could not be applied or undone; the message says why and what to do."""
+
+
+# --------------------------------------------------------------- process --
+class ProcessBackend:
+    """The embedded testbed: acts through its supervisor CLI (``python -m testbed service``)."""
+
+    name = "process"
+
+    def __init__(self, base_port: int, home: str):
+        self.base_port = int(base_port)
+        self.home = str(home)
+
+    def spec(self, action: str, service: str) -> dict:
+        return {"backend": "process", "action": action, "service": service,
+                "base_port": self.base_port, "home": self.home}
+
+    def act(self, action: str, service: str, grace_s: float | None = None) -> str:
+        args = ["service", action, service]
+        if grace_s is not None:
+            args += ["--grace", str(grace_s)]
+        result = _testbed_cli(self.base_port, self.home, *args)
+        if result.returncode != 0:
+            raise FaultError(f"testbed {action} {service} failed: {result.stderr.strip() or result.stdout.strip()}")
+        return result.stdout.strip()
+
+    def instance_id(self, service: str) -> str:
+        result = _testbed_cli(self.base_port, self.home, "service", "pid", service)
+        return result.stdout.strip()
+
+
+def _testbed_cli(base_port: int, home: str, *args: str, timeout: float = 240) -> subprocess.CompletedProcess:
+    env = {**os.environ, "XNAI_TESTBED_BASE_PORT": str(base_port), "XNAI_TESTBED_HOME": home}
+    return subprocess.run(  # noqa: S603 - the project's own CLI
+        [sys.executable, "-m", "testbed", *args], cwd=REPO_ROOT, env=env,
+        capture_output=True, text=True, timeout=timeout, check=False,
+    )
+
+
+# ---------------------------------------------------------------- docker --
+class DockerBackend:
+    """A Docker Engine through the ``docker`` SDK; services found by compose label or container name."""
+
+    name = "docker"
+
+    def __init__(self, url: str, allowed_hosts: list[str] | tuple[str, ...] = ()):
+        import docker  # noqa: PLC0415
+
+        self.url = url
+        self.allowed_hosts = list(allowed_hosts)
+        try:
+            self.client = docker.DockerClient(base_url=url, timeout=60)
+            self.client.ping()
+        except Exception as err:  # noqa: BLE001 - docker raises many kinds
+            raise FaultError(f"No Docker Engine at {url}: {err}. Start dockerd or fix DOCKER_URL.") from None
+
+    def container(self, service: str, entry: dict):
+        """The one container of ``service``: by ``container`` name, else label com.docker.compose.service."""
+        import docker  # noqa: PLC0415
+
+        if entry.get("container"):
+            try:
+                found = [self.client.containers.get(entry["container"])]
+            except docker.errors.NotFound:
+                found = []
+        else:
+            label = entry.get("compose_service", service)
+            found = self.client.containers.list(all=True, filters={"label": f"com.docker.compose.service={label}"})
+        if len(found) != 1:
+            where = entry.get("container") or f"label com.docker.compose.service={entry.get('compose_service', service)}"
+            raise FaultError(f"Service '{service}': expected one container ({where}), found {len(found)}.")
+        container = found[0]
+        mode = container.attrs.get("HostConfig", {}).get("NetworkMode", "")
+        if mode not in ("host", "none") and entry.get("host") not in self.allowed_hosts:
+            raise FaultError(
+                f"Container {container.name} uses network '{mode}'. Faults go only to containers on host/none "
+                f"networking unless the service's host ({entry.get('host')}) is listed in ALLOWED_HOSTS."
+            )
+        return container
+
+    def spec(self, action: str, service: str, entry: dict) -> dict:
+        return {"backend": "docker", "action": action, "service": service, "url": self.url,
+                "container": self.container(service, entry).id}
+
+    def act(self, action: str, service: str, entry: dict, grace_s: float | None = None) -> str:
+        container = self.container(service, entry)
+        return _docker_act(container, action, grace_s)
+
+    def instance_id(self, service: str, entry: dict) -> str:
+        container = self.container(service, entry)
+        container.reload()
+        return f"{container.id[:12]}@{container.attrs['State'].get('StartedAt', '')}"
+
+
+def _docker_act(container, action: str, grace_s: float | None = None) -> str:
+    import docker  # noqa: PLC0415
+
+    container.reload()
+    status = container.status
+    try:
+        if action == "stop":
+            container.stop(timeout=int(grace_s if grace_s is not None else 10))
+        elif action == "kill":
+            container.kill()
+        elif action == "start":
+            if status == "paused":
+                container.unpause()
+            elif status != "running":
+                container.start()
+        elif action == "restart":
+            container.restart(timeout=int(grace_s if grace_s is not None else 10))
+        elif action == "pause":
+            container.pause()
+        elif action == "resume":
+            if status == "paused":
+                container.unpause()
+        else:
+            raise FaultError(f"Unknown action '{action}'.")
+    except docker.errors.APIError as err:
+        raise FaultError(f"docker {action} {container.name}: {err.explanation or err}") from None
+    container.reload()
+    return f"{container.name}: {status} -> {container.status}"
+
+
+# ----------------------------------------------------------------- proxy --
+class ProxyClient:
+    """A Toxiproxy-compatible HTTP API (Toxiproxy itself, or ``python -m testbed.faultproxy``)."""
+
+    def __init__(self, api_url: str, timeout: float = 10.0):
+        self.api = api_url.rstrip("/")
+        self.timeout = timeout
+
+    def _call(self, method: str, path: str, **kwargs) -> requests.Response:
+        try:
+            return requests.request(method, self.api + path, timeout=self.timeout, **kwargs)
+        except requests.RequestException as err:
+            raise FaultError(f"Fault proxy API {self.api} unreachable: {err}") from None
+
+    def proxy(self, name: str) -> dict:
+        resp = self._call("GET", f"/proxies/{name}")
+        if resp.status_code == 404:
+            known = ", ".join(self._call("GET", "/proxies").json())
+            raise FaultError(f"The fault proxy has no proxy '{name}'. Proxies: {known}.")
+        resp.raise_for_status()
+        return resp.json()
+
+    def add_toxic(self, proxy: str, toxic: dict) -> dict:
+        resp = self._call("POST", f"/proxies/{proxy}/toxics", json=toxic)
+        if resp.status_code >= 400:
+            raise FaultError(f"Fault proxy refused toxic {toxic}: {resp.text.strip()}")
+        return resp.json()
+
+    def remove_toxic(self, proxy: str, toxic: str) -> str:
+        resp = self._call("DELETE", f"/proxies/{proxy}/toxics/{toxic}")
+        if resp.status_code == 404:
+            return "already gone"
+        if resp.status_code >= 400:
+            raise FaultError(f"Fault proxy could not remove {toxic}: {resp.text.strip()}")
+        return "removed"
+
+    def toxics(self, proxy: str) -> list[dict]:
+        resp = self._call("GET", f"/proxies/{proxy}/toxics")
+        return resp.json() if resp.status_code == 200 else []
+
+    def set_enabled(self, proxy: str, enabled: bool) -> str:
+        resp = self._call("POST", f"/proxies/{proxy}", json={"enabled": enabled})
+        if resp.status_code == 404:
+            return "proxy gone"
+        if resp.status_code >= 400:
+            raise FaultError(f"Fault proxy could not set {proxy} enabled={enabled}: {resp.text.strip()}")
+        return "enabled" if enabled else "disabled"
+
+
+# ------------------------------------------------------------------ undo --
+def perform_undo(spec: dict) -> str:
+    """Undo what ``spec`` describes.  Idempotent: undoing twice is not an error."""
+    backend = spec.get("backend")
+    if backend == "process":
+        result = _testbed_cli(spec["base_port"], spec["home"], "service", spec["action"], spec["service"])
+        if result.returncode != 0:
+            if "not up" in result.stderr:
+                return "testbed not running: nothing to undo"
+            raise FaultError(f"undo {spec}: {result.stderr.strip()}")
+        return result.stdout.strip()
+    if backend == "docker":
+        import docker  # noqa: PLC0415
+
+        try:
+            container = docker.DockerClient(base_url=spec["url"], timeout=60).containers.get(spec["container"])
+        except docker.errors.NotFound:
+            return "container gone"
+        except Exception as err:  # noqa: BLE001
+            raise FaultError(f"undo {spec}: Docker Engine unreachable: {err}") from None
+        return _docker_act(container, spec["action"])
+    if backend == "proxy":
+        client = ProxyClient(spec["api"])
+        if spec.get("enable"):
+            return client.set_enabled(spec["proxy"], True)
+        return client.remove_toxic(spec["proxy"], spec["toxic"])
+    raise FaultError(f"Unknown undo spec: {spec}")
