@@ -463,6 +463,23 @@ class XnaiFaults:
         return [dict(r) for r in self._active.values()]
 
     @keyword
+    def network_path_should_be_clean(self, service: str) -> None:
+        """Fails if the fault proxy in front of ``service`` is disabled or still holds a toxic.
+
+        Example:
+        | Network Path Should Be Clean | rag_api |
+        """
+        client, proxy = self._proxy(service)
+        state = client.proxy(proxy)
+        problems = []
+        if not state.get("enabled", True):
+            problems.append("the proxy is disabled (connections refused)")
+        if state.get("toxics"):
+            problems.append("toxics in place: " + ", ".join(f"{t['name']} ({t['type']})" for t in state["toxics"]))
+        if problems:
+            raise Failure(f"The path to '{service}' is not clean: " + "; ".join(problems) + ".")
+
+    @keyword
     def heal_faults_from_earlier_runs(self) -> int:
         """Undoes faults that earlier runs recorded but never undid (a killed run); returns how many.
 

@@ -103,6 +103,19 @@ class XnaiProbes:
         return probe
 
     @keyword
+    def request_should_succeed(self, url: str, timeout: timedelta = timedelta(seconds=2)) -> dict:
+        """Fails unless a request to ``url`` is answered with a 2xx status within ``timeout``.
+
+        Example:
+        | Request Should Succeed | ${RAG_API_URL}/xnai/api/v1/health |
+        """
+        probe = self.probe_url(url, timeout)
+        if probe["outcome"] != "ok" or not 200 <= (probe["status"] or 0) < 300:
+            seen = probe["outcome"] if probe["outcome"] != "ok" else f"status {probe['status']}"
+            raise Failure(f"The request to {url} ended with '{seen}' after {probe['elapsed_ms']} ms, not a 2xx answer.")
+        return probe
+
+    @keyword
     def service_should_refuse_connections(self, service: str) -> None:
         """Fails unless a TCP connection to ``service`` is refused (it is down, not hung).
 

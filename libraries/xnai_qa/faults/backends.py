@@ -71,7 +71,7 @@ class DockerBackend:
         self.url = url
         self.allowed_hosts = list(allowed_hosts)
         try:
-            self.client = docker.DockerClient(base_url=url, timeout=60)
+            self.client = docker.DockerClient(base_url=url, version="auto", timeout=60)
             self.client.ping()
         except Exception as err:  # noqa: BLE001 - docker raises many kinds
             raise FaultError(f"No Docker Engine at {url}: {err}. Start dockerd or fix DOCKER_URL.") from None
@@ -208,7 +208,7 @@ def perform_undo(spec: dict) -> str:
         import docker  # noqa: PLC0415
 
         try:
-            container = docker.DockerClient(base_url=spec["url"], timeout=60).containers.get(spec["container"])
+            container = docker.DockerClient(base_url=spec["url"], version="auto", timeout=60).containers.get(spec["container"])
         except docker.errors.NotFound:
             return "container gone"
         except Exception as err:  # noqa: BLE001

@@ -1,0 +1,297 @@
+"""The Docker backend against a real Docker Engine.
+
+A private dockerd is started for the session (``--bridge=none --iptables=false``,
+its own data root and socket), containers run with ``--network host`` so all
+traffic stays on loopback, and the test image is imported locally from a
+busybox root filesystem (no registry is reachable).  Where no engine can run,
+every test here is skipped with the reason printed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tarfile
+import time
+from pathlib import Path
+
+import pytest
+import requests
+
+from xnai_qa.faults.backends import DockerBackend, FaultError, perform_undo
+from xnai_qa.faults.ledger import Ledger
+
+from .conftest import free_port
+
+REPO = Path(__file__).resolve().parent.parent
+IMAGE = "xnai-test/busybox:1"
+
+pytestmark = pytest.mark.docker
+
+
+def _why_no_engine() -> str | None:
+    if os.environ.get("XNAI_DOCKER_URL"):
+        return None
+    if os.geteuid() != 0:
+        return "not root: cannot start a private dockerd (set XNAI_DOCKER_URL to use a running engine)"
+    for binary in ("dockerd", "containerd"):
+        if not shutil.which(binary):
+            return f"'{binary}' not installed (Debian/Ubuntu: apt-get install docker.io; ./qa test does it as root)"
+    if not _busybox():
+        return "no static busybox for the test image (apt-get install busybox-static)"
+    return None
+
+
+def _busybox() -> str | None:
+    """A statically linked busybox (the image has no libc): Debian's busybox-static."""
+    for path in ("/bin/busybox", "/usr/bin/busybox"):
+        if os.path.exists(path) and _is_static(path):
+            return path
+    return None
+
+
+def _is_static(path: str) -> bool:
+    with open(path, "rb") as handle:
+        head = handle.read(1 << 16)
+    return head.startswith(b"\x7fELF") and b"/ld-linux" not in head and b"ld-musl" not in head
+
+
+@pytest.fixture(scope="session")
+def docker_url(tmp_path_factory):
+    reason = _why_no_engine()
+    if reason:
+        print(f"\nDocker backend tests SKIPPED: {reason}", file=sys.stderr)
+        pytest.skip(reason)
+    if os.environ.get("XNAI_DOCKER_URL"):
+        yield os.environ["XNAI_DOCKER_URL"]
+        return
+    root = Path("/tmp") / f"xnai-dockerd-{os.getpid()}"  # noqa: S108 - short path: unix socket length limit
+    root.mkdir(parents=True, exist_ok=True)
+    sock = root / "docker.sock"
+    log = open(root / "dockerd.log", "w")  # noqa: SIM115
+    proc = subprocess.Popen(  # noqa: S603
+        ["dockerd", "--bridge=none", "--iptables=false", "--ip6tables=false", "--data-root", str(root / "data"),
+         "--exec-root", str(root / "exec"), "--pidfile", str(root / "dockerd.pid"), "-H", f"unix://{sock}",
+         "--containerd-namespace", f"xnai{os.getpid()}", "--containerd-plugins-namespace", f"xnaip{os.getpid()}"],
+        stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+    )
+    url = f"unix://{sock}"
+    import docker
+
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            docker.DockerClient(base_url=url, version="auto", timeout=5).ping()
+            break
+        except Exception:  # noqa: BLE001
+            if proc.poll() is not None or time.monotonic() > deadline:
+                proc.kill()
+                tail = (root / "dockerd.log").read_text()[-2000:]
+                pytest.fail(f"dockerd did not start:\n{tail}")
+            time.sleep(0.2)
+    client = docker.DockerClient(base_url=url, version="auto")
+    repository, tag = IMAGE.split(":")
+    client.api.import_image_from_data(_rootfs_tar(), repository=repository, tag=tag)
+    yield url
+    for container in client.containers.list(all=True):
+        container.remove(force=True)
+    client.close()
+    os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(30)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+    log.close()
+    _unmount_below(root)
+    shutil.rmtree(root, ignore_errors=True)
+
+
+def _unmount_below(root: Path) -> None:
+    """dockerd leaves its network namespace mounted under its exec root: unmount before deleting."""
+    with open("/proc/mounts") as mounts:
+        points = [line.split()[1] for line in mounts if line.split()[1].startswith(str(root))]
+    for point in sorted(points, reverse=True):
+        subprocess.run(["umount", "-l", point], capture_output=True, check=False)  # noqa: S603, S607
+
+
+def _rootfs_tar() -> bytes:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        tar.add(_busybox(), arcname="bin/busybox")
+        for name in ("sh", "httpd"):
+            info = tarfile.TarInfo(f"bin/{name}")
+            info.type = tarfile.SYMTYPE
+            info.linkname = "busybox"
+            tar.addfile(info)
+        page = b"hello from the test container\n"
+        info = tarfile.TarInfo("www/index.html")
+        info.size = len(page)
+        tar.addfile(info, io.BytesIO(page))
+    return buf.getvalue()
+
+
+@pytest.fixture
+def web(docker_url):
+    """A container on host networking serving HTTP on a free loopback port, with a compose label."""
+    import docker
+
+    client = docker.DockerClient(base_url=docker_url, version="auto")
+    port = free_port()
+    container = client.containers.run(
+        IMAGE, ["/bin/busybox", "httpd", "-f", "-p", f"127.0.0.1:{port}", "-h", "/www"],
+        detach=True, network_mode="host", labels={"com.docker.compose.service": "web"},
+        name=f"web-{port}",
+    )
+    _wait_http(port, ok=True)
+    yield {"url": docker_url, "port": port, "container": container,
+           "entry": {"host": "127.0.0.1", "port": port, "compose_service": "web"}}
+    with contextlib.suppress(docker.errors.NotFound):
+        container.remove(force=True)
+    client.close()
+
+
+def _answers(port: int) -> bool:
+    try:
+        return requests.get(f"http://127.0.0.1:{port}/", timeout=0.5).status_code == 200
+    except requests.RequestException:
+        return False
+
+
+def _wait_http(port: int, ok: bool, limit: float = 20.0) -> None:
+    deadline = time.monotonic() + limit
+    while _answers(port) != ok:
+        if time.monotonic() > deadline:
+            pytest.fail(f"port {port} did not become {'reachable' if ok else 'unreachable'} in {limit} s")
+        time.sleep(0.05)
+
+
+def test_finds_the_container_by_compose_label(web):
+    backend = DockerBackend(web["url"])
+    assert backend.container("web", web["entry"]).id == web["container"].id
+
+
+def test_stop_then_start(web):
+    backend = DockerBackend(web["url"])
+    backend.act("stop", "web", web["entry"], grace_s=1)
+    _wait_http(web["port"], ok=False)
+    backend.act("start", "web", web["entry"])
+    _wait_http(web["port"], ok=True)
+
+
+def test_kill_then_undo_from_the_ledger_spec(web, tmp_path):
+    backend = DockerBackend(web["url"])
+    ledger = Ledger(tmp_path / "ledger.jsonl")
+    ledger.record_apply("web", "kill", backend.spec("start", "web", web["entry"]))
+    backend.act("kill", "web", web["entry"])
+    _wait_http(web["port"], ok=False)
+    healed = ledger.heal(perform_undo)
+    assert len(healed) == 1
+    _wait_http(web["port"], ok=True)
+
+
+def test_pause_hangs_and_resume_recovers(web):
+    backend = DockerBackend(web["url"])
+    backend.act("pause", "web", web["entry"])
+    with pytest.raises(requests.Timeout):
+        requests.get(f"http://127.0.0.1:{web['port']}/", timeout=0.5)
+    assert web["container"].client.containers.get(web["container"].id).status == "paused"
+    backend.act("resume", "web", web["entry"])
+    _wait_http(web["port"], ok=True)
+
+
+def test_restart_changes_the_instance_id(web):
+    backend = DockerBackend(web["url"])
+    before = backend.instance_id("web", web["entry"])
+    backend.act("restart", "web", web["entry"], grace_s=1)
+    _wait_http(web["port"], ok=True)
+    assert backend.instance_id("web", web["entry"]) != before
+
+
+def test_undo_is_idempotent_and_survives_a_removed_container(web):
+    backend = DockerBackend(web["url"])
+    spec = backend.spec("start", "web", web["entry"])
+    assert "running" in perform_undo(spec)
+    web["container"].remove(force=True)
+    assert perform_undo(spec) == "container gone"
+
+
+def test_containers_on_other_networks_are_refused_unless_allowed(docker_url):
+    """host/none networking is loopback-safe; any other network needs the host in ALLOWED_HOSTS."""
+    import docker
+
+    client = docker.DockerClient(base_url=docker_url, version="auto")
+    isolated = client.containers.create(IMAGE, ["/bin/busybox", "sh"], network_mode="none",
+                                        labels={"com.docker.compose.service": "isolated"})
+    # A network mode other than host/none: sharing another container's namespace.
+    sharing = client.containers.create(IMAGE, ["/bin/busybox", "sh"], network_mode=f"container:{isolated.id}",
+                                       labels={"com.docker.compose.service": "sharing"})
+    try:
+        backend = DockerBackend(docker_url)
+        assert backend.container("isolated", {"host": "127.0.0.1"}).id == isolated.id
+        with pytest.raises(FaultError, match="unless the service's host .sharing. is listed in ALLOWED_HOSTS"):
+            backend.container("sharing", {"host": "sharing"})
+        allowed = DockerBackend(docker_url, allowed_hosts=["sharing"])
+        assert allowed.container("sharing", {"host": "sharing"}).id == sharing.id
+    finally:
+        sharing.remove(force=True)
+        isolated.remove(force=True)
+
+
+def test_a_missing_service_container_is_named(docker_url):
+    with pytest.raises(FaultError, match="expected one container .*compose.service=nosuch.*found 0"):
+        DockerBackend(docker_url).container("nosuch", {"host": "127.0.0.1"})
+
+
+def test_no_engine_gives_a_clear_error():
+    with pytest.raises(FaultError, match="No Docker Engine at unix:///nonexistent.sock"):
+        DockerBackend("unix:///nonexistent.sock")
+
+
+FAULT_SUITE = """*** Settings ***
+Library    XnaiFaults
+Library    XnaiProbes
+Variables    {varfile}
+
+*** Test Cases ***
+Stop And Start Through Keywords
+    Stop Service    web    grace=1s
+    Service Should Refuse Connections    web
+    Start Service    web
+    Wait Until Service Is Healthy    web    timeout=20s
+
+Pause Through Keywords Is Undone At Test End
+    Pause Service    web
+    Request Should Fail With    http://127.0.0.1:{port}/    timeout    timeout=1s
+
+Service Is Healthy Again
+    Wait Until Service Is Healthy    web    timeout=20s
+"""
+
+VARFILE = """
+SERVICES = {{"web": {{"host": "127.0.0.1", "port": {port}, "compose_service": "web",
+                      "health_url": "http://127.0.0.1:{port}/"}}}}
+ALLOWED_HOSTS = []
+FAULT_BACKEND = "docker"
+DOCKER_URL = "{url}"
+FAULT_PROXY_URL = ""
+FAULT_LEDGER = "{ledger}"
+"""
+
+
+def test_fault_keywords_drive_the_docker_backend(web, tmp_path):
+    varfile = tmp_path / "docker_vars.py"
+    varfile.write_text(VARFILE.format(port=web["port"], url=web["url"], ledger=tmp_path / "ledger.jsonl"))
+    suite = tmp_path / "docker_faults.robot"
+    suite.write_text(FAULT_SUITE.format(varfile=varfile, port=web["port"]))
+    result = subprocess.run(  # noqa: S603
+        [sys.executable, "-m", "robot", "--outputdir", str(tmp_path / "out"), "--pythonpath", str(REPO / "libraries"),
+         str(suite)], cwd=REPO, capture_output=True, text=True, timeout=300, check=False,
+    )
+    assert result.returncode == 0, result.stdout[-3000:]
+    assert "3 tests, 3 passed" in result.stdout
+    assert Ledger(tmp_path / "ledger.jsonl").pending() == []
