@@ -26,7 +26,7 @@ from robot.api.exceptions import Failure
 from robot.libraries.BuiltIn import BuiltIn
 
 from xnai_qa import targetconfig
-from xnai_qa.faults.backends import DockerBackend, FaultError, ProcessBackend, ProxyClient, perform_undo
+from xnai_qa.faults.backends import DockerBackend, FaultError, ProxyClient, make_backend, perform_undo
 from xnai_qa.faults.ledger import Ledger, heal_ledger
 
 STREAMS = ("downstream", "upstream")
@@ -83,21 +83,10 @@ class XnaiFaults:
         return entry
 
     def _backend(self):
-        kind = self._var("FAULT_BACKEND", "none")
-        if kind == "process":
-            run_dir = self._var("TESTBED_RUN_DIR")
-            if not run_dir:
-                raise Failure("FAULT_BACKEND=process works only against the testbed (no ${TESTBED_RUN_DIR}).")
-            from pathlib import Path  # noqa: PLC0415
-
-            return ProcessBackend(self._var("TESTBED_BASE_PORT"), str(Path(run_dir).parent))
-        if kind == "docker":
-            try:
-                return DockerBackend(self._var("DOCKER_URL", "unix:///var/run/docker.sock"),
-                                     self._var("ALLOWED_HOSTS", []))
-            except FaultError as err:
-                raise Failure(str(err)) from None
-        raise Failure(f"${{FAULT_BACKEND}}={kind!r}: service faults need 'process' (testbed) or 'docker' (real stack).")
+        try:
+            return make_backend(self._var)
+        except FaultError as err:
+            raise Failure(str(err)) from None
 
     def _proxy(self, service: str) -> tuple[ProxyClient, str]:
         entry = self._entry(service)

@@ -1,8 +1,10 @@
-"""Keywords that measure: response-time series and their percentiles."""
+"""Keywords that measure: response times, resource figures of services, leaks, and baselines."""
 
 from __future__ import annotations
 
 import time
+from datetime import timedelta
+from pathlib import Path
 
 import requests
 from robot.api import logger
@@ -10,19 +12,25 @@ from robot.api.deco import keyword, library
 from robot.api.exceptions import Failure
 from robot.libraries.BuiltIn import BuiltIn
 
-from xnai_qa import stats, targetconfig
+from xnai_qa import baselines, charts, leaks, resources, stats, targetconfig
+from xnai_qa.faults.backends import FaultError, make_backend, service_pid
 
 MAX_SAMPLES = 10_000
 
 
 @library(scope="GLOBAL", auto_keywords=False)
 class XnaiMetrics:
-    """Measures response times of the target with a bounded series of requests.
+    """Measures the target: response times, resource figures of its services, leaks, baselines.
 
     Each series is bounded in count (``samples``) and in time (``max_time``);
     a request that fails (connection refused, timeout, unexpected status)
-    counts as an error and is named in the log.
+    counts as an error and is named in the log.  Resource figures come from
+    the service's process tree (testbed processes, or a container's main
+    process seen from the Docker host).
     """
+
+    def __init__(self):
+        self._captures: dict[str, tuple[str, resources.Sampler]] = {}
 
     @keyword
     def measure_response_times(self, url: str, samples: int = 30, max_time: float = 60.0,
@@ -106,3 +114,194 @@ class XnaiMetrics:
         if value < float(low_ms):
             raise Failure(f"{statistic} response time {value:.1f} ms is below {float(low_ms):g} ms "
                           f"({summary['count']} requests to {summary.get('url', '?')}).")
+
+    # -------------------------------------------------------- resources --
+    def _pid(self, service: str) -> int:
+        get = lambda name, default=None: BuiltIn().get_variable_value("${%s}" % name, default)  # noqa: E731
+        services = get("SERVICES", {}) or {}
+        if service not in services:
+            raise Failure(f"No service named '{service}' in ${{SERVICES}}. Known: {', '.join(services)}.")
+        try:
+            return service_pid(make_backend(get), service, services[service])
+        except FaultError as err:
+            raise Failure(f"Cannot find the process of '{service}': {err}") from None
+
+    @keyword
+    def get_resource_figures(self, service: str) -> dict:
+        """One sample of ``service``: ``rss_mb``, ``uss_mb``, ``fds``, ``sockets``, ``threads``.
+
+        Example:
+        | ${figures}= | Get Resource Figures | rag_api |
+        | Should Be True | ${figures}[fds] < 200 |
+        """
+        figures = resources.sample(self._pid(service))
+        logger.info(f"{service}: {figures}")
+        return figures
+
+    @keyword
+    def start_resource_capture(self, service: str, interval: timedelta = timedelta(milliseconds=250)) -> str:
+        """Samples ``service`` in the background every ``interval`` until `Stop Resource Capture`; returns its id.
+
+        Example:
+        | ${capture}= | Start Resource Capture | rag_api |
+        | Run Load | ${url} | rate=50/s | duration=5s |
+        | ${resources}= | Stop Resource Capture | ${capture} |
+        """
+        if interval.total_seconds() < 0.05:
+            raise Failure(f"interval={interval.total_seconds()} s: use 50ms or more.")
+        pid = self._pid(service)
+        sampler = resources.Sampler(lambda state: resources.sample(pid, state), interval.total_seconds())
+        sampler.start()
+        capture_id = f"{service}-{len(self._captures) + 1}"
+        self._captures[capture_id] = (service, sampler)
+        return capture_id
+
+    @keyword
+    def stop_resource_capture(self, capture_id: str) -> dict:
+        """Stops a capture and returns its summary (start, min, max, end, mean per figure), charted in the log.
+
+        Example:
+        | ${resources}= | Stop Resource Capture | ${capture} |
+        | Should Be True | ${resources}[rss_mb][max] < 512 |
+        """
+        if capture_id not in self._captures:
+            raise Failure(f"No resource capture '{capture_id}'. Running: {', '.join(self._captures) or 'none'}.")
+        service, sampler = self._captures.pop(capture_id)
+        samples = sampler.stop()
+        summary = resources.summarize(samples)
+        summary["service"] = service
+        if sampler.errors:
+            logger.warn(f"{len(sampler.errors)} samples of {service} failed; first: {sampler.errors[0]}")
+        logger.info(f"{service}: {summary}")
+        if samples:
+            logger.info(charts.line_chart(
+                {"rss MB": [(x["t"], x["rss_mb"]) for x in samples], "uss MB": [(x["t"], x["uss_mb"]) for x in samples]},
+                f"{service}: memory", "seconds", "MB")
+                + charts.line_chart(
+                {"fds": [(x["t"], x["fds"]) for x in samples], "sockets": [(x["t"], x["sockets"]) for x in samples],
+                 "threads": [(x["t"], x["threads"]) for x in samples]},
+                f"{service}: descriptors", "seconds", "count"), html=True)
+        return summary
+
+    @keyword
+    def action_should_not_leak(self, service: str, action: str, *args, warmup: int = 2, rounds: int = 5,
+                               settle: timedelta = timedelta(seconds=3), min_growth_kb: float = 64.0,
+                               max_slope_kb: float = 512.0) -> dict:
+        """Runs keyword ``action`` (with ``args``) ``warmup`` times, then ``rounds`` times, and judges ``service``.
+
+        File descriptors and sockets must return *exactly* to the baseline
+        after each round (waiting up to ``settle`` for them); memory (USS) is a
+        leak only if it grows in every round beyond ``min_growth_kb`` in total,
+        or its slope exceeds ``max_slope_kb`` per round.  Returns the figures.
+
+        Example:
+        | Action Should Not Leak | rag_api | Stream One Answer | warmup=2 | rounds=5 |
+        """
+        if not 0 <= warmup <= 100 or not 2 <= rounds <= 100:
+            raise Failure(f"warmup={warmup}, rounds={rounds}: use warmup 0..100 and rounds 2..100.")
+        builtin = BuiltIn()
+        for _ in range(warmup):
+            builtin.run_keyword(action, *args)
+        pid = self._pid(service)
+        baseline = self._settled(pid, None, settle.total_seconds())
+        measured = []
+        for _ in range(rounds):
+            builtin.run_keyword(action, *args)
+            measured.append(self._settled(pid, baseline, settle.total_seconds()))
+        reasons = leaks.judge(baseline, measured, min_growth_kb=min_growth_kb, max_slope_kb=max_slope_kb)
+        figures = {"baseline": baseline, "rounds": measured, "leak": reasons}
+        logger.info(charts.line_chart(
+            {"uss MB": [(i, r["uss_mb"]) for i, r in enumerate([baseline, *measured])]},
+            f"{service}: memory after each round of {action}", "round", "MB")
+            + charts.line_chart(
+            {k: [(i, r[k]) for i, r in enumerate([baseline, *measured])] for k in ("fds", "sockets")},
+            f"{service}: descriptors after each round", "round", "count"), html=True)
+        if reasons:
+            raise Failure(f"'{action}' leaks in {service}:\n- " + "\n- ".join(reasons))
+        return figures
+
+    @staticmethod
+    def _settled(pid: int, baseline: dict | None, settle_s: float) -> dict:
+        """A sample taken once countable figures match the baseline (or ``settle_s`` passed)."""
+        deadline = time.monotonic() + settle_s
+        while True:
+            figures = resources.sample(pid)
+            if baseline is None or all(figures[k] == baseline[k] for k in ("fds", "sockets")):
+                return figures
+            if time.monotonic() >= deadline:
+                return figures
+            time.sleep(0.05)
+
+    # -------------------------------------------------------- baselines --
+    @staticmethod
+    def _baseline_dir() -> Path:
+        folder = BuiltIn().get_variable_value("${BASELINE_DIR}", None)
+        if not folder:
+            folder = Path(BuiltIn().get_variable_value("${OUTPUT DIR}", "results")) / "baselines"
+        return Path(folder)
+
+    @keyword
+    def baseline_figures_from_load(self, result: dict, memory_mb: float | None = None) -> dict:
+        """The figures a baseline keeps from a load result: p50, p99, error rate, throughput (and memory).
+
+        Example:
+        | ${figures}= | Baseline Figures From Load | ${result} | memory_mb=${resources}[rss_mb][max] |
+        """
+        return baselines.figures_from_load(result, memory_mb)
+
+    @keyword
+    def combine_baseline_runs(self, *runs: dict) -> dict:
+        """The mean of each figure over several runs (the seed repeats a baseline 3 times and averages).
+
+        Example:
+        | ${baseline}= | Combine Baseline Runs | ${run1} | ${run2} | ${run3} |
+        """
+        if not runs:
+            raise Failure("Give at least one run's figures.")
+        return baselines.combine(list(runs))
+
+    @keyword
+    def save_baseline(self, name: str, figures: dict) -> str:
+        """Saves ``figures`` as baseline ``name`` (JSON in ``${BASELINE_DIR}``, default results/baselines).
+
+        Example:
+        | Save Baseline | profile-1 | ${figures} |
+        """
+        path = baselines.save(name, dict(figures), self._baseline_dir())
+        logger.info(f"Baseline '{name}' saved to {path}: {figures}")
+        return str(path)
+
+    @keyword
+    def figures_should_match_baseline(self, name: str, figures: dict, p50_tolerance: float = 0.10,
+                                      p99_tolerance: float = 0.20, memory_tolerance: float = 0.05,
+                                      max_error_rate: float = 0.001) -> list:
+        """Compares ``figures`` with baseline ``name``: p50 within 10 %, p99 within 20 %, memory within 5 %,
+        errors below 0.1 % (the seed's tolerances); fails naming each figure that moved and by how much.
+
+        Example:
+        | Figures Should Match Baseline | profile-1 | ${figures} |
+        """
+        try:
+            reference = baselines.load(name, self._baseline_dir())
+        except FileNotFoundError as err:
+            raise Failure(str(err)) from None
+        rows = baselines.compare(dict(figures), reference,
+                                 {"p50_ms": p50_tolerance, "p99_ms": p99_tolerance, "memory_mb": memory_tolerance},
+                                 max_error_rate)
+        table = "".join(
+            f"<tr><td>{r['figure']}</td><td>{r['baseline']}</td><td>{r['current']}</td>"
+            f"<td>{_change(r)}</td><td>{'<' if r['change'] is None else '±'}{r['allowed'] * 100:g} %</td>"
+            f"<td>{'ok' if r['ok'] else '<b>MOVED</b>'}</td></tr>" for r in rows)
+        logger.info("<table><tr><th>figure</th><th>baseline</th><th>now</th><th>change</th><th>allowed</th>"
+                    f"<th></th></tr>{table}</table>", html=True)
+        moved = [r for r in rows if not r["ok"]]
+        if moved:
+            raise Failure("Figures moved from baseline '" + name + "': " + "; ".join(
+                f"{r['figure']} {r['baseline']} -> {r['current']}"
+                + (f" ({r['change'] * 100:+.1f} %, allowed ±{r['allowed'] * 100:g} %)" if r["change"] is not None
+                   else f" (allowed < {r['allowed'] * 100:g} %)") for r in moved))
+        return rows
+
+
+def _change(row: dict) -> str:
+    return "" if row["change"] is None else f"{row['change'] * 100:+.1f} %"

@@ -193,6 +193,34 @@ class ProxyClient:
         return "enabled" if enabled else "disabled"
 
 
+def make_backend(get_var):
+    """The service backend the variables name (``FAULT_BACKEND``); ``get_var(name, default)`` reads them."""
+    kind = get_var("FAULT_BACKEND", "none")
+    if kind == "process":
+        run_dir = get_var("TESTBED_RUN_DIR", None)
+        if not run_dir:
+            raise FaultError("FAULT_BACKEND=process works only against the testbed (no TESTBED_RUN_DIR).")
+        return ProcessBackend(get_var("TESTBED_BASE_PORT", None), str(Path(run_dir).parent))
+    if kind == "docker":
+        return DockerBackend(get_var("DOCKER_URL", "unix:///var/run/docker.sock") or "unix:///var/run/docker.sock",
+                             get_var("ALLOWED_HOSTS", []))
+    raise FaultError(f"FAULT_BACKEND={kind!r}: service actions need 'process' (testbed) or 'docker' (real stack).")
+
+
+def service_pid(backend, service: str, entry: dict) -> int:
+    """The main process id of ``service`` as seen from this machine."""
+    if isinstance(backend, DockerBackend):
+        container = backend.container(service, entry)
+        container.reload()
+        pid = int(container.attrs.get("State", {}).get("Pid") or 0)
+    else:
+        text = backend.instance_id(service)
+        pid = int(text) if text.isdigit() else 0
+    if not pid:
+        raise FaultError(f"Service '{service}' is not running (no process id).")
+    return pid
+
+
 # ------------------------------------------------------------------ undo --
 def perform_undo(spec: dict) -> str:
     """Undo what ``spec`` describes.  Idempotent: undoing twice is not an error."""

@@ -1,0 +1,262 @@
+"""An honest load generator: open model (constant arrival rate, stages) and closed model, on aiohttp.
+
+Open model: request k is sent at ``t0 + k/rate`` whatever the server does,
+and its latency is measured from that *intended* send time, so a stall shows
+in the percentiles instead of slowing the generator down (coordinated
+omission).  The naive latency (from the actual send) is kept beside it.
+
+The generator checks itself: its schedule lag (how late sends left) and its
+own CPU.  When it, not the target, was the bottleneck the result is marked
+invalid with the reason.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+import time
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import aiohttp
+import psutil
+from hdrh.histogram import HdrHistogram
+
+HIST_MAX_US = 120_000_000  # 120 s; longer latencies are clamped and counted
+LATE_THRESHOLD_MS = 10.0  # a send that left this much after its slot is "late"
+MAX_LAG_P99_MS = 20.0  # schedule lag p99 above this: the generator could not keep up
+MAX_GENERATOR_CPU = 90.0  # percent of one core
+MAX_REQUESTS = 2_000_000
+
+
+@dataclass
+class Stage:
+    rate: float  # requests per second (open) or users (closed)
+    duration_s: float
+
+
+@dataclass
+class RequestSpec:
+    url: str
+    method: str = "GET"
+    json_body: object | None = None
+    headers: dict = field(default_factory=dict)
+    timeout_s: float = 10.0
+    ok_statuses: tuple[int, ...] = (200,)
+
+
+class Recorder:
+    """Latency histograms (corrected and naive), errors, schedule lag, per-second timeline."""
+
+    def __init__(self):
+        self.corrected = HdrHistogram(1, HIST_MAX_US, 3)
+        self.naive = HdrHistogram(1, HIST_MAX_US, 3)
+        self.lag = HdrHistogram(1, HIST_MAX_US, 3)
+        self.clamped = 0
+        self.ok = 0
+        self.errors: Counter = Counter()
+        self.late = 0
+        self.dropped = 0
+        self.sent = 0
+        self.timeline: dict[int, dict] = defaultdict(lambda: {"ok": 0, "errors": 0, "latencies_ms": []})
+
+    def _record(self, hist: HdrHistogram, seconds: float) -> None:
+        micros = max(1, int(seconds * 1_000_000))
+        if micros > HIST_MAX_US:
+            self.clamped += 1
+            micros = HIST_MAX_US
+        hist.record_value(micros)
+
+    def record_send(self, lag_s: float) -> None:
+        self.sent += 1
+        self._record(self.lag, max(lag_s, 0.0))
+        if lag_s * 1000 > LATE_THRESHOLD_MS:
+            self.late += 1
+
+    def record_result(self, second: int, corrected_s: float, naive_s: float, error: str | None) -> None:
+        bucket = self.timeline[second]
+        if error:
+            self.errors[error] += 1
+            bucket["errors"] += 1
+            return
+        self.ok += 1
+        bucket["ok"] += 1
+        bucket["latencies_ms"].append(corrected_s * 1000)
+        self._record(self.corrected, corrected_s)
+        self._record(self.naive, naive_s)
+
+
+def _pcts(hist: HdrHistogram) -> dict:
+    if hist.get_total_count() == 0:
+        return {}
+    out = {f"p{p}": hist.get_value_at_percentile(p) / 1000 for p in (50, 95, 99)}
+    out["max"] = hist.get_max_value() / 1000
+    out["mean"] = hist.get_mean_value() / 1000
+    return {k: round(v, 3) for k, v in out.items()}
+
+
+async def _send(session: aiohttp.ClientSession, spec: RequestSpec) -> str | None:
+    """One request; returns None on success, else an error label."""
+    try:
+        async with session.request(spec.method, spec.url, json=spec.json_body, headers=spec.headers) as resp:
+            await resp.read()
+            return None if resp.status in spec.ok_statuses else f"status {resp.status}"
+    except asyncio.TimeoutError:
+        return "timeout"
+    except aiohttp.ClientError as err:
+        return type(err).__name__
+    except OSError as err:
+        return type(err).__name__
+
+
+def _session(spec: RequestSpec, connections: int) -> aiohttp.ClientSession:
+    connector = aiohttp.TCPConnector(limit=connections, force_close=False, ttl_dns_cache=300)
+    return aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=spec.timeout_s))
+
+
+async def run_open(spec: RequestSpec, stages: list[Stage], max_in_flight: int = 512,
+                   connections: int = 256) -> Recorder:
+    """Send at the stages' rates; a send that finds ``max_in_flight`` requests pending is dropped."""
+    rec = Recorder()
+    loop = asyncio.get_running_loop()
+    pending: set[asyncio.Task] = set()
+
+    async def one(intended: float, started_at: float, second: int) -> None:
+        actual = loop.time()
+        error = await _send(session, spec)
+        done = loop.time()
+        rec.record_result(second, done - intended, done - actual, error)
+
+    async with _session(spec, connections) as session:
+        t0 = loop.time() + 0.05
+        stage_start = t0
+        for stage in stages:
+            count = int(round(stage.rate * stage.duration_s))
+            for k in range(count):
+                intended = stage_start + k / stage.rate
+                delay = intended - loop.time()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+                rec.record_send(loop.time() - intended)
+                if len(pending) >= max_in_flight:
+                    rec.dropped += 1
+                    rec.errors["dropped (in-flight cap)"] += 1
+                    continue
+                task = loop.create_task(one(intended, t0, int(intended - t0)))
+                pending.add(task)
+                task.add_done_callback(pending.discard)
+            stage_start += count / stage.rate if stage.rate else stage.duration_s
+        if pending:
+            await asyncio.wait(pending, timeout=spec.timeout_s + 5)
+    return rec
+
+
+async def run_closed(spec: RequestSpec, users: int, duration_s: float, max_requests: int = MAX_REQUESTS) -> Recorder:
+    """``users`` workers, each sending its next request when the previous one is answered."""
+    rec = Recorder()
+    loop = asyncio.get_running_loop()
+    t0 = loop.time()
+    end = t0 + duration_s
+
+    async def worker():
+        while loop.time() < end and rec.sent < max_requests:
+            start = loop.time()
+            rec.record_send(0.0)
+            error = await _send(session, spec)
+            done = loop.time()
+            rec.record_result(int(start - t0), done - start, done - start, error)
+
+    async with _session(spec, users) as session:
+        await asyncio.gather(*(worker() for _ in range(users)))
+    return rec
+
+
+def summarize(rec: Recorder, *, model: str, stages: list[Stage], wall_s: float, cpu_s: float,
+              name: str = "load") -> dict:
+    completed = rec.ok + sum(v for k, v in rec.errors.items() if not k.startswith("dropped"))
+    total = rec.ok + sum(rec.errors.values())
+    target_rate = (sum(s.rate * s.duration_s for s in stages) / max(sum(s.duration_s for s in stages), 1e-9)
+                   if model == "open" else None)
+    lag = _pcts(rec.lag)
+    cpu_pct = 100.0 * cpu_s / wall_s if wall_s > 0 else 0.0
+    reasons = []
+    if model == "open" and lag and lag["p99"] > MAX_LAG_P99_MS:
+        reasons.append(f"schedule lag p99 {lag['p99']:.1f} ms > {MAX_LAG_P99_MS:g} ms: sends left late")
+    if rec.dropped:
+        reasons.append(f"{rec.dropped} sends dropped at the in-flight cap")
+    if cpu_pct > MAX_GENERATOR_CPU:
+        reasons.append(f"generator CPU {cpu_pct:.0f} % of a core > {MAX_GENERATOR_CPU:g} %")
+    timeline = []
+    for second in sorted(rec.timeline):
+        bucket = rec.timeline[second]
+        lats = sorted(bucket["latencies_ms"])
+        timeline.append({
+            "second": second, "ok": bucket["ok"], "errors": bucket["errors"],
+            "p50_ms": round(lats[len(lats) // 2], 3) if lats else None,
+            "p99_ms": round(lats[min(len(lats) - 1, math.ceil(0.99 * len(lats)) - 1)], 3) if lats else None,
+        })
+    return {
+        "name": name,
+        "model": model,
+        "stages": [{"rate": s.rate, "duration_s": s.duration_s} for s in stages],
+        "target_rate": round(target_rate, 3) if target_rate is not None else None,
+        "sent": rec.sent,
+        "completed": completed,
+        "ok": rec.ok,
+        "errors": dict(rec.errors),
+        "error_rate": round(sum(rec.errors.values()) / total, 6) if total else 0.0,
+        "throughput": round(rec.ok / wall_s, 3) if wall_s > 0 else 0.0,
+        "achieved_rate": round(rec.sent / wall_s, 3) if wall_s > 0 else 0.0,
+        "latency_ms": _pcts(rec.corrected),
+        "naive_latency_ms": _pcts(rec.naive),
+        "schedule_lag_ms": lag,
+        "late_sends": rec.late,
+        "dropped": rec.dropped,
+        "clamped": rec.clamped,
+        "generator_cpu_percent": round(cpu_pct, 1),
+        "wall_s": round(wall_s, 3),
+        "valid": not reasons,
+        "invalid_reason": "; ".join(reasons),
+        "timeline": timeline,
+    }
+
+
+def execute(coro_factory, *, model: str, stages: list[Stage], name: str) -> dict:
+    """Run a load coroutine in a fresh event loop, measuring wall time and this process's CPU."""
+    proc = psutil.Process()
+    cpu0 = sum(proc.cpu_times()[:2])
+    wall0 = time.perf_counter()
+    rec = asyncio.run(coro_factory())
+    wall = time.perf_counter() - wall0
+    cpu = sum(proc.cpu_times()[:2]) - cpu0
+    return summarize(rec, model=model, stages=stages, wall_s=wall, cpu_s=cpu, name=name)
+
+
+def save(result: dict, folder: str | Path) -> Path:
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{result['name']}-{time.strftime('%Y%m%dT%H%M%S')}-{int(time.time() * 1000) % 1000:03d}.json"
+    path.write_text(json.dumps(result, indent=2))
+    return path
+
+
+def parse_rate(value) -> float:
+    """``50``, ``50/s``, ``"50 / s"``, ``3000/min`` -> requests per second."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        rate = float(value)
+    else:
+        text = str(value).replace(" ", "").lower()
+        per = 1.0
+        for suffix, factor in (("/s", 1.0), ("/sec", 1.0), ("/min", 60.0), ("/m", 60.0)):
+            if text.endswith(suffix):
+                text, per = text[: -len(suffix)], factor
+                break
+        try:
+            rate = float(text) / per
+        except ValueError:
+            raise ValueError(f"rate={value!r}: write a number of requests per second such as 50 or 50/s") from None
+    if rate <= 0 or math.isnan(rate):
+        raise ValueError(f"rate={value!r}: use a positive rate")
+    return rate
