@@ -260,8 +260,9 @@ class XnaiTarget:
     def close(self) -> None:
         """End of a plain ``robot`` run of single suite files: stop what this process started.
 
-        Under pabot the testbed belongs to the whole run, and the
-        ``Run Teardown Only Once`` in ``suites/__init__.robot`` stops it.
+        Under pabot, the teardown of ``suites/__init__.robot`` in each suite's
+        process stops that process's testbed (the next suite of the pool
+        starts it again, in about two seconds).
         """
         if self._started_here and not self._under_pabot:
             self._testbed("down")

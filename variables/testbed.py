@@ -18,10 +18,26 @@ from xnai_qa.targetconfig import common_variables
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
+POOL_STRIDE = 100  # each pabot process gets its own testbed, 100 ports further up
+
+
+def _pabot_pool() -> int:
+    """The pabot process (execution pool) this run is, or 0 outside pabot."""
+    try:
+        from robot.libraries.BuiltIn import BuiltIn, RobotNotRunningError  # noqa: PLC0415
+
+        return int(BuiltIn().get_variable_value("${PABOTEXECUTIONPOOLID}", 0) or 0)
+    except (RobotNotRunningError, ValueError):
+        return 0
+
+
 def _describe_testbed() -> dict:
+    env = dict(os.environ)
+    base = int(env.get("XNAI_TESTBED_BASE_PORT") or 18000)
+    env["XNAI_TESTBED_BASE_PORT"] = str(base + POOL_STRIDE * _pabot_pool())
     result = subprocess.run(  # noqa: S603 - the project's own CLI
         [sys.executable, "-m", "testbed", "describe"],
-        cwd=REPO_ROOT, capture_output=True, text=True, timeout=60, check=False,
+        cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=60, check=False,
     )
     if result.returncode != 0:
         raise RuntimeError(f"python -m testbed describe failed: {result.stderr.strip()}")
