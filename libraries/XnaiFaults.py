@@ -403,6 +403,49 @@ class XnaiFaults:
         return self._apply(service, "cut_off", undo, {}, _seconds(duration, "duration", False),
                            lambda: client.set_enabled(proxy, False))
 
+    # ------------------------------------------------------------- the LLM --
+    def _llm(self, kind: str, control: dict, duration: float | None) -> str:
+        path = self._var("LLM_CONTROL_PATH", "")
+        if not path:
+            raise Failure("${LLM_CONTROL_PATH} is empty: this target offers no control of its LLM (the testbed "
+                          "does; on a real stack, fail the LLM's dependencies instead).")
+        url = f"{self._var('RAG_API_URL')}{self._var('API_PREFIX')}{path}"
+        host = requests.utils.urlparse(url).hostname or ""
+        try:
+            targetconfig.check_host_allowed(host, self._var("ALLOWED_HOSTS", []))
+        except targetconfig.TargetConfigError as err:
+            raise Failure(str(err)) from None
+        undo = {"backend": "http", "url": url, "json": {"mode": "ok", "token_delay_s": None}}
+
+        def act():
+            resp = requests.post(url, json=control, timeout=10)
+            if resp.status_code != 200:
+                raise FaultError(f"{url} answered {resp.status_code}: {resp.text[:200]}")
+            return resp.json()
+
+        return self._apply("rag_api", kind, undo, control, duration, act)
+
+    @keyword
+    def slow_down_the_llm(self, token_delay: timedelta, duration: timedelta | None = None) -> str:
+        """Makes the RAG API's LLM produce one token per ``token_delay`` (testbed: ``${LLM_CONTROL_PATH}``).
+
+        Example:
+        | Slow Down The LLM | 250ms |
+        """
+        delay = _seconds(token_delay, "token_delay", allow_zero=False)
+        if delay > 10:
+            raise Failure(f"token_delay={delay:g} s: use at most 10 s.")
+        return self._llm("slow_llm", {"mode": "slow", "token_delay_s": delay}, _seconds(duration, "duration", False))
+
+    @keyword
+    def make_the_llm_fail(self, duration: timedelta | None = None) -> str:
+        """Makes every generation of the RAG API's LLM fail (the ``rag_api`` breaker counts the failures).
+
+        Example:
+        | Make The LLM Fail |
+        """
+        return self._llm("failing_llm", {"mode": "fail", "token_delay_s": None}, _seconds(duration, "duration", False))
+
     # --------------------------------------------------------- management --
     @keyword
     def remove_fault(self, fault_id: str) -> None:

@@ -186,29 +186,42 @@ class XnaiMetrics:
     @keyword
     def action_should_not_leak(self, service: str, action: str, *args, warmup: int = 2, rounds: int = 5,
                                settle: timedelta = timedelta(seconds=3), min_growth_kb: float = 64.0,
-                               max_slope_kb: float = 512.0) -> dict:
+                               max_slope_kb: float = 512.0, check: str = "fds,sockets,memory") -> dict:
         """Runs keyword ``action`` (with ``args``) ``warmup`` times, then ``rounds`` times, and judges ``service``.
 
         File descriptors and sockets must return *exactly* to the baseline
         after each round (waiting up to ``settle`` for them); memory (USS) is a
         leak only if it grows in every round beyond ``min_growth_kb`` in total,
-        or its slope exceeds ``max_slope_kb`` per round.  Returns the figures.
+        or its slope exceeds ``max_slope_kb`` per round.  ``check`` names what
+        is judged (``fds``, ``sockets``, ``memory``).  Returns the figures.
 
         Example:
         | Action Should Not Leak | rag_api | Stream One Answer | warmup=2 | rounds=5 |
         """
-        if not 0 <= warmup <= 100 or not 2 <= rounds <= 100:
+        if not 0 <= warmup <= 100 or not 2 <= rounds <= 100:  # validated before anything runs
             raise Failure(f"warmup={warmup}, rounds={rounds}: use warmup 0..100 and rounds 2..100.")
+        wanted = {c.strip() for c in check.split(",") if c.strip()}
+        unknown = wanted - {"fds", "sockets", "memory"}
+        if unknown or not wanted:
+            raise Failure(f"check={check!r}: name one or more of fds, sockets, memory.")
+        keep = [k for k in ("fds", "sockets") if k in wanted] + (["uss_mb"] if "memory" in wanted else [])
         builtin = BuiltIn()
         for _ in range(warmup):
             builtin.run_keyword(action, *args)
         pid = self._pid(service)
         baseline = self._settled(pid, None, settle.total_seconds())
+        baseline_fds = resources.fd_targets(pid)
         measured = []
+        extra_fds: list[str] = []
         for _ in range(rounds):
             builtin.run_keyword(action, *args)
             measured.append(self._settled(pid, baseline, settle.total_seconds()))
-        reasons = leaks.judge(baseline, measured, min_growth_kb=min_growth_kb, max_slope_kb=max_slope_kb)
+            if not extra_fds and measured[-1]["fds"] != baseline["fds"]:
+                now = resources.fd_targets(pid)
+                extra_fds = [f"+{t}" for t in now if t not in baseline_fds] + \
+                    [f"-{t}" for t in baseline_fds if t not in now]
+        reasons = leaks.judge({k: baseline[k] for k in keep}, [{k: r[k] for k in keep} for r in measured],
+                              min_growth_kb=min_growth_kb, max_slope_kb=max_slope_kb)
         figures = {"baseline": baseline, "rounds": measured, "leak": reasons}
         logger.info(charts.line_chart(
             {"uss MB": [(i, r["uss_mb"]) for i, r in enumerate([baseline, *measured])]},
@@ -217,20 +230,28 @@ class XnaiMetrics:
             {k: [(i, r[k]) for i, r in enumerate([baseline, *measured])] for k in ("fds", "sockets")},
             f"{service}: descriptors after each round", "round", "count"), html=True)
         if reasons:
-            raise Failure(f"'{action}' leaks in {service}:\n- " + "\n- ".join(reasons))
+            detail = f"\ndescriptors that changed: {extra_fds[:10]}" if extra_fds else ""
+            raise Failure(f"'{action}' leaks in {service}:\n- " + "\n- ".join(reasons) + detail)
         return figures
 
     @staticmethod
     def _settled(pid: int, baseline: dict | None, settle_s: float) -> dict:
-        """A sample taken once countable figures match the baseline (or ``settle_s`` passed)."""
+        """A sample once countable figures have settled: equal to ``baseline`` when there is one,
+        else unchanged over three samples 150 ms apart (connections of the last action closing).
+        After ``settle_s`` the last sample is taken as it is."""
         deadline = time.monotonic() + settle_s
+        history: list[tuple] = []
         while True:
             figures = resources.sample(pid)
-            if baseline is None or all(figures[k] == baseline[k] for k in ("fds", "sockets")):
+            key = (figures["fds"], figures["sockets"])
+            if baseline is not None and key == (baseline["fds"], baseline["sockets"]):
+                return figures
+            history.append(key)
+            if baseline is None and len(history) >= 3 and len(set(history[-3:])) == 1:
                 return figures
             if time.monotonic() >= deadline:
                 return figures
-            time.sleep(0.05)
+            time.sleep(0.15 if baseline is None else 0.05)
 
     # -------------------------------------------------------- baselines --
     @staticmethod

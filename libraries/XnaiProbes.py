@@ -136,6 +136,48 @@ class XnaiProbes:
             raise Failure(f"Service '{service}': expected a refusal, got {type(err).__name__}: {err}") from None
 
     @keyword
+    def service_log_should_not_contain(self, service: str, *texts: str) -> None:
+        """Fails if the log of ``service`` since its last start contains any of ``texts``.
+
+        Reads ``${SERVICE_LOG_DIR}/<service>.log`` (testbed) or the container's log since it started
+        (``FAULT_BACKEND=docker``).
+
+        Example:
+        | Service Log Should Not Contain | rag_api | was never awaited | Task was destroyed |
+        """
+        log = self._service_log(service)
+        found = [t for t in texts if t in log]
+        if found:
+            lines = [line for line in log.splitlines() if any(t in line for t in found)][:5]
+            raise Failure(f"The log of '{service}' contains {found}:\n" + "\n".join(lines))
+        logger.info(f"{service}: {len(log.splitlines())} log lines since its start, none with {list(texts)}")
+
+    def _service_log(self, service: str) -> str:
+        self._service(service)
+        folder = BuiltIn().get_variable_value("${SERVICE_LOG_DIR}", "")
+        if folder:
+            from pathlib import Path  # noqa: PLC0415
+
+            path = Path(folder) / f"{service}.log"
+            if not path.exists():
+                raise Failure(f"No log at {path}.")
+            text = path.read_text(errors="replace")
+            return text.rsplit("--- start ", 1)[-1]
+        get = lambda name, default=None: BuiltIn().get_variable_value("${%s}" % name, default)  # noqa: E731
+        from xnai_qa.faults.backends import DockerBackend, FaultError, make_backend  # noqa: PLC0415
+
+        try:
+            backend = make_backend(get)
+        except FaultError as err:
+            raise Failure(f"Cannot read the log of '{service}': {err}") from None
+        if not isinstance(backend, DockerBackend):
+            raise Failure(f"Cannot read the log of '{service}': set SERVICE_LOG_DIR or use FAULT_BACKEND=docker.")
+        container = backend.container(service, self._service(service))
+        started = container.attrs.get("State", {}).get("StartedAt")
+        return container.logs(since=started and __import__("datetime").datetime.fromisoformat(
+            started[:26].rstrip("Z"))).decode(errors="replace")
+
+    @keyword
     def wait_until_service_is_healthy(self, service: str, timeout: timedelta = timedelta(seconds=60)) -> float:
         """Polls ``service`` (its health URL for 200, else a TCP connect) until it answers; returns the seconds waited.
 

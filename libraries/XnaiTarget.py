@@ -128,7 +128,7 @@ class XnaiTarget:
         if self._testbed("owner").returncode == 0:
             logger.info("Testbed already running; using it as it is.")
             return
-        result = self._testbed("up", "--owner", TESTBED_OWNER)
+        result = self._testbed("up", "--owner", TESTBED_OWNER, "--debug-endpoints")
         logger.info(result.stdout.strip())
         if result.returncode != 0:
             raise FatalError(f"The testbed did not start:\n{result.stderr.strip() or result.stdout.strip()}")

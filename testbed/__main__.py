@@ -33,6 +33,8 @@ def _parser() -> argparse.ArgumentParser:
                     help="switch a defect on (repeatable; env XNAI_TESTBED_DEFECTS)")
     up.add_argument("--profile", choices=sorted(PROFILES),
                     help="timing profile (env XNAI_PROFILE, default fast)")
+    up.add_argument("--debug-endpoints", action="store_true",
+                    help="enable the RAG API's /_debug routes (env XNAI_TESTBED_DEBUG=1)")
     up.add_argument("--owner", default="manual", help=argparse.SUPPRESS)
     sub.add_parser("down", help="stop every service (not an error when nothing runs)")
     st = sub.add_parser("status", help="one line per service")
@@ -70,6 +72,8 @@ def main(argv: list[str] | None = None) -> int:
                 os.environ["XNAI_TESTBED_DEFECTS"] = ",".join(merged)
             if args.profile:
                 os.environ["XNAI_PROFILE"] = args.profile
+            if args.debug_endpoints:
+                os.environ["XNAI_TESTBED_DEBUG"] = "1"
             cfg = cfgmod.load_or_create()
             if supervisor.is_running(cfg):
                 print(f"testbed already running in {cfg.run_dir} (gateway http://127.0.0.1:{cfg.port('gateway')})")

@@ -10,6 +10,8 @@ Settings, all from the environment:
 ``XNAI_TESTBED_BASE_PORT``  first port of the block (default 18000)
 ``XNAI_PROFILE``            timing profile: ``fast`` (default) or ``production``
 ``XNAI_TESTBED_DEFECTS``    comma-separated defect switches (see ``python -m testbed defects``)
+``XNAI_TESTBED_DEBUG``      1: enable the RAG API's /_debug routes (the suite's runs do)
+``XNAI_TESTBED_LEAK_KB``    memory kept per stream by the stream-keeps-memory defect (default 256)
 """
 
 from __future__ import annotations
@@ -99,6 +101,8 @@ class TestbedConfig:
     postgres_password: str = ""
     vikunja_token: str = ""
     instance_id: str = ""
+    debug_endpoints: bool = False  # /_debug routes of the RAG API (stream state, LLM control)
+    leak_kb: int = 256  # memory kept per disconnected stream by the stream-keeps-memory defect
 
     __test__ = False  # not a pytest test class
 
@@ -190,6 +194,8 @@ def load_or_create(base_port: int | None = None, *, apply_env: bool = False) -> 
         config.profile = os.environ.get("XNAI_PROFILE", "fast") or "fast"
         contract_profile(config.profile)  # fails early naming the choices
         config.defects = defects_from_env()
+        config.debug_endpoints = os.environ.get("XNAI_TESTBED_DEBUG", "") in ("1", "true", "yes")
+        config.leak_kb = _int_env("XNAI_TESTBED_LEAK_KB", 256)
     if apply_env:
         save(config)
     elif not exists and not _publish_new(config):

@@ -23,6 +23,8 @@ class Defect:
 
 
 KG1 = "Kg1 Service Integration"
+KG3 = "Kg3 Stream Cleanup"
+
 
 DEFECTS: dict[str, Defect] = {
     d.name: d
@@ -36,6 +38,7 @@ DEFECTS: dict[str, Defect] = {
                 f"{KG1}.Gateway Keeps The API Prefix",
                 f"{KG1}.Query Is Answered Through The Gateway",
                 f"{KG1}.Health Calls Through The Gateway Are Fast",
+                f"{KG3}.A Complete Stream Follows The Grammar",
             ),
         ),
         Defect(
@@ -53,6 +56,54 @@ DEFECTS: dict[str, Defect] = {
                 f"{KG1}.Every API Response Carries A Request ID",
                 f"{KG1}.Gateway Keeps The API Prefix",
             ),
+        ),
+        Defect(
+            "stream-missing-done",
+            "streams end after their last token without the final done frame",
+            (f"{KG3}.A Complete Stream Follows The Grammar",
+             f"{KG3}.Normal Completion Frees Stream Resources",
+             f"{KG3}.Twelve Concurrent Streams Complete And Are All Freed"),
+        ),
+        Defect(
+            "stream-leaks-fd",
+            "every stream keeps one file descriptor open after it ends",
+            (f"{KG3}.Normal Completion Frees Stream Resources",
+             f"{KG3}.Disconnect Mid-Stream Frees Stream Resources",
+             f"{KG3}.Disconnect Before The First Event Frees Stream Resources",
+             f"{KG3}.A Stream Past The Server Timeout Ends With An Error And Is Freed",
+             f"{KG3}.Twelve Concurrent Streams Complete And Are All Freed",
+             f"{KG3}.File Descriptors Return Exactly To Baseline Over Rounds",
+             f"{KG3}.Server Stream State Returns Exactly To Baseline Over Rounds"),
+        ),
+        Defect(
+            "stream-keeps-memory",
+            "a stream whose client disconnects keeps its memory (XNAI_TESTBED_LEAK_KB, default 256 KB)",
+            (f"{KG3}.Disconnect Mid-Stream Frees Stream Resources",
+             f"{KG3}.Disconnect Before The First Event Frees Stream Resources",
+             f"{KG3}.Memory Does Not Grow Over Rounds Of Disconnected Streams",
+             f"{KG3}.Server Stream State Returns Exactly To Baseline Over Rounds"),
+        ),
+        Defect(
+            "stream-leaks-task",
+            "one asyncio task is left running per disconnected stream",
+            (f"{KG3}.Disconnect Mid-Stream Frees Stream Resources",
+             f"{KG3}.Disconnect Before The First Event Frees Stream Resources",
+             f"{KG3}.Server Stream State Returns Exactly To Baseline Over Rounds"),
+        ),
+        Defect(
+            "no-stream-timeout",
+            "the server never ends a stream that runs past its timeout",
+            (f"{KG3}.A Stream Past The Server Timeout Ends With An Error And Is Freed",),
+        ),
+        Defect(
+            "cleanup-skipped-before-first-event",
+            "a stream whose client disconnects before the first event is never cleaned up (sse-starlette #156)",
+            (f"{KG3}.Disconnect Before The First Event Frees Stream Resources",),
+        ),
+        Defect(
+            "stream-unawaited-coroutine",
+            "each stream's clean-up calls a coroutine without awaiting it (a RuntimeWarning in the server log)",
+            (f"{KG3}.No Coroutine Is Left Unawaited In The Server Log",),
         ),
         Defect(
             "health-ignores-redis",

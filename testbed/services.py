@@ -308,7 +308,12 @@ def caddyfile(cfg: TestbedConfig) -> str:
         if cfg.has_defect("gateway-drops-api-route")
         else f"""
     handle /xnai/api/v1/* {{
-        reverse_proxy 127.0.0.1:{cfg.port("rag_api_proxy")}
+        reverse_proxy 127.0.0.1:{cfg.port("rag_api_proxy")} {{
+            flush_interval -1
+            transport http {{
+                keepalive off
+            }}
+        }}
     }}"""
     )
     return f"""{{

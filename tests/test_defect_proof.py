@@ -36,18 +36,45 @@ class _Outcomes(ResultVisitor):
         (self.failed if test.failed else self.passed).add(name)
 
 
-def run_suites(testbed_env, tmp_path, defect: str | None):
-    env = dict(testbed_env)
+WORKERS = int(os.environ.get("XNAI_PROOF_WORKERS", "3"))
+
+
+def run_suites(env: dict, out: Path, defect: str | None):
+    env = dict(env)
     env["XNAI_TESTBED_DEFECTS"] = defect or ""
-    out = tmp_path / (defect or "clean")
     result = subprocess.run(  # noqa: S603
         [sys.executable, "-m", "robot", "--outputdir", str(out), "--console", "dotted",
          "--log", "NONE", "--report", "NONE", "suites/"],
-        cwd=REPO, env=env, capture_output=True, text=True, timeout=900, check=False,
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=1200, check=False,
     )
     outcomes = _Outcomes()
     ExecutionResult(str(out / "output.xml")).visit(outcomes)
+    for command in ("down", "clean"):
+        subprocess.run([sys.executable, "-m", "testbed", command], cwd=REPO, env=env,  # noqa: S603
+                       capture_output=True, timeout=120, check=False)
     return outcomes, result
+
+
+@pytest.fixture(scope="module")
+def proof_runs(tmp_path_factory):
+    """Every run (clean + one per defect), several at once, each with its own testbed."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from .conftest import free_block
+
+    names = [None, *sorted(defects.DEFECTS)]
+    root = tmp_path_factory.mktemp("proof")
+    base = free_block(size=100 * (len(names) + 1))
+    jobs = {}
+    with ThreadPoolExecutor(max_workers=WORKERS) as pool:
+        for index, name in enumerate(names):
+            env = {**os.environ, "XNAI_TESTBED_HOME": str(root / f"home-{index}"),
+                   "XNAI_TESTBED_BASE_PORT": str(base + 100 * index), "XNAI_PROFILE": "fast"}
+            jobs[name] = pool.submit(run_suites, env, root / (name or "clean"), name)
+        runs = {name: job.result() for name, job in jobs.items()}
+    runs["_config"] = [json.loads(p.read_text()) for p in root.glob("home-0/run-*/config.json")]
+    runs["_out"] = root
+    return runs
 
 
 def _record(name, expected, outcomes):
@@ -58,20 +85,20 @@ def _record(name, expected, outcomes):
     (results / "defect-matrix.json").write_text(json.dumps(MATRIX, indent=2))
 
 
-def test_clean_testbed_passes_every_test(testbed_env, tmp_path):
-    outcomes, result = run_suites(testbed_env, tmp_path, None)
+def test_clean_testbed_passes_every_test(proof_runs):
+    outcomes, result = proof_runs[None]
     _record("(none)", set(), outcomes)
     assert outcomes.passed, result.stdout[-2000:]
     assert not outcomes.failed, f"failed on a clean testbed: {sorted(outcomes.failed)}\n{result.stdout[-3000:]}"
-    config = json.loads(next(Path(testbed_env["XNAI_TESTBED_HOME"]).glob("run-*/config.json")).read_text())
-    output = (tmp_path / "clean" / "output.xml").read_text()
-    for secret in ("redis_password", "postgres_password"):
-        assert config[secret] not in output and config[secret] not in result.stdout, f"{secret} leaked"
+    output = (proof_runs["_out"] / "clean" / "output.xml").read_text()
+    for config in proof_runs["_config"]:
+        for secret in ("redis_password", "postgres_password"):
+            assert config[secret] not in output and config[secret] not in result.stdout, f"{secret} leaked"
 
 
 @pytest.mark.parametrize("defect", sorted(defects.DEFECTS))
-def test_defect_is_caught_by_exactly_its_named_tests(defect, testbed_env, tmp_path):
-    outcomes, result = run_suites(testbed_env, tmp_path, defect)
+def test_defect_is_caught_by_exactly_its_named_tests(defect, proof_runs):
+    outcomes, result = proof_runs[defect]
     expected = set(defects.DEFECTS[defect].caught_by)
     _record(defect, expected, outcomes)
     print(f"\n{defect}: expected {sorted(expected)}\n{'':{len(defect)}}  observed {sorted(outcomes.failed)}")

@@ -46,6 +46,7 @@ def get_variables():
             "REDIS_URL": f"{'rediss' if tls else 'redis'}://redis:6379/0",
             "REDIS_PASSWORD": Secret(os.environ.get("XNAI_REDIS_PASSWORD", "")),
             "REDIS_CA_FILE": os.environ.get("XNAI_REDIS_CA_FILE", ""),
+            "SERVICE_LOG_DIR": "",
             "FAULT_BACKEND": os.environ.get("XNAI_FAULT_BACKEND", "docker"),
             "FAULT_PROXY_URL": os.environ.get("XNAI_FAULT_PROXY_URL", ""),
             "FAULT_LEDGER": os.environ.get("XNAI_FAULT_LEDGER", str(REPO_ROOT / ".xnai-faults" / "ledger.jsonl")),

@@ -39,6 +39,7 @@ class TimingProfile:
     tokens_per_answer: int
     stream_timeout_s: float
     load_duration_s: float
+    first_event_delay_s: float = 0.3  # retrieval before the first frame of a stream
 
     def breaker(self, name: str) -> BreakerSpec:
         for spec in self.breakers:
@@ -70,6 +71,7 @@ PRODUCTION = TimingProfile(
     tokens_per_answer=40,
     stream_timeout_s=120.0,
     load_duration_s=60.0,
+    first_event_delay_s=0.5,
 )
 
 FAST = TimingProfile(
@@ -87,8 +89,9 @@ FAST = TimingProfile(
     breaker_ttl_s=300,
     token_delay_s=0.005,
     tokens_per_answer=24,
-    stream_timeout_s=5.0,
+    stream_timeout_s=2.0,
     load_duration_s=3.0,
+    first_event_delay_s=0.3,
 )
 
 PROFILES = {p.name: p for p in (PRODUCTION, FAST)}

@@ -6,6 +6,7 @@ A service is a process tree (found by pid); figures are summed over it.
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -89,3 +90,20 @@ def summarize(samples: list[dict]) -> dict:
             out[name] = {"start": values[0], "min": min(values), "max": max(values), "end": values[-1],
                          "mean": round(sum(values) / len(values), 3)}
     return out
+
+
+def fd_targets(pid: int) -> list[str]:
+    """What each open descriptor of ``pid``'s tree points at (``socket:[...]``, file paths, pipes)."""
+    out = []
+    for proc in process_tree(pid):
+        folder = f"/proc/{proc.pid}/fd"
+        try:
+            names = os.listdir(folder)
+        except OSError:
+            continue
+        for name in names:
+            try:
+                out.append(os.readlink(f"{folder}/{name}"))
+            except OSError:
+                continue
+    return sorted(out)

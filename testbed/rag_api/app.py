@@ -9,6 +9,7 @@ Every response carries ``X-Request-ID: req_<uuid>``; validation errors are
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import json
 import os
@@ -17,6 +18,8 @@ import uuid
 from contextlib import asynccontextmanager
 from datetime import datetime, timezone
 
+import anyio
+import psutil
 import redis.asyncio as aioredis
 from fastapi import FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
@@ -33,6 +36,41 @@ PREFIX = "/xnai/api/v1"
 VERSION = "testbed-0.1"
 QUERY_STREAM = "xnai_queries"
 HEALTH_KEY = "xnai_health_check"
+REDIS_POOL_SIZE = 8
+
+
+class LLMControl(BaseModel):
+    mode: str = Field(default="ok", pattern="^(ok|fail|slow)$")
+    token_delay_s: float | None = Field(default=None, ge=0, le=10)
+
+
+class StreamResources:
+    """What one open stream holds: a context buffer and a file descriptor (the model's context handle)."""
+
+    def __init__(self, stream_id: str, buffer_bytes: int):
+        self.stream_id = stream_id
+        self.buffer: bytearray | None = bytearray(buffer_bytes)
+        self.fd: int | None = os.open("/dev/null", os.O_RDONLY)
+        self.frames = 0
+        self.opened = time.monotonic()
+
+    def close_fd(self) -> None:
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
+
+    def describe(self) -> dict:
+        return {"id": self.stream_id, "age_s": round(time.monotonic() - self.opened, 3), "frames": self.frames,
+                "buffer_bytes": len(self.buffer or b""), "fd": self.fd}
+
+
+async def _orphan_watcher(stream_id: str) -> None:
+    """What the stream-leaks-task defect leaves behind: a task per disconnected stream, waiting forever."""
+    await asyncio.Event().wait()
+
+
+async def _audit_stream(stream_id: str) -> None:
+    """Called without await by the stream-unawaited-coroutine defect."""
 
 
 class QueryRequest(BaseModel):
@@ -66,14 +104,22 @@ def create_app(cfg: TestbedConfig | None = None) -> FastAPI:
         cfg = TestbedConfig.from_file(__import__("pathlib").Path(os.environ["XNAI_TESTBED_CONFIG"]))
     timings = cfg.timings
     corpus = Corpus()
-    state: dict = {}
+    state: dict = {"retained": [], "orphans": [], "stream_buffer_bytes": 64 * 1024}
+    llm: dict = {"mode": "ok", "token_delay_s": None}  # the LLM stand-in's behaviour, set by /_debug/llm
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI):
-        state["redis"] = aioredis.Redis(
+        # A fixed pool, filled at start: the process's descriptors stay constant while it serves,
+        # so a leak is a leak and not a pool growing.
+        pool = aioredis.BlockingConnectionPool(
             host="127.0.0.1", port=cfg.port("redis_proxy"), password=cfg.redis_password,  # via the fault proxy
             socket_timeout=timings.check_timeout_s, socket_connect_timeout=timings.check_timeout_s,
+            max_connections=REDIS_POOL_SIZE, timeout=timings.check_timeout_s,
         )
+        state["redis"] = aioredis.Redis(connection_pool=pool)
+        with contextlib.suppress(Exception):
+            await asyncio.gather(*(state["redis"].execute_command("CLIENT", "SETNAME", f"rag_api_{i}")
+                                   for i in range(REDIS_POOL_SIZE)))
         state["breakers"] = {
             spec.name: RedisCircuitBreaker(spec, state["redis"], timings.breaker_ttl_s) for spec in timings.breakers
         }
@@ -190,7 +236,7 @@ def create_app(cfg: TestbedConfig | None = None) -> FastAPI:
         return {
             "status": status,
             "version": VERSION,
-            "memory_gb": round(__import__("psutil").Process().memory_info().rss / 2**30, 4),
+            "memory_gb": round(psutil.Process().memory_info().rss / 2**30, 4),
             "vectorstore_loaded": bool(corpus.docs),
             "components": {
                 "embeddings": True,
@@ -243,29 +289,108 @@ def create_app(cfg: TestbedConfig | None = None) -> FastAPI:
             return circuit_open_response(request)
         sources = retrieve(req)
         tokens = answer_tokens(req.query, sources, token_count(req))
-
-        async def frames():
-            started = time.perf_counter()
-            sent = 0
-            try:
-                if req.use_rag:
-                    yield _frame({"type": "sources", "sources": [d.id for d in sources]})
-                for tok in tokens:
-                    if time.perf_counter() - started > timings.stream_timeout_s:
-                        yield _frame({"type": "error", "error": "stream timeout"})
-                        return
-                    await asyncio.sleep(timings.token_delay_s)
-                    sent += 1
-                    yield _frame({"type": "token", "content": tok})
-                await breaker.record_success()
-                yield _frame({"type": "done", "tokens": sent,
-                              "latency_ms": round((time.perf_counter() - started) * 1000, 3)})
-            finally:
-                state.setdefault("streams_closed", 0)
-                state["streams_closed"] += 1
-
-        return StreamingResponse(frames(), media_type="text/event-stream",
+        stream_id = request.state.request_id
+        return ClosingStreamingResponse(stream_frames(stream_id, req, sources, tokens, breaker),
+                                 media_type="text/event-stream",
                                  headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+
+    async def stream_frames(stream_id, req, sources, tokens, breaker):
+        """One answer as SSE frames.  Its resources (a context buffer, a file descriptor) are
+        taken when the stream starts and given back on every way out: completion, client
+        disconnect before or after the first frame, server-side timeout."""
+        streams = state.setdefault("streams", {})
+        resource = StreamResources(stream_id, state["stream_buffer_bytes"])
+        streams[stream_id] = resource
+        started = time.perf_counter()
+        completed = False  # True once the server ended the stream itself (done, timeout or error frame)
+        try:
+            await asyncio.sleep(timings.first_event_delay_s)  # retrieval
+            if req.use_rag:
+                yield _frame({"type": "sources", "sources": [d.id for d in sources]})
+                resource.frames += 1
+            for tok in tokens:
+                if llm["mode"] == "fail":
+                    await breaker.record_failure()
+                    yield _frame({"type": "error", "error": "LLM generation failed"})
+                    resource.frames += 1
+                    completed = True
+                    return
+                if (time.perf_counter() - started > timings.stream_timeout_s
+                        and not cfg.has_defect("no-stream-timeout")):
+                    yield _frame({"type": "error", "error": "stream timeout"})
+                    resource.frames += 1
+                    state["stream_timeouts"] = state.get("stream_timeouts", 0) + 1
+                    completed = True
+                    return
+                await asyncio.sleep(llm.get("token_delay_s") or timings.token_delay_s)
+                yield _frame({"type": "token", "content": tok})
+                resource.frames += 1
+            await breaker.record_success()
+            completed = True
+            if not cfg.has_defect("stream-missing-done"):
+                yield _frame({"type": "done", "tokens": len(tokens),
+                              "latency_ms": round((time.perf_counter() - started) * 1000, 3)})
+                resource.frames += 1
+        finally:
+            release_stream(resource, disconnected=not completed)
+
+    def descriptor_figures() -> dict:
+        """Descriptors by kind: files, and sockets split into inbound, Redis pool and other."""
+        links = []
+        for fd in os.listdir("/proc/self/fd"):
+            with contextlib.suppress(OSError):  # the directory's own descriptor is gone by now
+                links.append(os.readlink(f"/proc/self/fd/{fd}"))
+        fds = links
+        sockets = sum(1 for link in links if link.startswith("socket:"))
+        conns = psutil.Process().net_connections(kind="tcp")
+        inbound = sum(1 for c in conns if c.laddr and c.laddr.port == cfg.port("rag_api") and c.raddr)
+        to_redis = sum(1 for c in conns if c.raddr and c.raddr.port == cfg.port("redis_proxy"))
+        return {"fds": len(fds), "file_fds": len(fds) - sockets, "sockets": sockets,
+                "inbound_connections": inbound, "redis_connections": to_redis,
+                "other_sockets": sockets - inbound - to_redis}
+
+    def release_stream(resource: "StreamResources", disconnected: bool) -> None:
+        """Give back what one stream took (or, under a defect switch, forget to)."""
+        if disconnected and resource.frames == 0 and cfg.has_defect("cleanup-skipped-before-first-event"):
+            return  # the sse-starlette #156 trap: a stream that never sent a frame is never cleaned
+        state["streams"].pop(resource.stream_id, None)
+        if not cfg.has_defect("stream-leaks-fd"):
+            resource.close_fd()
+        if disconnected and cfg.has_defect("stream-keeps-memory"):
+            state["retained"].append(bytearray(cfg.leak_kb * 1024))
+        if disconnected and cfg.has_defect("stream-leaks-task"):
+            task = asyncio.get_running_loop().create_task(_orphan_watcher(resource.stream_id))
+            state["orphans"].append(task)
+        if cfg.has_defect("stream-unawaited-coroutine"):
+            _audit_stream(resource.stream_id)  # noqa: RUF006 - the defect: a coroutine never awaited
+        resource.buffer = None
+        state["streams_closed"] = state.get("streams_closed", 0) + 1
+
+    # ------------------------------------------------------------ debug --
+    if cfg.debug_endpoints:
+        @app.get(PREFIX + "/_debug/streams")
+        async def debug_streams():
+            tasks: dict[str, int] = {}
+            for task in asyncio.all_tasks():
+                coro = task.get_coro()
+                name = getattr(coro, "__qualname__", type(coro).__name__)
+                tasks[name] = tasks.get(name, 0) + 1
+            streams = state.get("streams", {})
+            return {
+                "open_streams": len(streams),
+                "streams": [r.describe() for r in streams.values()],
+                "task_count": sum(tasks.values()),
+                "tasks": tasks,
+                "retained_bytes": sum(len(b) for b in state["retained"]),
+                "streams_closed": state.get("streams_closed", 0),
+                "stream_timeouts": state.get("stream_timeouts", 0),
+                **descriptor_figures(),
+            }
+
+        @app.post(PREFIX + "/_debug/llm")
+        async def debug_llm(control: LLMControl):
+            llm.update(mode=control.mode, token_delay_s=control.token_delay_s)
+            return dict(llm)
 
     @app.get(PREFIX + "/docs/search")
     async def docs_search(query: str = Query(min_length=1, max_length=500), limit: int = Query(5, ge=1, le=50)):
@@ -283,6 +408,23 @@ def create_app(cfg: TestbedConfig | None = None) -> FastAPI:
         return f"# TYPE xnai_streams_closed_total counter\nxnai_streams_closed_total {closed}\n"
 
     return app
+
+
+class ClosingStreamingResponse(StreamingResponse):
+    """A StreamingResponse that always closes its generator, even when the client went away.
+
+    On a client disconnect Starlette cancels the task that iterates the body; a generator
+    suspended at a ``yield`` is then left to the garbage collector, and its ``finally`` runs
+    whenever that happens.  Closing it here, shielded from the cancellation, runs the clean-up
+    at once.
+    """
+
+    async def __call__(self, scope, receive, send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            with anyio.CancelScope(shield=True):
+                await self.body_iterator.aclose()
 
 
 def _frame(payload: dict) -> bytes:

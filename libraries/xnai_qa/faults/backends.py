@@ -242,6 +242,14 @@ def perform_undo(spec: dict) -> str:
         except Exception as err:  # noqa: BLE001
             raise FaultError(f"undo {spec}: Docker Engine unreachable: {err}") from None
         return _docker_act(container, spec["action"])
+    if backend == "http":
+        try:
+            resp = requests.post(spec["url"], json=spec["json"], timeout=10)
+        except requests.RequestException as err:
+            raise FaultError(f"undo {spec['url']}: {err}") from None
+        if resp.status_code >= 400:
+            raise FaultError(f"undo {spec['url']}: HTTP {resp.status_code} {resp.text[:200]}")
+        return f"posted {spec['json']}"
     if backend == "proxy":
         client = ProxyClient(spec["api"])
         if spec.get("enable"):
