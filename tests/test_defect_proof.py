@@ -30,10 +30,18 @@ class _Outcomes(ResultVisitor):
     def __init__(self):
         self.failed: set[str] = set()
         self.passed: set[str] = set()
+        self.messages: list[str] = []
+
+    def visit_suite(self, suite):
+        if suite.setup and suite.setup.failed:
+            self.messages.append(f"suite setup of {suite.full_name} failed: {suite.setup.message[:500]}")
+        super().visit_suite(suite)
 
     def visit_test(self, test):
         name = test.full_name.split(".", 1)[1]  # drop the top-level "Suites."
         (self.failed if test.failed else self.passed).add(name)
+        if test.failed and len(self.messages) < 6:
+            self.messages.append(f"{name}: {test.message[:300]}")
 
 
 WORKERS = int(os.environ.get("XNAI_PROOF_WORKERS", "3"))
@@ -89,7 +97,7 @@ def test_clean_testbed_passes_every_test(proof_runs):
     outcomes, result = proof_runs[None]
     _record("(none)", set(), outcomes)
     assert outcomes.passed, result.stdout[-2000:]
-    assert not outcomes.failed, f"failed on a clean testbed: {sorted(outcomes.failed)}\n{result.stdout[-3000:]}"
+    assert not outcomes.failed, f"failed on a clean testbed: {sorted(outcomes.failed)}\n" + "\n".join(outcomes.messages)
     output = (proof_runs["_out"] / "clean" / "output.xml").read_text()
     for config in proof_runs["_config"]:
         for secret in ("redis_password", "postgres_password"):
@@ -104,7 +112,7 @@ def test_defect_is_caught_by_exactly_its_named_tests(defect, proof_runs):
     print(f"\n{defect}: expected {sorted(expected)}\n{'':{len(defect)}}  observed {sorted(outcomes.failed)}")
     assert outcomes.failed == expected, (
         f"missed: {sorted(expected - outcomes.failed)}; unexpected: {sorted(outcomes.failed - expected)}\n"
-        f"{result.stdout[-3000:]}"
+        + "\n".join(outcomes.messages)
     )
 
 
