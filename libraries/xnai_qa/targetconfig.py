@@ -205,7 +205,7 @@ def common_variables(profile_name: str) -> dict[str, Any]:
         "STREAM_FIRST_EVENT_MS": 2000 if timings.name == "fast" else 5000,
         "STREAM_TOTAL_MS": int(timings.stream_timeout_s * 1000 + 1500),
         "SLOW_TOKEN_DELAY": "250ms" if timings.name == "fast" else "10s",
-        "LEAK_MIN_GROWTH_KB": 512,
+        "LEAK_MIN_GROWTH_KB": 1024,
         "LEAK_SETTLE": "8s",
         "LEAK_MAX_SLOPE_KB": 1024,
         "LLM_CONTROL_PATH": "",
