@@ -13,8 +13,7 @@ Usage (inside the suite's runner container, see README)::
 import os
 from pathlib import Path
 
-from robot.api.types import Secret
-from xnai_qa.targetconfig import common_variables
+from xnai_qa.targetconfig import common_variables, real_stack_variables
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -27,7 +26,6 @@ SERVICE_HOSTS = {
 
 
 def get_variables():
-    tls = os.environ.get("XNAI_REDIS_TLS", "1") != "0"
     services = {}
     for name, (host, port) in SERVICE_HOSTS.items():
         services[name] = {"host": host, "port": port, "compose_service": host}
@@ -37,20 +35,12 @@ def get_variables():
     variables = common_variables(os.environ.get("XNAI_PROFILE", "production"))
     variables.update(
         {
-            "TARGET": "xnai",
             "ALLOWED_HOSTS": sorted({h for h, _p in SERVICE_HOSTS.values()}),
             "SERVICES": services,
             "REQUIRED_SERVICES": list(SERVICE_HOSTS),
             "GATEWAY_URL": "http://caddy:8000",
             "RAG_API_URL": f"http://rag:{SERVICE_HOSTS['rag_api'][1]}",
-            "REDIS_URL": f"{'rediss' if tls else 'redis'}://redis:6379/0",
-            "REDIS_PASSWORD": Secret(os.environ.get("XNAI_REDIS_PASSWORD", "")),
-            "REDIS_CA_FILE": os.environ.get("XNAI_REDIS_CA_FILE", ""),
-            "SERVICE_LOG_DIR": "",
-            "FAULT_BACKEND": os.environ.get("XNAI_FAULT_BACKEND", "docker"),
-            "FAULT_PROXY_URL": os.environ.get("XNAI_FAULT_PROXY_URL", ""),
-            "FAULT_LEDGER": os.environ.get("XNAI_FAULT_LEDGER", str(REPO_ROOT / ".xnai-faults" / "ledger.jsonl")),
-            "DOCKER_URL": os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock"),
+            **real_stack_variables("redis", 6379, REPO_ROOT),
         }
     )
     return variables

@@ -14,8 +14,7 @@ Only published ports are reachable from the host: the gateway (8000), MkDocs
 import os
 from pathlib import Path
 
-from robot.api.types import Secret
-from xnai_qa.targetconfig import common_variables
+from xnai_qa.targetconfig import common_variables, real_stack_variables
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -32,11 +31,9 @@ def get_variables():
     host = os.environ.get("XNAI_HOST", "127.0.0.1")
     gw, rag = _port("XNAI_GATEWAY_PORT", 8000), _port("XNAI_RAG_API_PORT", 8012)
     redis_port, pg = _port("XNAI_REDIS_PORT", 6379), _port("XNAI_POSTGRES_PORT", 5432)
-    tls = os.environ.get("XNAI_REDIS_TLS", "1") != "0"
     variables = common_variables(os.environ.get("XNAI_PROFILE", "production"))
     variables.update(
         {
-            "TARGET": "xnai",
             "ALLOWED_HOSTS": [h for h in os.environ.get("XNAI_ALLOWED_HOSTS", "").split(",") if h],
             "SERVICES": {
                 "gateway": {"host": host, "port": gw, "health_url": f"http://{host}:{gw}/xnai/api/v1/health",
@@ -49,14 +46,7 @@ def get_variables():
             "REQUIRED_SERVICES": ["gateway", "rag_api", "redis", "postgres"],
             "GATEWAY_URL": f"http://{host}:{gw}",
             "RAG_API_URL": f"http://{host}:{rag}",
-            "REDIS_URL": f"{'rediss' if tls else 'redis'}://{host}:{redis_port}/0",
-            "REDIS_PASSWORD": Secret(os.environ.get("XNAI_REDIS_PASSWORD", "")),
-            "REDIS_CA_FILE": os.environ.get("XNAI_REDIS_CA_FILE", ""),
-            "SERVICE_LOG_DIR": "",
-            "FAULT_BACKEND": os.environ.get("XNAI_FAULT_BACKEND", "docker"),
-            "FAULT_PROXY_URL": os.environ.get("XNAI_FAULT_PROXY_URL", ""),
-            "FAULT_LEDGER": os.environ.get("XNAI_FAULT_LEDGER", str(REPO_ROOT / ".xnai-faults" / "ledger.jsonl")),
-            "DOCKER_URL": os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock"),
+            **real_stack_variables(host, redis_port, REPO_ROOT),
         }
     )
     return variables

@@ -219,3 +219,25 @@ def common_variables(profile_name: str) -> dict[str, Any]:
         "RESPONSE_TIME_SAMPLES": 30,
         "STOP_GRACE_S": 10,
     }
+
+
+def real_stack_variables(redis_host: str, redis_port: int, repo_root) -> dict[str, Any]:
+    """What both real-stack profiles (host and compose) read from the environment:
+    Redis (TLS by default, password as a Secret), fault backend, proxy, ledger, Docker."""
+    import os  # noqa: PLC0415
+    from pathlib import Path  # noqa: PLC0415
+
+    from robot.api.types import Secret  # noqa: PLC0415
+
+    tls = os.environ.get("XNAI_REDIS_TLS", "1") != "0"
+    return {
+        "TARGET": "xnai",
+        "REDIS_URL": f"{'rediss' if tls else 'redis'}://{redis_host}:{redis_port}/0",
+        "REDIS_PASSWORD": Secret(os.environ.get("XNAI_REDIS_PASSWORD", "")),
+        "REDIS_CA_FILE": os.environ.get("XNAI_REDIS_CA_FILE", ""),
+        "SERVICE_LOG_DIR": "",
+        "FAULT_BACKEND": os.environ.get("XNAI_FAULT_BACKEND", "docker"),
+        "FAULT_PROXY_URL": os.environ.get("XNAI_FAULT_PROXY_URL", ""),
+        "FAULT_LEDGER": os.environ.get("XNAI_FAULT_LEDGER", str(Path(repo_root) / ".xnai-faults" / "ledger.jsonl")),
+        "DOCKER_URL": os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock"),
+    }

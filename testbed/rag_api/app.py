@@ -217,6 +217,16 @@ def create_app(cfg: TestbedConfig | None = None) -> FastAPI:
             return
         await breaker.record_success()
 
+    async def admit(req: QueryRequest, request: Request):
+        """Through the rag_api breaker: (breaker, sources, tokens), or the 503 "circuit open" response."""
+        breaker = state["breakers"]["rag_api"]
+        try:
+            await breaker.before_call()
+        except CircuitOpenError:
+            return circuit_open_response(request)
+        sources = retrieve(req)
+        return breaker, sources, answer_tokens(req.query, sources, token_count(req))
+
     def circuit_open_response(request: Request) -> JSONResponse:
         body = {"error": "LLM service unavailable (circuit open)", "request_id": request.state.request_id}
         return JSONResponse(body, status_code=503)
@@ -259,14 +269,16 @@ def create_app(cfg: TestbedConfig | None = None) -> FastAPI:
         if cached is not None:
             cached["duration_ms"] = round((time.perf_counter() - started) * 1000, 3)
             return cached
-        breaker = state["breakers"]["rag_api"]
-        try:
-            await breaker.before_call()
-        except CircuitOpenError:
-            return circuit_open_response(request)
-        sources = retrieve(req)
-        tokens = answer_tokens(req.query, sources, token_count(req))
-        await asyncio.sleep(timings.token_delay_s * len(tokens))
+        admitted = await admit(req, request)
+        if isinstance(admitted, JSONResponse):
+            return admitted
+        breaker, sources, tokens = admitted
+        if llm["mode"] == "fail":
+            await breaker.record_failure()
+            return JSONResponse(error_body(request, 500, "LLM_ERROR", "LLM generation failed", "llm",
+                                           suggestion="Retry later; the circuit breaker opens after repeated failures."),
+                                status_code=500)
+        await asyncio.sleep((llm.get("token_delay_s") or timings.token_delay_s) * len(tokens))
         await breaker.record_success()
         duration_ms = (time.perf_counter() - started) * 1000
         body = {
@@ -282,13 +294,10 @@ def create_app(cfg: TestbedConfig | None = None) -> FastAPI:
     @app.post(PREFIX + "/stream")
     async def stream(req: QueryRequest, request: Request):
         await record_query(request, req, "stream")
-        breaker = state["breakers"]["rag_api"]
-        try:
-            await breaker.before_call()
-        except CircuitOpenError:
-            return circuit_open_response(request)
-        sources = retrieve(req)
-        tokens = answer_tokens(req.query, sources, token_count(req))
+        admitted = await admit(req, request)
+        if isinstance(admitted, JSONResponse):
+            return admitted
+        breaker, sources, tokens = admitted
         stream_id = request.state.request_id
         return ClosingStreamingResponse(stream_frames(stream_id, req, sources, tokens, breaker),
                                  media_type="text/event-stream",
