@@ -14,7 +14,7 @@ from robot.api.deco import keyword, library
 from robot.api.exceptions import Failure
 from robot.libraries.BuiltIn import BuiltIn
 
-from xnai_qa import targetconfig
+from xnai_qa import redisconn
 
 
 @library(scope="GLOBAL", auto_keywords=False)
@@ -28,23 +28,12 @@ class XnaiRedis:
     def _redis(self) -> redis.Redis:
         builtin = BuiltIn()
         url = builtin.get_variable_value("${REDIS_URL}")
-        if url is None:
-            raise Failure("${REDIS_URL} is not defined: import resources/xnai.resource.")
         if self._client is not None and url == self._url:
             return self._client
-        password = builtin.get_variable_value("${REDIS_PASSWORD}")
-        secret = getattr(password, "value", None)
-        if password is not None and secret is None:
-            raise Failure("${REDIS_PASSWORD} must be a Secret, not a plain string: read it from an environment variable.")
-        host = redis.connection.parse_url(url).get("host", "")
-        targetconfig.check_host_allowed(host, builtin.get_variable_value("${ALLOWED_HOSTS}", []))
-        kwargs = {"password": secret or None, "socket_timeout": 5, "socket_connect_timeout": 5,
-                  "decode_responses": True}
-        ca_file = builtin.get_variable_value("${REDIS_CA_FILE}", "")
-        if url.startswith("rediss://") and ca_file:
-            kwargs["ssl_ca_certs"] = ca_file
-        self._client = redis.Redis.from_url(url, **kwargs)
-        self._url = url
+        try:
+            self._client, self._url = redisconn.connect(lambda n, d=None: builtin.get_variable_value("${%s}" % n, d))
+        except redisconn.RedisConfigError as err:
+            raise Failure(str(err)) from None
         return self._client
 
     @keyword

@@ -23,6 +23,7 @@ class Defect:
 
 
 KG1 = "Kg1 Service Integration"
+KG2 = "Kg2 Circuit Breakers"
 KG3 = "Kg3 Stream Cleanup"
 
 
@@ -57,6 +58,20 @@ DEFECTS: dict[str, Defect] = {
                 f"{KG1}.Gateway Keeps The API Prefix",
             ),
         ),
+        Defect("breaker-threshold-off-by-one", "the rag_api breaker opens one failure late",
+               (f"{KG2}.Breaker Opens After The Failure Threshold", )),
+        Defect("breaker-never-opens", "the rag_api breaker never opens",
+               (f"{KG2}.Breaker Opens After The Failure Threshold", f"{KG2}.Open Breaker Rejects Calls With 503", f"{KG2}.Open Breaker Goes Half-Open After The Recovery Timeout", f"{KG2}.Half-Open Breaker Closes After Two Successes", f"{KG2}.Half-Open Breaker Reopens On A Failure", f"{KG2}.Breaker State Is Kept In Redis With An Expiry", f"{KG2}.Breaker State Survives An API Restart", f"{KG2}.Health Reports An Open Breaker", )),
+        Defect("breaker-never-half-opens", "an open breaker never goes half-open",
+               (f"{KG2}.Open Breaker Goes Half-Open After The Recovery Timeout", f"{KG2}.Half-Open Breaker Closes After Two Successes", f"{KG2}.Half-Open Breaker Reopens On A Failure", )),
+        Defect("breaker-closes-after-one-success", "a half-open breaker closes after one success (two required)",
+               (f"{KG2}.Open Breaker Goes Half-Open After The Recovery Timeout", )),
+        Defect("breaker-state-not-in-redis", "breaker state is kept in memory only, never written to Redis",
+               (f"{KG2}.Breaker Opens After The Failure Threshold", f"{KG2}.Open Breaker Rejects Calls With 503", f"{KG2}.Open Breaker Goes Half-Open After The Recovery Timeout", f"{KG2}.Half-Open Breaker Closes After Two Successes", f"{KG2}.Half-Open Breaker Reopens On A Failure", f"{KG2}.Breaker State Is Kept In Redis With An Expiry", f"{KG2}.Breaker State Survives An API Restart", f"{KG2}.Health Reports An Open Breaker", )),
+        Defect("breaker-state-lost-on-restart", "a restarted API discards the breaker state kept in Redis",
+               (f"{KG2}.Breaker State Survives An API Restart", )),
+        Defect("breaker-ttl-missing", "breaker state is written to Redis without an expiry",
+               (f"{KG2}.Breaker State Is Kept In Redis With An Expiry", )),
         Defect(
             "stream-missing-done",
             "streams end after their last token without the final done frame",

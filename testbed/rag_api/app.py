@@ -121,8 +121,13 @@ def create_app(cfg: TestbedConfig | None = None) -> FastAPI:
             await asyncio.gather(*(state["redis"].execute_command("CLIENT", "SETNAME", f"rag_api_{i}")
                                    for i in range(REDIS_POOL_SIZE)))
         state["breakers"] = {
-            spec.name: RedisCircuitBreaker(spec, state["redis"], timings.breaker_ttl_s) for spec in timings.breakers
+            spec.name: RedisCircuitBreaker(spec, state["redis"], timings.breaker_ttl_s, defects=tuple(cfg.defects))
+            for spec in timings.breakers
         }
+        if cfg.has_defect("breaker-state-lost-on-restart"):
+            with contextlib.suppress(Exception):
+                for name in state["breakers"]:
+                    await state["redis"].delete(f"circuit_breaker:{name}")
         yield
         await state["redis"].aclose()
 

@@ -44,7 +44,14 @@ class BreakerState:
 
 
 class RedisCircuitBreaker:
-    def __init__(self, spec: BreakerSpec, redis, ttl_s: int, clock=time.time):
+    def __init__(self, spec: BreakerSpec, redis, ttl_s: int, clock=time.time, defects: tuple[str, ...] = ()):
+        self.defects = set(defects)
+        if "breaker-threshold-off-by-one" in self.defects:
+            spec = BreakerSpec(spec.name, spec.failure_threshold + 1, spec.recovery_timeout_s, spec.success_threshold,
+                               spec.half_open_max_calls, spec.call_timeout_s)
+        if "breaker-closes-after-one-success" in self.defects:
+            spec = BreakerSpec(spec.name, spec.failure_threshold, spec.recovery_timeout_s, 1,
+                               spec.half_open_max_calls, spec.call_timeout_s)
         self.spec = spec
         self.redis = redis
         self.ttl_s = ttl_s
@@ -56,11 +63,15 @@ class RedisCircuitBreaker:
         return KEY_PATTERN.format(name=self.spec.name)
 
     async def load(self) -> BreakerState:
+        if "breaker-state-not-in-redis" in self.defects:
+            return self.local
         try:
             raw = await self.redis.get(self.key)
         except Exception:  # noqa: BLE001 - Redis down: in-memory fallback
             return self.local
-        if raw:
+        if raw is None:  # no state stored (new, expired or reset): a fresh, closed breaker
+            self.local = BreakerState()
+        else:
             try:
                 data = json.loads(raw)
                 known = BreakerState.__dataclass_fields__
@@ -72,8 +83,11 @@ class RedisCircuitBreaker:
     async def save(self, st: BreakerState) -> None:
         self.local = st
         st.transitions = st.transitions[-20:]
+        if "breaker-state-not-in-redis" in self.defects:
+            return
+        ttl = None if "breaker-ttl-missing" in self.defects else self.ttl_s
         try:
-            await self.redis.set(self.key, json.dumps(asdict(st)), ex=self.ttl_s)
+            await self.redis.set(self.key, json.dumps(asdict(st)), ex=ttl)
         except Exception:  # noqa: BLE001, S110 - Redis down: keep the in-memory state
             pass
 
@@ -85,7 +99,8 @@ class RedisCircuitBreaker:
     async def before_call(self) -> BreakerState:
         st = await self.load()
         now = self.clock()
-        if st.state == "open" and st.opened_at is not None and now - st.opened_at >= self.spec.recovery_timeout_s:
+        if (st.state == "open" and st.opened_at is not None and now - st.opened_at >= self.spec.recovery_timeout_s
+                and "breaker-never-half-opens" not in self.defects):
             self._move(st, "half_open")
             st.half_open_calls = 0
             st.success_count = 0
@@ -118,6 +133,9 @@ class RedisCircuitBreaker:
         st.total_failures += 1
         st.failure_count += 1
         st.last_failure_time = self.clock()
+        if "breaker-never-opens" in self.defects:
+            await self.save(st)
+            return
         if st.state == "half_open" or st.failure_count >= self.spec.failure_threshold:
             self._move(st, "open")
             st.opened_at = self.clock()

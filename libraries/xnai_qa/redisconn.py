@@ -1,0 +1,33 @@
+"""One Redis connection built from the target's variables (URL, Secret password, CA file)."""
+
+from __future__ import annotations
+
+import redis
+
+from . import targetconfig
+
+
+class RedisConfigError(ValueError):
+    pass
+
+
+def connect(get_var) -> tuple[redis.Redis, str]:
+    """``get_var(name, default)`` reads the variables; returns (client, url)."""
+    url = get_var("REDIS_URL", None)
+    if url is None:
+        raise RedisConfigError("${REDIS_URL} is not defined: import resources/xnai.resource.")
+    password = get_var("REDIS_PASSWORD", None)
+    secret = getattr(password, "value", None)
+    if password is not None and secret is None:
+        raise RedisConfigError("${REDIS_PASSWORD} must be a Secret, not a plain string: read it from an "
+                               "environment variable.")
+    host = redis.connection.parse_url(url).get("host", "")
+    try:
+        targetconfig.check_host_allowed(host, get_var("ALLOWED_HOSTS", []))
+    except targetconfig.TargetConfigError as err:
+        raise RedisConfigError(str(err)) from None
+    kwargs = {"password": secret or None, "socket_timeout": 5, "socket_connect_timeout": 5, "decode_responses": True}
+    ca_file = get_var("REDIS_CA_FILE", "")
+    if url.startswith("rediss://") and ca_file:
+        kwargs["ssl_ca_certs"] = ca_file
+    return redis.Redis.from_url(url, **kwargs), url
