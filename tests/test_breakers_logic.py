@@ -1,0 +1,45 @@
+"""Breaker state in either of the stack's two forms, and timelines."""
+
+import json
+
+import pytest
+
+from xnai_qa import breakers
+
+
+def test_key_pattern_accepts_name_or_service():
+    assert breakers.key_for("circuit_breaker:{name}", "rag_api") == "circuit_breaker:rag_api"
+    assert breakers.key_for("cb:{service}:state", "rag_api") == "cb:rag_api:state"
+
+
+def test_json_form():
+    raw = json.dumps({"state": "half_open", "failure_count": 0, "success_count": 1})
+    assert breakers.parse(raw, "json") == {"state": "half_open", "failure_count": 0, "success_count": 1}
+    assert breakers.parse(raw.encode(), "json")["state"] == "half_open"
+
+
+@pytest.mark.parametrize("raw, state", [("OPEN", "open"), ("CLOSED", "closed"), ("HALF_OPEN", "half_open"),
+                                        ("half-open\n", "half_open")])
+def test_plain_form_of_the_seed(raw, state):
+    assert breakers.parse(raw, "plain") == {"state": state}
+
+
+def test_absent_key_is_no_state():
+    assert breakers.parse(None, "json") == {"state": None}
+
+
+@pytest.mark.parametrize("raw, fmt, message", [
+    ("AJAR", "plain", "not one of OPEN"), ("{oops", "json", "not JSON"), ('{"x": 1}', "json", "no 'state'"),
+    ('{"state": "melted"}', "json", "not one of closed"), ("OPEN", "xml", "use json or plain"),
+])
+def test_bad_values_are_named(raw, fmt, message):
+    with pytest.raises(ValueError, match=message):
+        breakers.parse(raw, fmt)
+
+
+def test_transitions_and_time_in_state():
+    timeline = [(0.0, "closed"), (1.0, "closed"), (1.5, "open"), (3.5, "half_open"), (4.0, "closed")]
+    assert breakers.transitions(timeline) == [
+        {"at": 1.5, "from": "closed", "to": "open"}, {"at": 3.5, "from": "open", "to": "half_open"},
+        {"at": 4.0, "from": "half_open", "to": "closed"}]
+    assert breakers.time_in_states(timeline, end=5.0) == {"closed": 2.5, "open": 2.0, "half_open": 0.5}
