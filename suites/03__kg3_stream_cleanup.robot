@@ -71,7 +71,7 @@ File Descriptors Return Exactly To Baseline Over Rounds
     ...    settle=${LEAK_SETTLE}
 
 Memory Does Not Grow Over Rounds Of Disconnected Streams
-    Action Should Not Leak    rag_api    Disconnect Streams Mid-Way    warmup=2    rounds=5    check=memory
+    Action Should Not Leak    rag_api    Disconnect Streams Mid-Way    warmup=2    rounds=8    check=memory
     ...    min_growth_kb=${LEAK_MIN_GROWTH_KB}    max_slope_kb=${LEAK_MAX_SLOPE_KB}
 
 Server Stream State Returns Exactly To Baseline Over Rounds

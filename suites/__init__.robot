@@ -1,12 +1,12 @@
 *** Settings ***
 Documentation     The XNAi acceptance suite.
 ...
-...               Starts the embedded testbed once when it is the target and none is running
-...               (also under pabot), and stops it at the end if this run started it.
-...               Against a real stack it checks that the configured services answer.
+...               Starts the embedded testbed when it is the target and none is running, and stops it
+...               at the end if this run started it. Under pabot each process has a testbed of its own
+...               (ports 100 apart), so suites never disturb each other. Against a real stack it checks
+...               that the configured services answer.
 
-Library           pabot.PabotLib
 Resource          ../resources/xnai.resource
 
-Suite Setup       Run Setup Only Once    Prepare Target
-Suite Teardown    Run Teardown Only Once    Stop Testbed If Robot Started It
+Suite Setup       Prepare Target
+Suite Teardown    Stop Testbed If Robot Started It

@@ -63,8 +63,6 @@ class RedisCircuitBreaker:
         return KEY_PATTERN.format(name=self.spec.name)
 
     async def load(self) -> BreakerState:
-        if "breaker-state-not-in-redis" in self.defects:
-            return self.local
         try:
             raw = await self.redis.get(self.key)
         except Exception:  # noqa: BLE001 - Redis down: in-memory fallback
