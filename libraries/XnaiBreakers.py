@@ -136,12 +136,9 @@ class XnaiBreakers:
         | Circuit Breaker Key Should Expire Within | rag_api | 3600 |
         """
         ttl = self._client().ttl(self._key(name))
-        if ttl == -2:
-            raise Failure(f"Circuit breaker key {self._key(name)} does not exist.")
-        if ttl == -1:
-            raise Failure(f"Circuit breaker key {self._key(name)} has no expiry: its state would outlive the stack.")
-        if ttl > float(seconds):
-            raise Failure(f"Circuit breaker key {self._key(name)} expires in {ttl} s, more than {seconds} s.")
+        problem = redisconn.ttl_problem(ttl, self._key(name), seconds)
+        if problem:
+            raise Failure(f"Circuit breaker '{name}': {problem}")
         return ttl
 
     @keyword

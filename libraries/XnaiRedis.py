@@ -75,11 +75,8 @@ class XnaiRedis:
         | Redis Key Should Expire Within | xnai_health_check | 10 |
         """
         ttl = self._redis().ttl(key)
-        if ttl == -2:
-            raise Failure(f"Redis key '{key}' does not exist.")
-        if ttl == -1:
-            raise Failure(f"Redis key '{key}' has no expiry (TTL missing).")
-        if ttl > float(seconds):
-            raise Failure(f"Redis key '{key}' expires in {ttl} s, more than {seconds} s.")
+        problem = redisconn.ttl_problem(ttl, key, seconds)
+        if problem:
+            raise Failure(problem)
         logger.info(f"{key}: TTL {ttl} s")
         return ttl

@@ -43,3 +43,12 @@ def test_transitions_and_time_in_state():
         {"at": 1.5, "from": "closed", "to": "open"}, {"at": 3.5, "from": "open", "to": "half_open"},
         {"at": 4.0, "from": "half_open", "to": "closed"}]
     assert breakers.time_in_states(timeline, end=5.0) == {"closed": 2.5, "open": 2.0, "half_open": 0.5}
+
+
+def test_ttl_problems_are_named():
+    from xnai_qa.redisconn import ttl_problem
+
+    assert ttl_problem(5, "k", 10) is None
+    assert "does not exist" in ttl_problem(-2, "k", 10)
+    assert "no expiry" in ttl_problem(-1, "k", 10)
+    assert "more than 10" in ttl_problem(11, "k", 10)

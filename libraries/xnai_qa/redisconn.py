@@ -31,3 +31,14 @@ def connect(get_var) -> tuple[redis.Redis, str]:
     if url.startswith("rediss://") and ca_file:
         kwargs["ssl_ca_certs"] = ca_file
     return redis.Redis.from_url(url, **kwargs), url
+
+
+def ttl_problem(ttl: int, key: str, seconds: float) -> str | None:
+    """Why a key's TTL (as Redis returns it: -2 absent, -1 no expiry) is not an expiry of at most ``seconds``."""
+    if ttl == -2:
+        return f"Redis key '{key}' does not exist."
+    if ttl == -1:
+        return f"Redis key '{key}' has no expiry (TTL missing): it would outlive what it describes."
+    if ttl > float(seconds):
+        return f"Redis key '{key}' expires in {ttl} s, more than {seconds} s."
+    return None
