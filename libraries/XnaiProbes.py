@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import socket
 import time
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 
 import requests
 from robot.api import logger
@@ -173,9 +173,12 @@ class XnaiProbes:
         if not isinstance(backend, DockerBackend):
             raise Failure(f"Cannot read the log of '{service}': set SERVICE_LOG_DIR or use FAULT_BACKEND=docker.")
         container = backend.container(service, self._service(service))
-        started = container.attrs.get("State", {}).get("StartedAt")
-        return container.logs(since=started and __import__("datetime").datetime.fromisoformat(
-            started[:26].rstrip("Z"))).decode(errors="replace")
+        started = container.attrs.get("State", {}).get("StartedAt", "")  # e.g. 2026-11-26T21:37:15.123456789Z
+        try:
+            since = datetime.fromisoformat(started[:19]).replace(tzinfo=timezone.utc)
+        except ValueError:
+            since = None
+        return container.logs(since=since).decode(errors="replace")
 
     @keyword
     def wait_until_service_is_healthy(self, service: str, timeout: timedelta = timedelta(seconds=60)) -> float:

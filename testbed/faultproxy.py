@@ -377,6 +377,14 @@ class FaultProxyServer:
             raise ApiError(404, f"proxy {name} not found")
         return self.proxies[name]
 
+    def toxic(self, request: web.Request) -> tuple[Proxy, Toxic]:
+        """The proxy and toxic a ``/proxies/{name}/toxics/{toxic}`` request names, or a 404."""
+        proxy = self.get(request.match_info["name"])
+        toxic = proxy.toxics.get(request.match_info["toxic"])
+        if toxic is None:
+            raise ApiError(404, f"toxic {request.match_info['toxic']} not found")
+        return proxy, toxic
+
     async def reset(self) -> None:
         for proxy in self.proxies.values():
             proxy.toxics.clear()
@@ -468,19 +476,12 @@ class FaultProxyServer:
         @routes.get("/proxies/{name}/toxics/{toxic}")
         @handler
         async def get_toxic(request):
-            proxy = self.get(request.match_info["name"])
-            toxic = proxy.toxics.get(request.match_info["toxic"])
-            if toxic is None:
-                raise ApiError(404, f"toxic {request.match_info['toxic']} not found")
-            return web.json_response(toxic.to_json())
+            return web.json_response(self.toxic(request)[1].to_json())
 
         @routes.post("/proxies/{name}/toxics/{toxic}")
         @handler
         async def update_toxic(request):
-            proxy = self.get(request.match_info["name"])
-            old = proxy.toxics.get(request.match_info["toxic"])
-            if old is None:
-                raise ApiError(404, f"toxic {request.match_info['toxic']} not found")
+            proxy, old = self.toxic(request)
             merged = {**old.to_json(), **(await body(request))}
             merged["attributes"] = {**old.attributes, **(merged.get("attributes") or {})}
             proxy.toxics[old.name] = Toxic.from_json(merged, name=old.name)

@@ -17,6 +17,7 @@ import time
 import uuid
 from contextlib import asynccontextmanager
 from datetime import datetime, timezone
+from pathlib import Path
 
 import anyio
 import psutil
@@ -101,7 +102,7 @@ def error_body(request: Request, status: int, code: str, message: str, category:
 
 def create_app(cfg: TestbedConfig | None = None) -> FastAPI:
     if cfg is None:
-        cfg = TestbedConfig.from_file(__import__("pathlib").Path(os.environ["XNAI_TESTBED_CONFIG"]))
+        cfg = TestbedConfig.from_file(Path(os.environ["XNAI_TESTBED_CONFIG"]))
     timings = cfg.timings
     corpus = Corpus()
     state: dict = {"retained": [], "orphans": [], "stream_buffer_bytes": 64 * 1024}
