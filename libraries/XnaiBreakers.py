@@ -10,14 +10,17 @@ from __future__ import annotations
 
 import threading
 import time
+import uuid
 from datetime import timedelta
+
+import requests
 
 from robot.api import logger
 from robot.api.deco import keyword, library
-from robot.api.exceptions import Failure
+from robot.api.exceptions import Failure, SkipExecution
 from robot.libraries.BuiltIn import BuiltIn
 
-from xnai_qa import breakers, charts, redisconn
+from xnai_qa import breakers, charts, redisconn, targetconfig
 
 
 @library(scope="GLOBAL", auto_keywords=False)
@@ -160,6 +163,17 @@ class XnaiBreakers:
         self._client().delete(self._key(name))
 
     @keyword
+    def reset_every_circuit_breaker(self) -> None:
+        """Deletes the state of every breaker named in ``${TIMINGS}`` from Redis (test set-up/clean-up).
+
+        Example:
+        | [Setup] | Reset Every Circuit Breaker |
+        """
+        names = list((self._var("TIMINGS", {}) or {}).get("breakers", {}))
+        if names:
+            self._client().delete(*(self._key(n) for n in names))
+
+    @keyword
     def start_breaker_timeline(self, name: str, interval: timedelta = timedelta(milliseconds=50)) -> str:
         """Records breaker ``name``'s state in the background until `Stop Breaker Timeline`; returns its id.
 
@@ -204,10 +218,158 @@ class XnaiBreakers:
         thread.join(5)
         end = observations[-1][0] if observations else 0.0
         result = {"breaker": name, "transitions": breakers.transitions(observations),
-                  "time_in_state": breakers.time_in_states(observations, end), "observations": len(observations)}
+                  "time_in_state": breakers.time_in_states(observations, end), "observations": len(observations),
+                  "states": breakers.state_sequence(observations)}
         level = {None: 0, "closed": 0, "half_open": 1, "open": 2, "unreadable": None}
         logger.info(f"{name}: {result['transitions']}; time in state: {result['time_in_state']}")
         logger.info(charts.line_chart({"state (0 closed, 1 half-open, 2 open)":
                                        [(t, level.get(s)) for t, s in observations]},
                                       f"circuit breaker {name}", "seconds", "state"), html=True)
         return result
+
+    @keyword
+    def breaker_should_have_stayed_closed(self, timeline: dict) -> None:
+        """Fails unless the timeline saw the breaker closed and never open, half-open or unreadable.
+
+        Example:
+        | Breaker Should Have Stayed Closed | ${timeline} |
+        """
+        seen = set(timeline["states"]) - {None}
+        if "closed" not in seen:
+            raise Failure(f"Breaker '{timeline['breaker']}' was never seen closed in Redis (seen: "
+                          f"{timeline['states']}): its state is not observable, so 'stayed closed' is unproven.")
+        if seen != {"closed"}:
+            raise Failure(f"Breaker '{timeline['breaker']}' left closed: {timeline['transitions']}")
+
+    @keyword
+    def breaker_should_have_passed_through(self, timeline: dict, *states: str) -> None:
+        """Fails unless the timeline shows ``states`` in this order (other states may come between).
+
+        Example:
+        | Breaker Should Have Passed Through | ${timeline} | open | half_open | closed |
+        """
+        wanted = [self._state_name(s) for s in states]
+        if not wanted:
+            raise Failure("Name at least one state: closed, open or half_open.")
+        if not breakers.passes_through(timeline["states"], wanted):
+            raise Failure(f"Breaker '{timeline['breaker']}' did not pass through {' -> '.join(wanted)}; "
+                          f"it went {' -> '.join(str(s) for s in timeline['states'])}.")
+
+    @keyword("Half-Open Call Limit Of")
+    def half_open_call_limit_of(self, name: str) -> int:
+        """How many trial calls breaker ``name`` lets through while half-open (from ``${TIMINGS}``).
+
+        Example:
+        | ${limit}= | Half-Open Call Limit Of | rag_api |
+        """
+        return int(self._spec(name)["half_open_max_calls"])
+
+    @keyword
+    def breaker_should_have_counted_calls(self, before: dict, after: dict, calls: int) -> int:
+        """Fails unless the breaker's ``total_calls`` grew by at least ``calls`` between two readings of
+        `Get Circuit Breaker State`: fewer means updates were lost under concurrency.  Skipped (with the
+        reason) for a breaker format that keeps no counters.
+
+        Example:
+        | Breaker Should Have Counted Calls | ${before} | ${after} | 120 |
+        """
+        if "total_calls" not in after:
+            raise SkipExecution("This breaker format keeps no call counters (the seed's plain form); "
+                                "lost updates cannot be detected here.")
+        grew = int(after["total_calls"]) - int(before.get("total_calls") or 0)
+        if grew < int(calls):
+            raise Failure(f"The breaker counted {grew} calls for {calls} answered requests: "
+                          f"{int(calls) - grew} updates were lost (read-modify-write without a lock?).")
+        return grew
+
+    # --------------------------------------------------------- overhead --
+    @keyword
+    def measure_breaker_overhead(self, name: str = "rag_api", samples: int = 320, rounds: int = 16) -> dict:
+        """Measures what breaker ``name`` adds to a query: the p50 with it minus the p50 without it.
+
+        ``samples`` sequential one-token queries are timed on each side, in
+        ``rounds`` pairs of blocks (with then without, or the other way round,
+        alternating), so what else the machine does falls on both sides alike.
+        ``overhead_ms`` is the median over rounds of (p50 with - p50 without);
+        ``resolution_ms`` is the half-width of its 95 % confidence interval (from
+        the spread of the rounds), i.e. the smallest overhead this run can tell
+        from zero.  The breaker is taken out of the path with `Take Circuit
+        Breaker Out Of The Path` (a fault, always undone).  Skipped, with the
+        reason, on a target that cannot bypass its breakers.
+
+        Example:
+        | ${overhead}= | Measure Breaker Overhead | rag_api |
+        | Breaker Overhead Should Be Below | ${overhead} | 2 |
+        """
+        if not self._var("BREAKER_CONTROL_PATH", ""):
+            raise SkipExecution(f"This target offers no way to take breaker '{name}' out of the call path "
+                                "(${BREAKER_CONTROL_PATH} is empty), so its overhead cannot be measured here.")
+        if not 20 <= int(samples) <= 5000 or not 3 <= int(rounds) <= 50:
+            raise Failure(f"samples={samples}, rounds={rounds}: use samples 20..5000 and rounds 3..50.")
+        url = f"{self._var('RAG_API_URL')}{self._var('API_PREFIX')}{self._var('QUERY_PATH', '/query')}"
+        try:
+            targetconfig.check_host_allowed(requests.utils.urlparse(url).hostname or "", self._var("ALLOWED_HOSTS", []))
+        except targetconfig.TargetConfigError as err:
+            raise Failure(str(err)) from None
+        field = self._var("QUERY_FIELD", "query")
+        tag = uuid.uuid4().hex[:8]
+        per_block = max(int(samples) // int(rounds), 5)
+        pairs: list[tuple[list[float], list[float]]] = []  # (with, without) per round
+        counter = iter(range(10**9))
+        builtin = BuiltIn()
+        with requests.Session() as session:
+
+            def timed_block() -> list[float]:
+                out = []
+                for i in range(per_block + 2):  # the first two warm the connection and are dropped
+                    body = {field: f"overhead probe {tag} {next(counter)}", "use_rag": False, "max_tokens": 1}
+                    start = time.perf_counter()
+                    resp = session.post(url, json=body, timeout=10)
+                    elapsed = (time.perf_counter() - start) * 1000
+                    if resp.status_code != 200:
+                        raise Failure(f"A probe query answered {resp.status_code}: {resp.text[:200]}")
+                    if i >= 2:
+                        out.append(elapsed)
+                return out
+
+            def bypassed_block() -> list[float]:
+                fault = builtin.run_keyword("XnaiFaults.Take Circuit Breaker Out Of The Path", name)
+                try:
+                    return timed_block()
+                finally:
+                    builtin.run_keyword("XnaiFaults.Remove Fault", fault)
+
+            for r in range(int(rounds)):
+                if r % 2 == 0:
+                    with_block = timed_block()
+                    pairs.append((with_block, bypassed_block()))
+                else:
+                    without_block = bypassed_block()
+                    pairs.append((timed_block(), without_block))
+        result = breakers.overhead_summary(name, pairs)
+        result["timer_resolution_us"] = round(time.get_clock_info("perf_counter").resolution * 1e6, 3)
+        logger.info(f"Breaker '{name}' overhead: {result}")
+        with_ms = [v for w, _ in pairs for v in w]
+        without_ms = [v for _, wo in pairs for v in wo]
+        logger.info(charts.line_chart(
+            {"with breaker": list(enumerate(with_ms)), "without breaker": list(enumerate(without_ms))},
+            f"one-token queries with and without breaker {name}", "sample", "ms"), html=True)
+        return result
+
+    @keyword
+    def breaker_overhead_should_be_below(self, overhead: dict, limit_ms: float) -> None:
+        """Fails if the measured overhead reaches ``limit_ms``, or if the measurement cannot resolve a
+        difference of half that (its ``resolution_ms``): an unresolvable result is not a pass.
+        An overhead far above the limit fails whatever the resolution.
+
+        Example:
+        | Breaker Overhead Should Be Below | ${overhead} | 2 |
+        """
+        limit = float(limit_ms)
+        if overhead["resolution_ms"] >= limit / 2 and overhead["overhead_ms"] - overhead["resolution_ms"] < limit:
+            raise Failure(f"The measurement cannot resolve {limit:g} ms: its 95 % interval is "
+                          f"+/- {overhead['resolution_ms']} ms. Take more samples or rounds, or quiet the machine.")
+        if overhead["overhead_ms"] >= limit:
+            raise Failure(f"Breaker '{overhead['breaker']}' adds {overhead['overhead_ms']} ms per call "
+                          f"(p50 {overhead['p50_with_ms']} ms with, {overhead['p50_without_ms']} ms without), "
+                          f"not below {limit:g} ms (resolution {overhead['resolution_ms']} ms).")

@@ -404,18 +404,20 @@ class XnaiFaults:
                            lambda: client.set_enabled(proxy, False))
 
     # ------------------------------------------------------------- the LLM --
-    def _llm(self, kind: str, control: dict, duration: float | None) -> str:
-        path = self._var("LLM_CONTROL_PATH", "")
+    def _control(self, variable: str, what: str, kind: str, control: dict, undo_body: dict,
+                 duration: float | None) -> str:
+        """A fault applied through one of the target's control routes (``${<variable>}`` under the API)."""
+        path = self._var(variable, "")
         if not path:
-            raise Failure("${LLM_CONTROL_PATH} is empty: this target offers no control of its LLM (the testbed "
-                          "does; on a real stack, fail the LLM's dependencies instead).")
+            raise Failure(f"${{{variable}}} is empty: this target offers no control of {what} (the testbed "
+                          "does; on a real stack, fail its dependencies instead).")
         url = f"{self._var('RAG_API_URL')}{self._var('API_PREFIX')}{path}"
         host = requests.utils.urlparse(url).hostname or ""
         try:
             targetconfig.check_host_allowed(host, self._var("ALLOWED_HOSTS", []))
         except targetconfig.TargetConfigError as err:
             raise Failure(str(err)) from None
-        undo = {"backend": "http", "url": url, "json": {"mode": "ok", "token_delay_s": None}}
+        undo = {"backend": "http", "url": url, "json": undo_body}
 
         def act():
             resp = requests.post(url, json=control, timeout=10)
@@ -424,6 +426,22 @@ class XnaiFaults:
             return resp.json()
 
         return self._apply("rag_api", kind, undo, control, duration, act)
+
+    def _llm(self, kind: str, control: dict, duration: float | None) -> str:
+        return self._control("LLM_CONTROL_PATH", "its LLM", kind, control,
+                             {"mode": "ok", "token_delay_s": None}, duration)
+
+    @keyword
+    def take_circuit_breaker_out_of_the_path(self, name: str) -> str:
+        """Makes the RAG API call through without breaker ``name`` (testbed: ``${BREAKER_CONTROL_PATH}``):
+        the baseline of the breaker-overhead measurement.  Undone like every fault.
+
+        Example:
+        | ${fault}= | Take Circuit Breaker Out Of The Path | rag_api |
+        | Remove Fault | ${fault} |
+        """
+        return self._control("BREAKER_CONTROL_PATH", f"breaker {name}", "breaker_bypassed",
+                             {"name": name, "bypass": True}, {"name": name, "bypass": False}, None)
 
     @keyword
     def slow_down_the_llm(self, token_delay: timedelta, duration: timedelta | None = None) -> str:

@@ -10,6 +10,7 @@ JSON under ``<output dir>/load/`` and drawn as charts in log.html.
 from __future__ import annotations
 
 import json
+import threading
 from datetime import timedelta
 from pathlib import Path
 
@@ -40,6 +41,9 @@ class XnaiLoad:
     are Robot time strings.  Load goes only to loopback hosts or hosts listed
     in ``${ALLOWED_HOSTS}``.  Every run is bounded in time and in count.
     """
+
+    def __init__(self):
+        self._background: dict[str, tuple] = {}
 
     # ---------------------------------------------------------- helpers --
     @staticmethod
@@ -160,6 +164,79 @@ class XnaiLoad:
         return self._finish(result, fail_if_invalid)
 
     @keyword
+    def start_load_in_background(self, url: str, rate="10/s", duration: timedelta = timedelta(seconds=5),
+                                 method: str = "GET", json=None, timeout: timedelta = timedelta(seconds=10),  # noqa: A002
+                                 ok_statuses=200, max_in_flight: int = 512, name: str = "background") -> str:
+        """Starts open-model load like `Run Load` and returns at once with a handle for `Wait For Background Load`.
+
+        Meanwhile the test can inject a fault, wait for a breaker, remove the
+        fault: what the load saw is in the result of `Wait For Background Load`.
+
+        Example:
+        | ${load}= | Start Load In Background | ${url} | rate=50/s | duration=6s | method=POST | json=${body} |
+        | Make The LLM Fail |
+        | ${result}= | Wait For Background Load | ${load} |
+        """
+        secs = _secs(duration, "duration")
+        stages = [load.Stage(self._rate(rate), secs)]
+        if stages[0].rate * secs > load.MAX_REQUESTS:
+            raise Failure(f"That is more than {load.MAX_REQUESTS} requests; shorten the run or lower the rate.")
+        spec = self._spec(url, method, json, timeout, ok_statuses)
+        handle = f"{name}-{len(self._background) + 1}"
+        box: dict = {}
+
+        def work():
+            try:
+                box["result"] = load.execute(lambda: load.run_open(spec, stages, max_in_flight), model="open",
+                                             stages=stages, name=name)
+            except Exception as err:  # noqa: BLE001 - handed to the waiting keyword
+                box["error"] = err
+
+        thread = threading.Thread(target=work, name=f"xnai-load-{handle}", daemon=True)
+        self._background[handle] = (thread, box, secs + timeout.total_seconds() + 30)
+        thread.start()
+        return handle
+
+    @keyword
+    def wait_for_background_load(self, handle: str, fail_if_invalid: bool = True) -> dict:
+        """Waits (bounded by the run's duration + request timeout + 30 s) for a load started in the
+        background and returns its result, logged and charted like `Run Load`'s.
+
+        Example:
+        | ${result}= | Wait For Background Load | ${load} |
+        """
+        if handle not in self._background:
+            raise Failure(f"No background load '{handle}'. Running: {', '.join(self._background) or 'none'}.")
+        thread, box, bound = self._background.pop(handle)
+        thread.join(bound)
+        if thread.is_alive():
+            raise Failure(f"Background load '{handle}' did not finish within {bound:.0f} s.")
+        if "error" in box:
+            raise Failure(f"Background load '{handle}' failed: {box['error']}")
+        return self._finish(box["result"], fail_if_invalid)
+
+    @keyword
+    def send_concurrent_requests(self, url: str, count: int = 100, method: str = "GET", json=None,  # noqa: A002
+                                 timeout: timedelta = timedelta(seconds=30)) -> dict:
+        """Sends ``count`` requests at the same moment, each on its own connection, and waits for all.
+
+        Returns ``statuses`` (status -> count, exceptions by name), ``max_in_flight``
+        (how many were pending together) and ``latency_ms``.  A ``{seq}`` in the
+        body makes each request's body unique.
+
+        Example:
+        | ${burst}= | Send Concurrent Requests | ${url} | count=120 | method=POST | json=${body} |
+        | Should Be Equal As Integers | ${burst}[statuses][200] | 120 |
+        """
+        if not 1 <= int(count) <= 2000:
+            raise Failure(f"count={count}: use 1..2000.")
+        spec = self._spec(url, method, json, timeout, (200,))
+        result = load.run_burst(spec, int(count))
+        logger.info(f"{count} concurrent requests: statuses {result['statuses']}, "
+                    f"{result['max_in_flight']} in flight together, latency {result['latency_ms']}")
+        return result
+
+    @keyword
     def run_closed_load(self, url: str, users: int = 10, duration: timedelta = timedelta(seconds=5),
                         method: str = "GET", json=None, timeout: timedelta = timedelta(seconds=10),  # noqa: A002
                         ok_statuses=200, name: str = "closed", fail_if_invalid: bool = True) -> dict:
@@ -271,6 +348,21 @@ class XnaiLoad:
         if result["error_rate"] >= float(limit):
             raise Failure(f"Error rate {result['error_rate'] * 100:.3f} % is not below {float(limit) * 100:g} %: "
                           f"{result['errors']}")
+
+    @keyword
+    def load_should_end_without_errors(self, result: dict, seconds: int = 1) -> None:
+        """Fails unless the last ``seconds`` full seconds of the run answered requests and had no errors:
+        the target served normally again by the end (after a fault was removed).
+
+        Example:
+        | Load Should End Without Errors | ${result} | seconds=1 |
+        """
+        timeline = result.get("timeline") or []
+        full = timeline[:-1] if len(timeline) > 1 else timeline  # the last second may be partial
+        tail = full[-int(seconds):]
+        if not tail or any(t["errors"] for t in tail) or not all(t["ok"] for t in tail):
+            raise Failure(f"The last {seconds} s of '{result['name']}' were not clean: {tail} "
+                          f"(errors over the run: {result['errors']}).")
 
     @keyword
     def throughput_should_be_at_least(self, result: dict, rate) -> None:

@@ -80,3 +80,18 @@ class XnaiRedis:
             raise Failure(problem)
         logger.info(f"{key}: TTL {ttl} s")
         return ttl
+
+    @keyword
+    def count_redis_keys(self, pattern: str, limit: int = 100000) -> int:
+        """The number of keys matching ``pattern`` (SCAN, never KEYS), counting at most ``limit``.
+
+        Example:
+        | ${cached}= | Count Redis Keys | query:* |
+        """
+        count = 0
+        for _key in self._redis().scan_iter(match=pattern, count=1000):
+            count += 1
+            if count >= int(limit):
+                break
+        logger.info(f"{count} key(s) match {pattern}")
+        return count

@@ -15,6 +15,7 @@ import sys
 import time
 from pathlib import Path
 
+import requests
 from robot.api import logger
 from robot.api.deco import keyword, library
 from robot.api.exceptions import Failure, FatalError
@@ -233,6 +234,28 @@ class XnaiTarget:
         | Every Required Service Should Accept Connections |
         """
         self._each_required(self.service_port_should_accept_connections)
+
+    @keyword
+    def every_required_service_should_answer_its_health_check(self) -> None:
+        """GETs the ``health_url`` of each required service that has one; fails naming every service that
+        did not answer 200 (services without an HTTP health URL, such as Redis, are checked elsewhere).
+
+        Example:
+        | Every Required Service Should Answer Its Health Check |
+        """
+        def check(name: str) -> None:
+            svc = self._service(name)
+            if "health_url" not in svc:
+                return
+            try:
+                resp = requests.get(svc["health_url"], timeout=float(self._var("REQUEST_TIMEOUT_S") or 10))
+            except requests.RequestException as err:
+                raise Failure(f"{name}: {svc['health_url']} failed: {type(err).__name__}") from None
+            if resp.status_code != 200:
+                raise Failure(f"{name}: {svc['health_url']} answered {resp.status_code}")
+            logger.info(f"{name}: {svc['health_url']} -> 200 in {resp.elapsed.total_seconds() * 1000:.1f} ms")
+
+        self._each_required(check)
 
     def _each_required(self, check) -> None:
         errors = []

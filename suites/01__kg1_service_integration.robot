@@ -1,6 +1,7 @@
 *** Settings ***
 Documentation     KG-1: every service is discoverable, reachable and healthy, directly and through
-...               the Caddy gateway, fast enough, and the RAG API reaches Redis.
+...               the Caddy gateway, fast enough; the RAG API reaches Redis, the task service reaches
+...               PostgreSQL, the aggregate health report covers the stack.
 ...
 ...               Seed success criteria: services discoverable, ports accessible, health endpoints
 ...               responding, request/response times < ${RESPONSE_TIME_BOUND_MS} ms, no connection refused.
@@ -23,6 +24,9 @@ Every Service Host Resolves
 
 Every Service Port Accepts Connections
     Every Required Service Should Accept Connections
+
+Every Service Answers Its Health Check
+    Every Required Service Should Answer Its Health Check
 
 RAG API Is Healthy Directly
     ${health}    Get RAG API Health    via=rag_api
@@ -72,3 +76,34 @@ Health Reports The Live Redis Connection
     Should Be True    ${health.json()}[components][health_redis]    Health reports Redis down
     Redis Key Should Exist    ${HEALTH_CHECK_KEY}
     Redis Key Should Expire Within    ${HEALTH_CHECK_KEY}    ${HEALTH_CHECK_KEY_TTL_S}
+
+Aggregate Health Through The Gateway Covers The Stack
+    [Documentation]    The seed's aggregate ``GET /health`` at the gateway names the services the
+    ...    monitor checks, each with a status, and stamps the time.
+    ${health}    Get Aggregate Health
+    Aggregate Health Should Be Complete    ${health}
+    FOR    ${name}    IN    rag_api    redis    postgres    vikunja
+        Dictionary Should Contain Key    ${health}[services]    ${name}
+    END
+
+Task Service Answers Through The Gateway
+    ${info}    Get Task Service Info    via=gateway
+    Log    Task service ${info}[version]
+
+A Query Writes Its Answer To The Redis Cache
+    [Documentation]    API -> Redis: a fresh question through the gateway leaves one more ``query:*`` entry.
+    ${before}    Count Redis Keys    query:*
+    Ask A Fresh Question
+    ${after}    Count Redis Keys    query:*
+    Should Be True    ${after} > ${before}    No cache entry was written (${before} before, ${after} after)
+
+A Task Created Through The API Is Stored In PostgreSQL
+    [Documentation]    Task service -> PostgreSQL: the row is in the task database, read there directly.
+    ${project}    Create Project
+    ${task}    Create Task    ${project}    Check the stack integration
+    Task Should Be Stored In The Database    ${task}
+
+The Docs Site Serves Its Pages
+    ${url}    Service Health URL    mkdocs
+    ${page}    GET    ${url}    expected_status=200
+    Should Contain    ${page.headers}[Content-Type]    text/html

@@ -9,16 +9,20 @@ Documentation    KG-2: the RAG API's circuit breaker opens after its failure thr
 ...
 ...              Testbed defects this suite catches: ``breaker-threshold-off-by-one``,
 ...              ``breaker-never-opens``, ``breaker-never-half-opens``, ``breaker-closes-after-one-success``,
-...              ``breaker-state-not-in-redis``, ``breaker-state-lost-on-restart``, ``breaker-ttl-missing``.
-...              The load scenarios of the seed (gradual, failure under load, cascade, recovery under load,
-...              100+ concurrent, overhead) are still to come (issue 6).
+...              ``breaker-state-not-in-redis``, ``breaker-state-lost-on-restart``, ``breaker-ttl-missing``,
+...              ``breaker-half-open-unlimited``, ``breaker-loses-concurrent-updates``, ``breaker-adds-20ms``,
+...              ``downstream-failure-cascades``.
+...
+...              Load scenarios (the seed's four, 120 concurrent requests) send a fresh question per request
+...              (``{seq}`` in the body) so no cached answer bypasses the breaker. Each stage lasts
+...              ``${BREAKER_LOAD_STAGE}``: seconds in the fast profile, a minute in production.
 
 Resource         ../resources/xnai.resource
 
-Suite Setup      Open Target Sessions
-Test Setup       Reset Circuit Breaker    rag_api
-Test Teardown    Restore The LLM And The Breaker
-Test Timeout     2 minutes
+Suite Setup      Open Sessions And Name The Query URL
+Test Setup       Reset Every Circuit Breaker
+Test Teardown    Restore The LLM And The Breakers
+Test Timeout     5 minutes
 
 Test Tags        kg2    P0    destructive
 
@@ -82,8 +86,121 @@ Health Reports An Open Breaker
     ${health}    Get RAG API Health    via=rag_api
     Should Not Be True    ${health.json()}[components][circuit_breakers_healthy]
 
+Half-Open Breaker Admits Only Its Trial Calls
+    [Documentation]    While half-open, the breaker lets its trial calls through (3 in the contract) and
+    ...    rejects the rest of a burst with 503; the slow LLM keeps the trial calls in flight.
+    Open The RAG API Breaker
+    Wait For The Recovery Timeout Of    ${BREAKER}
+    Slow Down The LLM    ${SLOW_TOKEN_DELAY}
+    ${burst}    Send Concurrent Requests    ${QUERY_URL}    count=10    method=POST    json=${TRIAL_QUERY}
+    ${limit}    Half-Open Call Limit Of    ${BREAKER}
+    Should Be Equal As Integers    ${burst}[statuses][200]    ${limit}    Calls let through while half-open
+    Should Be Equal As Integers    ${burst}[statuses][503]    ${10 - ${limit}}    Calls rejected while half-open
+
+Breaker Stays Closed Under Gradual Load
+    [Documentation]    The seed's scenario 1: 10, 50, then 100 requests per second; the breaker never
+    ...    leaves closed, no request fails, and the latency of every stage is charted.
+    [Tags]    load    slow
+    ${timeline}    Start Breaker Timeline    ${BREAKER}
+    ${result}    Run Stepped Load    ${QUERY_URL}    10/s:${BREAKER_LOAD_STAGE}    50/s:${BREAKER_LOAD_STAGE}
+    ...    100/s:${BREAKER_LOAD_STAGE}    method=POST    json=${FRESH_QUERY}    name=gradual-load
+    ${timeline}    Stop Breaker Timeline    ${timeline}
+    Breaker Should Have Stayed Closed    ${timeline}
+    Error Rate Should Be Below    ${result}    0.001
+    Latency Should Be Below    ${result}    p99    ${QUERY_P99_MS}
+
+Breaker Opens After The Threshold Under 50 Requests Per Second
+    [Documentation]    The seed's scenario 2: the LLM fails under a steady 50 requests per second; the
+    ...    breaker opens after its threshold of failures and the rest are rejected with 503.
+    [Tags]    load    slow
+    ${timeline}    Start Breaker Timeline    ${BREAKER}    interval=10ms
+    ${load}    Start Query Load    rate=50/s    duration=${BREAKER_LOAD_STAGE}    name=failure-under-load
+    Fail The LLM Until The Breaker Opens
+    ${result}    Wait For Background Load    ${load}
+    ${timeline}    Stop Breaker Timeline    ${timeline}
+    Breaker Should Have Passed Through    ${timeline}    closed    open
+    Failures Should Have Stopped At The Threshold    ${result}
+
+A Failing Downstream Service Opens Only Its Own Breaker
+    [Documentation]    The seed's scenario 3: under 50 requests per second to A, B (a service A depends on)
+    ...    stops; B's breaker opens, A's stays closed and A's errors stay within its budget
+    ...    (A answers without B, degraded). The pair comes from ``${CASCADE}``.
+    [Tags]    load    slow
+    Skip If    not ${CASCADE}    This target names no cascade pair (\${CASCADE} is empty).
+    ${upstream}    Start Breaker Timeline    ${CASCADE}[upstream_breaker]
+    ${load}    Start Query Load    rate=50/s    duration=${BREAKER_LOAD_STAGE}    name=cascade
+    Stop Service    ${CASCADE}[downstream_service]
+    Wait Until Circuit Breaker Is    ${CASCADE}[downstream_breaker]    open
+    ${result}    Wait For Background Load    ${load}
+    ${upstream}    Stop Breaker Timeline    ${upstream}
+    Breaker Should Have Stayed Closed    ${upstream}
+    Error Rate Should Be Below    ${result}    ${CASCADE}[error_budget]
+
+Breaker Recovers Under Load Within The Bound
+    [Documentation]    The seed's scenario 4 and its recovery bound: under 50 requests per second the LLM
+    ...    fails and the breaker opens; once the fault is removed the breaker goes half-open, closes
+    ...    within ``${BREAKER_RECOVERY_BOUND_S}`` s of the removal, and requests succeed again.
+    [Tags]    load    slow
+    ${timeline}    Start Breaker Timeline    ${BREAKER}    interval=10ms
+    ${load}    Start Query Load    rate=50/s    duration=${BREAKER_RECOVERY_LOAD}    name=recovery-under-load
+    Fail The LLM Until The Breaker Opens
+    ${recovery_s}    Wait Until Circuit Breaker Is    ${BREAKER}    closed    timeout=${BREAKER_RECOVERY_BOUND_S}s
+    Log    Recovery took ${recovery_s} s from fault removal to closed (bound ${BREAKER_RECOVERY_BOUND_S} s)
+    ${result}    Wait For Background Load    ${load}
+    ${timeline}    Stop Breaker Timeline    ${timeline}
+    Breaker Should Have Passed Through    ${timeline}    open    half_open    closed
+    Load Should End Without Errors    ${result}
+
+Breaker Holds 120 Concurrent Requests
+    [Documentation]    120 requests at once all succeed, the breaker stays closed and counts every call
+    ...    (no update lost to concurrent read-modify-writes).
+    [Tags]    load    slow
+    ${before}    Get Circuit Breaker State    ${BREAKER}
+    ${burst}    Send Concurrent Requests    ${QUERY_URL}    count=120    method=POST    json=${FRESH_QUERY}
+    Should Be Equal As Integers    ${burst}[statuses][200]    120    Requests answered 200
+    ${after}    Circuit Breaker Should Be    ${BREAKER}    closed
+    Breaker Should Have Counted Calls    ${before}    ${after}    120
+
+Breaker Adds Less Than 2 ms Per Call
+    [Documentation]    The p50 of one-token queries with the breaker minus the p50 without it is below
+    ...    ``${BREAKER_OVERHEAD_MS}`` ms, and the measurement resolves that difference.
+    [Tags]    slow
+    ${overhead}    Measure Breaker Overhead    ${BREAKER}
+    Breaker Overhead Should Be Below    ${overhead}    ${BREAKER_OVERHEAD_MS}
+
 
 *** Keywords ***
+Open Sessions And Name The Query URL
+    [Documentation]    Opens the sessions and names the query URL and the load bodies: ``{seq}`` becomes a
+    ...    value unique to each request, so every load request is a fresh question.
+    Open Target Sessions
+    VAR    ${QUERY_URL}    ${RAG_API_URL}${API_PREFIX}${QUERY_PATH}    scope=SUITE    # robocop: off=VAR05
+    VAR    &{FRESH_QUERY}    ${QUERY_FIELD}=load probe {seq}    scope=SUITE    # robocop: off=VAR05
+    VAR    &{TRIAL_QUERY}    ${QUERY_FIELD}=half-open trial {seq}    max_tokens=${2}    scope=SUITE    # robocop: off=VAR05
+
+Start Query Load
+    [Documentation]    Starts open-model load of fresh questions on the query endpoint, in the background.
+    [Arguments]    ${rate}    ${duration}    ${name}
+    ${load}    Start Load In Background    ${QUERY_URL}    rate=${rate}    duration=${duration}    method=POST
+    ...    json=${FRESH_QUERY}    name=${name}
+    RETURN    ${load}
+
+Fail The LLM Until The Breaker Opens
+    [Documentation]    Makes the LLM fail, waits for the breaker to open, then lets the LLM work again.
+    Make The LLM Fail
+    Wait Until Circuit Breaker Is    ${BREAKER}    open
+    Remove All Faults
+
+Failures Should Have Stopped At The Threshold
+    [Documentation]    The load saw as many LLM failures (500) as the threshold, give or take one call
+    ...    already in flight, and the open breaker rejected the rest (503).
+    [Arguments]    ${result}
+    ${threshold}    Failure Threshold Of    ${BREAKER}
+    VAR    ${failures}    ${result}[errors][status 500]
+    Should Be True    ${threshold} <= ${failures} <= ${threshold} + 1
+    ...    ${failures} failures reached the LLM; the threshold is ${threshold}
+    Should Be True    ${result}[errors][status 503] > 0    The open breaker rejected nothing
+
 Open The RAG API Breaker
     [Documentation]    Makes the LLM fail until the breaker reports open (at most threshold + 3 calls),
     ...    then lets the LLM work again, so what follows sees only the breaker.
@@ -100,7 +217,7 @@ Fail Once And Expect The Breaker Open
     Ask A Fresh Question    any
     Circuit Breaker Should Be    ${BREAKER}    open
 
-Restore The LLM And The Breaker
-    [Documentation]    Undoes the LLM fault and resets the breaker, so no test sees another's breaker.
+Restore The LLM And The Breakers
+    [Documentation]    Undoes every fault and resets every breaker, so no test sees another's breakers.
     Remove All Faults
-    Reset Circuit Breaker    ${BREAKER}
+    Reset Every Circuit Breaker

@@ -34,18 +34,23 @@ DEFAULT_BASE_PORT = 18000
 # numbers where it can (gateway 8000 -> +0, rag 8012 -> +12, ...).
 PORT_OFFSETS = {
     "gateway": 0,
+    "ui": 1,
+    "mkdocs": 8,
     "rag_api": 12,
     "rag_api_proxy": 13,
     "caddy_admin": 19,
+    "embeddings": 25,  # the testbed's downstream service (KG-2 cascade); no counterpart port in the stack
     "postgres": 32,
+    "vikunja": 56,  # Vikunja's 3456 (the testbed's Vikunja-compatible task service)
     "postgres_proxy": 33,
     "faultproxy": 74,
     "redis": 79,
     "redis_proxy": 80,
+    "monitor": 91,
 }
 
 # Start order; stop order is the reverse.
-SERVICE_ORDER = ("redis", "postgres", "faultproxy", "rag_api", "gateway")
+SERVICE_ORDER = ("redis", "postgres", "faultproxy", "embeddings", "rag_api", "vikunja", "mkdocs", "monitor", "gateway")
 
 # Services whose clients inside the testbed reach them through the fault proxy
 # (proxy name = service name, listening on "<service>_proxy").

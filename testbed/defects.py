@@ -25,6 +25,19 @@ class Defect:
 KG1 = "Kg1 Service Integration"
 KG2 = "Kg2 Circuit Breakers"
 KG3 = "Kg3 Stream Cleanup"
+KG4 = "Kg4 Health Monitoring"
+
+# The KG-2 tests that need some breaker to open (and to be seen open in Redis).
+KG2_NEED_AN_OPEN_BREAKER = tuple(f"{KG2}.{t}" for t in (
+    "Breaker Opens After The Failure Threshold", "Open Breaker Rejects Calls With 503",
+    "Open Breaker Goes Half-Open After The Recovery Timeout",
+    "Half-Open Breaker Closes After Two Successes", "Half-Open Breaker Reopens On A Failure",
+    "Breaker State Is Kept In Redis With An Expiry", "Breaker State Survives An API Restart",
+    "Health Reports An Open Breaker", "Half-Open Breaker Admits Only Its Trial Calls",
+    "Breaker Opens After The Threshold Under 50 Requests Per Second",
+    "A Failing Downstream Service Opens Only Its Own Breaker",
+    "Breaker Recovers Under Load Within The Bound"))
+VIK = "Vikunja Integration"
 
 
 DEFECTS: dict[str, Defect] = {
@@ -39,6 +52,7 @@ DEFECTS: dict[str, Defect] = {
                 f"{KG1}.Gateway Keeps The API Prefix",
                 f"{KG1}.Query Is Answered Through The Gateway",
                 f"{KG1}.Health Calls Through The Gateway Are Fast",
+                f"{KG1}.Every Service Answers Its Health Check",
                 f"{KG3}.A Complete Stream Follows The Grammar",
             ),
         ),
@@ -59,19 +73,33 @@ DEFECTS: dict[str, Defect] = {
             ),
         ),
         Defect("breaker-threshold-off-by-one", "the rag_api breaker opens one failure late",
-               (f"{KG2}.Breaker Opens After The Failure Threshold", )),
-        Defect("breaker-never-opens", "the rag_api breaker never opens",
-               (f"{KG2}.Breaker Opens After The Failure Threshold", f"{KG2}.Open Breaker Rejects Calls With 503", f"{KG2}.Open Breaker Goes Half-Open After The Recovery Timeout", f"{KG2}.Half-Open Breaker Closes After Two Successes", f"{KG2}.Half-Open Breaker Reopens On A Failure", f"{KG2}.Breaker State Is Kept In Redis With An Expiry", f"{KG2}.Breaker State Survives An API Restart", f"{KG2}.Health Reports An Open Breaker", )),
+               (f"{KG2}.Breaker Opens After The Failure Threshold",)),
+        Defect("breaker-never-opens", "no breaker ever opens", KG2_NEED_AN_OPEN_BREAKER),
         Defect("breaker-never-half-opens", "an open breaker never goes half-open",
-               (f"{KG2}.Open Breaker Goes Half-Open After The Recovery Timeout", f"{KG2}.Half-Open Breaker Closes After Two Successes", f"{KG2}.Half-Open Breaker Reopens On A Failure", )),
+               tuple(f"{KG2}.{t}" for t in (
+                   "Open Breaker Goes Half-Open After The Recovery Timeout",
+                   "Half-Open Breaker Closes After Two Successes", "Half-Open Breaker Reopens On A Failure",
+                   "Half-Open Breaker Admits Only Its Trial Calls", "Breaker Recovers Under Load Within The Bound"))),
         Defect("breaker-closes-after-one-success", "a half-open breaker closes after one success (two required)",
-               (f"{KG2}.Open Breaker Goes Half-Open After The Recovery Timeout", )),
-        Defect("breaker-state-not-in-redis", "breaker state is kept in memory only, never written to Redis",
-               (f"{KG2}.Breaker Opens After The Failure Threshold", f"{KG2}.Open Breaker Rejects Calls With 503", f"{KG2}.Open Breaker Goes Half-Open After The Recovery Timeout", f"{KG2}.Half-Open Breaker Closes After Two Successes", f"{KG2}.Half-Open Breaker Reopens On A Failure", f"{KG2}.Breaker State Is Kept In Redis With An Expiry", f"{KG2}.Breaker State Survives An API Restart", f"{KG2}.Health Reports An Open Breaker", )),
+               (f"{KG2}.Open Breaker Goes Half-Open After The Recovery Timeout",)),
+        Defect("breaker-state-not-in-redis",
+               "breaker state is kept in memory only, never written to Redis (nothing about it is observable)",
+               (*KG2_NEED_AN_OPEN_BREAKER, f"{KG2}.Breaker Stays Closed Under Gradual Load",
+                f"{KG2}.Breaker Holds 120 Concurrent Requests")),
         Defect("breaker-state-lost-on-restart", "a restarted API discards the breaker state kept in Redis",
-               (f"{KG2}.Breaker State Survives An API Restart", )),
+               (f"{KG2}.Breaker State Survives An API Restart",)),
         Defect("breaker-ttl-missing", "breaker state is written to Redis without an expiry",
-               (f"{KG2}.Breaker State Is Kept In Redis With An Expiry", )),
+               (f"{KG2}.Breaker State Is Kept In Redis With An Expiry",)),
+        Defect("breaker-half-open-unlimited", "a half-open breaker lets every call through, not just its trial calls",
+               (f"{KG2}.Half-Open Breaker Admits Only Its Trial Calls",)),
+        Defect("breaker-loses-concurrent-updates",
+               "the breaker's read-modify-write of its Redis state is not serialised: concurrent calls lose updates",
+               (f"{KG2}.Breaker Holds 120 Concurrent Requests", f"{KG2}.Half-Open Breaker Admits Only Its Trial Calls")),
+        Defect("breaker-adds-20ms", "every call through the breaker waits 20 ms more",
+               (f"{KG2}.Breaker Adds Less Than 2 ms Per Call",)),
+        Defect("downstream-failure-cascades",
+               "a failure of the downstream embeddings service fails the query and counts against the rag_api breaker",
+               (f"{KG2}.A Failing Downstream Service Opens Only Its Own Breaker",)),
         Defect(
             "stream-missing-done",
             "streams end after their last token without the final done frame",
@@ -125,6 +153,36 @@ DEFECTS: dict[str, Defect] = {
             "the RAG API health endpoint reports Redis healthy without asking Redis",
             (f"{KG1}.Health Reports The Live Redis Connection",),
         ),
+        Defect("monitor-misses-stopped-service", "the monitor takes a refused connection for a healthy service",
+               tuple(f"{KG4}.{t}" for t in (
+                   "A Stopped Service Is Detected Within The Bound", "The Monitor Restarts A Stopped RAG API",
+                   "The Monitor Clears The API Cache After Five Failures",
+                   "An Alert Names The Service, Its Status And The Time",
+                   "Aggregate Health Is Degraded While A Secondary Service Is Down",
+                   "Aggregate Health Is Unhealthy While The RAG API Is Unreachable"))),
+        Defect("monitor-slow-detection", "the monitor checks every third interval only (detection slower than promised)",
+               tuple(f"{KG4}.{t}" for t in (
+                   "A Stopped Service Is Detected Within The Bound", "A Paused Service Is Detected Within The Bound",
+                   "Aggregate Health Is Degraded While A Secondary Service Is Down",
+                   "Aggregate Health Is Unhealthy While The RAG API Is Unreachable"))),
+        Defect("monitor-no-restart", "the monitor's restart actions are never issued",
+               (f"{KG4}.The Monitor Restarts A Stopped RAG API", f"{KG4}.The Monitor Restarts A Stopped Redis")),
+        Defect("alert-never-sent", "the monitor never calls its alert callbacks",
+               (f"{KG4}.An Alert Names The Service, Its Status And The Time",)),
+        Defect("alert-wrong-payload", "alerts name the wrong service",
+               (f"{KG4}.An Alert Names The Service, Its Status And The Time",)),
+        Defect("aggregate-always-healthy", "the aggregate GET /health says healthy whatever the services' state",
+               (f"{KG4}.Aggregate Health Is Degraded While A Secondary Service Is Down",
+                f"{KG4}.Aggregate Health Is Unhealthy While The RAG API Is Unreachable")),
+        Defect("monitor-false-positive", "a check slower than 100 ms counts as failed (a slow-ish healthy service "
+               "is marked unhealthy)",
+               (f"{KG4}.No False Alarm Under Normal Load With A Slower API",)),
+        Defect("tasks-no-reconnect", "the task service never re-opens a lost database connection",
+               (f"{VIK}.The Task Service Reconnects After A Database Restart",)),
+        Defect("tasks-token-not-checked", "the task service accepts any bearer token, or none",
+               (f"{VIK}.A Missing Token Is Refused", f"{VIK}.An Invalid Token Is Refused")),
+        Defect("tasks-wrong-project", "a new task is stored in the first project, not the one asked for",
+               (f"{VIK}.A Task Lands In The Project It Was Created In",)),
     )
 }
 

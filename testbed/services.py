@@ -13,6 +13,7 @@ import json
 import os
 import pwd
 import shutil
+import signal
 import socket
 import stat
 import subprocess
@@ -48,6 +49,7 @@ class Service:
     prepare: Callable[[TestbedConfig], Launch]
     ready: Callable[[TestbedConfig], bool]
     ready_timeout_s: float = 30.0
+    stop_signal: int = signal.SIGTERM  # PostgreSQL: SIGINT (fast shutdown; SIGTERM waits for every client)
 
 
 # ---------------------------------------------------------------- binaries --
@@ -264,18 +266,37 @@ def bootstrap_postgres(cfg: TestbedConfig) -> None:
 
 
 # ------------------------------------------------------------- rag api --
-def _prepare_rag_api(cfg: TestbedConfig) -> Launch:
+def _uvicorn(cfg: TestbedConfig, factory: str, port_key: str) -> Launch:
+    """One of the testbed's own FastAPI services on uvicorn, given the run's config file."""
     return Launch(
-        [
-            sys.executable, "-m", "uvicorn",
-            "testbed.rag_api.app:create_app", "--factory",
-            "--host", "127.0.0.1",
-            "--port", str(cfg.port("rag_api")),
-            "--log-level", "warning",
-            "--no-access-log",
-        ],
+        [sys.executable, "-m", "uvicorn", factory, "--factory", "--host", "127.0.0.1",
+         "--port", str(cfg.port(port_key)), "--log-level", "warning", "--no-access-log",
+         "--timeout-graceful-shutdown", "2"],
         env={"XNAI_TESTBED_CONFIG": str(cfg.run_path / "config.json")},
         cwd=str(REPO_ROOT),
+    )
+
+
+def _prepare_mkdocs(cfg: TestbedConfig) -> Launch:
+    """MkDocs serving a site whose pages are the RAG corpus (the documents the API answers from)."""
+    site = cfg.run_path / "mkdocs"
+    docs = site / "docs"
+    docs.mkdir(parents=True, exist_ok=True)
+    pages = sorted((REPO_ROOT / "testbed" / "corpus").glob("*.md"))
+    for page in pages:
+        shutil.copyfile(page, docs / page.name)
+    (docs / "index.md").write_text("# XNAi testbed docs\n\nThe documents the RAG API answers from:\n\n" + "".join(
+        f"- [{p.stem.replace('_', ' ').replace('-', ' ')}]({p.name})\n" for p in pages))
+    (site / "mkdocs.yml").write_text(
+        "site_name: XNAi testbed docs\n"
+        f"docs_dir: {docs}\n"
+        f"site_dir: {site / 'site'}\n"
+        "use_directory_urls: true\n"
+    )
+    return Launch(
+        [str(_venv_bin("mkdocs")), "serve", "--no-livereload", "--dev-addr", f"127.0.0.1:{cfg.port('mkdocs')}",
+         "--config-file", str(site / "mkdocs.yml")],
+        cwd=str(site),
     )
 
 
@@ -316,6 +337,10 @@ def caddyfile(cfg: TestbedConfig) -> str:
         }}
     }}"""
     )
+    monitor = f"""
+    handle /health* {{
+        reverse_proxy 127.0.0.1:{cfg.port("monitor")}
+    }}"""
     return f"""{{
     admin 127.0.0.1:{cfg.port("caddy_admin")}
     auto_https off
@@ -326,6 +351,11 @@ def caddyfile(cfg: TestbedConfig) -> str:
 http://127.0.0.1:{cfg.port("gateway")} {{
     bind 127.0.0.1
 {api_route}
+{monitor}
+    # Older Caddyfiles: Vikunja under /vikunja/ (prefix stripped).
+    handle_path /vikunja/* {{
+        reverse_proxy 127.0.0.1:{cfg.port("vikunja")}
+    }}
     # Catch-all: the Chainlit UI in the real stack.
     handle {{
         respond "XNAi testbed gateway: no service behind {{path}}" 404
@@ -353,14 +383,23 @@ SERVICES: dict[str, Service] = {
     s.name: s
     for s in (
         Service("redis", "redis", _prepare_redis, _redis_ready),
-        Service("postgres", "postgres", _prepare_postgres, _postgres_ready, ready_timeout_s=60.0),
+        Service("postgres", "postgres", _prepare_postgres, _postgres_ready, ready_timeout_s=60.0,
+                stop_signal=signal.SIGINT),
         Service(
             "rag_api",
             "rag_api",
-            _prepare_rag_api,
+            lambda c: _uvicorn(c, "testbed.rag_api.app:create_app", "rag_api"),
             lambda c: _http_ok(f"http://127.0.0.1:{c.port('rag_api')}/xnai/api/v1/health", timeout=2.0),
         ),
         Service("gateway", "gateway", _prepare_gateway, _gateway_ready),
+        Service("vikunja", "vikunja", lambda c: _uvicorn(c, "testbed.tasks.app:create_app", "vikunja"),
+                lambda c: _http_ok(f"http://127.0.0.1:{c.port('vikunja')}/api/v1/info")),
+        Service("mkdocs", "mkdocs", _prepare_mkdocs,
+                lambda c: _http_ok(f"http://127.0.0.1:{c.port('mkdocs')}/"), ready_timeout_s=60.0),
+        Service("monitor", "monitor", lambda c: _uvicorn(c, "testbed.monitor.app:create_app", "monitor"),
+                lambda c: _http_ok(f"http://127.0.0.1:{c.port('monitor')}/health")),
+        Service("embeddings", "embeddings", lambda c: _uvicorn(c, "testbed.embeddings:create_app", "embeddings"),
+                lambda c: _http_ok(f"http://127.0.0.1:{c.port('embeddings')}/health")),
         Service(
             "faultproxy",
             "faultproxy",

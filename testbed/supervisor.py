@@ -18,6 +18,7 @@ import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import psutil
 
@@ -172,12 +173,12 @@ def stop_service(cfg: TestbedConfig, name: str, grace_s: float = STOP_GRACE_S) -
     entry = state["services"].pop(name, None)
     proc = _process(entry)
     if proc is not None:
-        _terminate_group(proc, grace_s)
+        _terminate_group(proc, grace_s, SERVICES[name].stop_signal if name in SERVICES else signal.SIGTERM)
     _write_state(cfg, state)
     return proc is not None
 
 
-def _terminate_group(proc: psutil.Process, grace_s: float) -> None:
+def _terminate_group(proc: psutil.Process, grace_s: float, sig: int = signal.SIGTERM) -> None:
     try:
         pgid = os.getpgid(proc.pid)
     except ProcessLookupError:
@@ -186,13 +187,39 @@ def _terminate_group(proc: psutil.Process, grace_s: float) -> None:
     with contextlib.suppress(psutil.Error):
         members += proc.children(recursive=True)
     with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pgid, signal.SIGTERM)
+        os.killpg(pgid, sig)
         os.killpg(pgid, signal.SIGCONT)  # a paused service must wake up to handle SIGTERM
-    _gone, alive = psutil.wait_procs(members, timeout=grace_s)
+    alive = _wait_gone(members, grace_s)
     if alive:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(pgid, signal.SIGKILL)
-        psutil.wait_procs(alive, timeout=5)
+        _wait_gone(alive, 5)
+
+
+def _wait_gone(procs: list[psutil.Process], timeout_s: float) -> list[psutil.Process]:
+    """Wait until ``procs`` have exited; returns those still alive after ``timeout_s``.
+
+    A zombie counts as gone (and is reaped when it is this process's child): a service restarted by
+    the health monitor is the monitor's child, and nobody else can reap it.
+    """
+    deadline = time.monotonic() + timeout_s
+    alive = list(procs)
+    while alive:
+        still = []
+        for proc in alive:
+            try:
+                if proc.status() == psutil.STATUS_ZOMBIE:
+                    with contextlib.suppress(ChildProcessError, OSError):
+                        os.waitpid(proc.pid, os.WNOHANG)
+                    continue
+                still.append(proc)
+            except psutil.NoSuchProcess:
+                continue
+        alive = still
+        if not alive or time.monotonic() >= deadline:
+            break
+        time.sleep(0.05)
+    return alive
 
 
 def signal_service(cfg: TestbedConfig, name: str, sig: signal.Signals) -> bool:
@@ -212,15 +239,23 @@ def kill_service(cfg: TestbedConfig, name: str) -> bool:
         return False
     with contextlib.suppress(ProcessLookupError):
         os.killpg(os.getpgid(proc.pid), signal.SIGKILL)
-    psutil.wait_procs([proc], timeout=10)
+    _wait_gone([proc], 10)
     return True
 
 
-def service_action(cfg: TestbedConfig, action: str, name: str, grace_s: float = STOP_GRACE_S) -> str:
-    """stop | kill | start | restart | pause | resume one service; returns what happened."""
+def service_action(cfg: TestbedConfig, action: str, name: str, grace_s: float = STOP_GRACE_S,
+                   only_if: Callable[[], bool] | None = None) -> str:
+    """stop | kill | start | restart | pause | resume one service; returns what happened.
+
+    ``only_if`` is asked once the supervisor's lock is held: when it returns False nothing is done
+    (the health monitor re-checks a service there, so it never restarts one that somebody else has
+    just restarted).
+    """
     if name not in SERVICES:
         raise TestbedError(f"No testbed service '{name}'. Services: {', '.join(SERVICE_ORDER)}.")
     with _locked(cfg):
+        if only_if is not None and not only_if():
+            return "skipped: the condition no longer holds"
         if action in ("start", "restart") and read_state(cfg).get("owner") is None:
             raise TestbedError("The testbed is not up; start it with 'python -m testbed up'.")
         if action == "stop":

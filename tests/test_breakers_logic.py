@@ -52,3 +52,24 @@ def test_ttl_problems_are_named():
     assert "does not exist" in ttl_problem(-2, "k", 10)
     assert "no expiry" in ttl_problem(-1, "k", 10)
     assert "more than 10" in ttl_problem(11, "k", 10)
+
+
+def test_overhead_summary_pairs_rounds_and_reports_resolution():
+    pairs = [([10.5, 10.6, 10.4], [10.0, 10.1, 9.9]) for _ in range(10)]
+    result = breakers.overhead_summary("rag_api", pairs)
+    assert result["overhead_ms"] == 0.5
+    assert result["resolution_ms"] == 0.0
+    assert result["samples_per_side"] == 30
+
+
+def test_overhead_summary_noisy_rounds_widen_the_resolution():
+    pairs = [([10.0 + (3 if i % 2 else 0)], [10.0]) for i in range(10)]
+    result = breakers.overhead_summary("rag_api", pairs)
+    assert result["resolution_ms"] > 1.0
+
+
+def test_state_sequence_and_passes_through():
+    seq = breakers.state_sequence([(0, None), (1, "closed"), (2, "closed"), (3, "open"), (4, "half_open"), (5, "closed")])
+    assert seq == [None, "closed", "open", "half_open", "closed"]
+    assert breakers.passes_through(seq, ["open", "half_open", "closed"])
+    assert not breakers.passes_through(seq, ["half_open", "open"])

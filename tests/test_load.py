@@ -23,6 +23,7 @@ class StallableServer:
         self.loop = asyncio.new_event_loop()
         self.thread = threading.Thread(target=self._run, daemon=True)
         self.ready = threading.Event()
+        self.bodies: list = []
 
     async def handle(self, _request):
         wait = self.stall_until - time.monotonic()
@@ -33,11 +34,17 @@ class StallableServer:
     async def fail(self, _request):
         return web.Response(status=503)
 
+    async def echo(self, request):
+        self.bodies.append(await request.json())
+        await asyncio.sleep(0.2)  # long enough for a burst to overlap
+        return web.Response(text="ok")
+
     def _run(self):
         asyncio.set_event_loop(self.loop)
         app = web.Application()
         app.router.add_get("/", self.handle)
         app.router.add_get("/fail", self.fail)
+        app.router.add_post("/echo", self.echo)
         runner = web.AppRunner(app, access_log=None)
         self.loop.run_until_complete(runner.setup())
         self.loop.run_until_complete(web.TCPSite(runner, "127.0.0.1", self.port).start())
@@ -149,3 +156,26 @@ def test_the_aiohttp_engine_gives_the_same_answers():
         spec = load.RequestSpec(f"http://127.0.0.1:{server.port}/", engine="aiohttp")
         result = load.execute(lambda: load.run_open(spec, stages), model="open", stages=stages, name="a")
     assert result["ok"] == 100 and result["valid"]
+
+
+@pytest.mark.parametrize("engine", ["raw", "aiohttp"])
+def test_seq_makes_every_body_unique(engine):
+    with StallableServer() as server:
+        stages = [load.Stage(50, 1)]
+        spec = load.RequestSpec(f"http://127.0.0.1:{server.port}/echo", "POST", {"query": "q {seq}", "n": 1},
+                                engine=engine)
+        result = load.execute(lambda: load.run_open(spec, stages), model="open", stages=stages, name="seq")
+    queries = [b["query"] for b in server.bodies]
+    assert result["ok"] == 50
+    assert len(set(queries)) == 50 and all(q.startswith("q ") and "{seq}" not in q for q in queries)
+
+
+def test_a_burst_is_in_flight_together_and_counted_by_status():
+    with StallableServer() as server:
+        spec = load.RequestSpec(f"http://127.0.0.1:{server.port}/echo", "POST", {"query": "b {seq}"})
+        started = time.monotonic()
+        result = load.run_burst(spec, 60)
+        elapsed = time.monotonic() - started
+    assert result["statuses"] == {"200": 60}
+    assert elapsed < 2.0, f"60 requests of 0.2 s took {elapsed:.1f} s: not concurrent"
+    assert len({b["query"] for b in server.bodies}) == 60

@@ -40,6 +40,7 @@ def get_variables():
             "REQUIRED_SERVICES": list(SERVICE_HOSTS),
             "GATEWAY_URL": "http://caddy:8000",
             "RAG_API_URL": f"http://rag:{SERVICE_HOSTS['rag_api'][1]}",
+            "VIKUNJA_URL": "http://vikunja:3456",
             **real_stack_variables("redis", 6379, REPO_ROOT),
         }
     )

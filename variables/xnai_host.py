@@ -46,6 +46,7 @@ def get_variables():
             "REQUIRED_SERVICES": ["gateway", "rag_api", "redis", "postgres"],
             "GATEWAY_URL": f"http://{host}:{gw}",
             "RAG_API_URL": f"http://{host}:{rag}",
+            "VIKUNJA_URL": f"http://{host}:{_port('XNAI_VIKUNJA_PORT', 3456)}",
             **real_stack_variables(host, redis_port, REPO_ROOT),
         }
     )

@@ -9,6 +9,8 @@ The key pattern and the format are variables; this module turns either into one 
 from __future__ import annotations
 
 import json
+import math
+import statistics
 
 STATES = ("closed", "open", "half_open")
 
@@ -56,3 +58,41 @@ def transitions(timeline: list[tuple[float, str | None]]) -> list[dict]:
         if before != after:
             out.append({"at": round(t, 3), "from": before, "to": after})
     return out
+
+
+def state_sequence(timeline: list[tuple[float, str | None]]) -> list[str | None]:
+    """The observed states with repeats collapsed: [None, "closed", "open", "half_open", "closed"]."""
+    out: list[str | None] = []
+    for _, state in timeline:
+        if not out or out[-1] != state:
+            out.append(state)
+    return out
+
+
+def passes_through(sequence: list[str | None], wanted: list[str]) -> bool:
+    """True when ``wanted`` occurs in ``sequence`` in order (a subsequence)."""
+    it = iter(sequence)
+    return all(any(state == w for state in it) for w in wanted)
+
+
+def overhead_summary(name: str, pairs: list[tuple[list[float], list[float]]]) -> dict:
+    """Paired blocks (with, without) in ms -> the breaker's overhead and the measurement's resolution.
+
+    overhead = median over rounds of (p50 with - p50 without); resolution = the half-width of the 95 %
+    interval of the mean round difference (t ~ 2 for the usual 10 rounds, 1.96 for many).
+    """
+    diffs = [statistics.median(w) - statistics.median(wo) for w, wo in pairs]
+    spread = statistics.stdev(diffs) if len(diffs) > 1 else float("inf")
+    t = 2.26 if len(diffs) <= 10 else 2.09 if len(diffs) <= 20 else 1.96
+    all_with = [v for w, _ in pairs for v in w]
+    all_without = [v for _, wo in pairs for v in wo]
+    return {
+        "breaker": name,
+        "rounds": len(pairs),
+        "samples_per_side": len(all_with),
+        "p50_with_ms": round(statistics.median(all_with), 3),
+        "p50_without_ms": round(statistics.median(all_without), 3),
+        "round_differences_ms": [round(d, 3) for d in diffs],
+        "overhead_ms": round(statistics.median(diffs), 3),
+        "resolution_ms": round(t * spread / math.sqrt(len(diffs)), 3) if math.isfinite(spread) else float("inf"),
+    }

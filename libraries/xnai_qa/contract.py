@@ -65,6 +65,7 @@ PRODUCTION = TimingProfile(
         BreakerSpec("voice_stt", 5, 120.0),
         BreakerSpec("voice_tts", 3, 60.0),
         BreakerSpec("voice_processing", 3, 60.0),
+        BreakerSpec("embeddings", 3, 60.0),  # the testbed's downstream service (KG-2 cascade), not the stack's
     ),
     breaker_ttl_s=3600,
     token_delay_s=0.02,
@@ -77,7 +78,7 @@ PRODUCTION = TimingProfile(
 FAST = TimingProfile(
     name="fast",
     monitor_interval_s=1.0,
-    check_timeout_s=0.5,
+    check_timeout_s=1.0,
     unhealthy_after_failures=2,
     breakers=(
         BreakerSpec("rag_api", 3, 2.0),
@@ -85,6 +86,7 @@ FAST = TimingProfile(
         BreakerSpec("voice_stt", 5, 2.0),
         BreakerSpec("voice_tts", 3, 2.0),
         BreakerSpec("voice_processing", 3, 2.0),
+        BreakerSpec("embeddings", 3, 2.0),
     ),
     breaker_ttl_s=300,
     token_delay_s=0.005,

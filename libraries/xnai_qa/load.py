@@ -16,6 +16,7 @@ import asyncio
 import json
 import math
 import time
+import uuid
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,7 +25,7 @@ import aiohttp
 import psutil
 from hdrh.histogram import HdrHistogram
 
-from .rawhttp import RawClient, ResponseError
+from .rawhttp import SEQ_MARK, RawClient, ResponseError
 
 HIST_MAX_US = 120_000_000  # 120 s; longer latencies are clamped and counted
 LATE_THRESHOLD_MS = 10.0  # a send that left this much after its slot is "late"
@@ -110,6 +111,9 @@ class _AiohttpSender:
 
     def __init__(self, spec: RequestSpec, connections: int):
         self.spec = spec
+        self.body = None if spec.json_body is None else json.dumps(spec.json_body)
+        self.run_tag = uuid.uuid4().hex[:8]
+        self.sequence = 0
         connector = aiohttp.TCPConnector(limit=connections, ttl_dns_cache=300)
         self.session = aiohttp.ClientSession(connector=connector,
                                              timeout=aiohttp.ClientTimeout(total=spec.timeout_s))
@@ -117,7 +121,12 @@ class _AiohttpSender:
     async def send(self) -> str | None:
         spec = self.spec
         try:
-            async with self.session.request(spec.method, spec.url, json=spec.json_body, headers=spec.headers) as resp:
+            data = None
+            if self.body is not None:
+                self.sequence += 1
+                data = self.body.replace(SEQ_MARK, f"{self.run_tag}-{self.sequence}")
+            headers = {**spec.headers, **({"Content-Type": "application/json"} if data is not None else {})}
+            async with self.session.request(spec.method, spec.url, data=data, headers=headers) as resp:
                 await resp.read()
                 return None if resp.status in spec.ok_statuses else f"status {resp.status}"
         except asyncio.TimeoutError:
@@ -219,6 +228,53 @@ async def run_closed(spec: RequestSpec, users: int, duration_s: float, max_reque
     finally:
         await sender.aclose()
     return rec
+
+
+def run_burst(spec: RequestSpec, count: int) -> dict:
+    """``count`` requests released together, one connection each; statuses, peak concurrency, latency."""
+
+    async def burst():
+        client = RawClient(spec.url, spec.method, spec.json_body, spec.headers, limit=count)
+        gate = asyncio.Event()
+        in_flight = {"now": 0, "max": 0}
+        statuses: Counter = Counter()
+        latencies: list[float] = []
+
+        async def one():
+            await gate.wait()
+            start = time.perf_counter()
+            in_flight["now"] += 1
+            in_flight["max"] = max(in_flight["max"], in_flight["now"])
+            try:
+                async with asyncio.timeout(spec.timeout_s):
+                    status = await client.request()
+                statuses[status] += 1
+                latencies.append((time.perf_counter() - start) * 1000)
+            except TimeoutError:
+                statuses["timeout"] += 1
+            except (OSError, ResponseError) as err:
+                statuses[type(err).__name__] += 1
+            finally:
+                in_flight["now"] -= 1
+
+        tasks = [asyncio.ensure_future(one()) for _ in range(count)]
+        await asyncio.sleep(0)  # every task is now waiting at the gate
+        gate.set()
+        try:
+            await asyncio.gather(*tasks)
+        finally:
+            client.close()
+        latencies.sort()
+        pcts = {}
+        if latencies:
+            pcts = {f"p{p}": round(latencies[min(len(latencies) - 1, math.ceil(p / 100 * len(latencies)) - 1)], 3)
+                    for p in (50, 95, 99)}
+            pcts["max"] = round(latencies[-1], 3)
+        return {"count": count, "statuses": {str(k): v for k, v in statuses.items()}, "max_in_flight": in_flight["max"], "latency_ms": pcts}
+
+    if spec.url.startswith("http://"):
+        return asyncio.run(burst())
+    raise ValueError("Send Concurrent Requests speaks plain http:// only")
 
 
 def summarize(rec: Recorder, *, model: str, stages: list[Stage], wall_s: float, cpu_s: float,

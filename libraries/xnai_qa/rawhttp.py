@@ -11,7 +11,10 @@ from __future__ import annotations
 import asyncio
 import collections
 import json
+import uuid
 from urllib.parse import urlsplit
+
+SEQ_MARK = "{seq}"  # in a JSON body: replaced per request by a value unique to that request
 
 
 class ResponseError(Exception):
@@ -144,19 +147,34 @@ class RawClient:
         self.host = parts.hostname or "127.0.0.1"
         self.port = parts.port or 80
         path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-        body = b"" if json_body is None else json.dumps(json_body).encode()
+        self.body = b"" if json_body is None else json.dumps(json_body).encode()
         lines = [f"{method} {path} HTTP/1.1", f"Host: {parts.netloc}", "User-Agent: xnai-load",
                  "Accept: */*"]
-        if json_body is not None:
-            lines += ["Content-Type: application/json", f"Content-Length: {len(body)}"]
         lines += [f"{k}: {v}" for k, v in (headers or {}).items()]
-        self.request_bytes = ("\r\n".join(lines) + "\r\n\r\n").encode() + body
+        if json_body is not None:
+            lines += ["Content-Type: application/json"]
+        self.head = "\r\n".join(lines).encode()
+        # A body with SEQ_MARK gets a fresh value per request (unique cache keys); others are prebuilt once.
+        self.templated = SEQ_MARK.encode() in self.body
+        self.run_tag = uuid.uuid4().hex[:8]
+        self.sequence = 0
+        self.request_bytes = self._build(self.body) if json_body is not None else self.head + b"\r\n\r\n"
         self.idle: collections.deque[_Connection] = collections.deque()
         self.slots = asyncio.Semaphore(limit)
         self.open: set[_Connection] = set()
 
+    def _build(self, body: bytes) -> bytes:
+        return self.head + f"\r\nContent-Length: {len(body)}\r\n\r\n".encode() + body
+
+    def next_request(self) -> bytes:
+        if not self.templated:
+            return self.request_bytes
+        self.sequence += 1
+        return self._build(self.body.replace(SEQ_MARK.encode(), f"{self.run_tag}-{self.sequence}".encode()))
+
     async def request(self) -> int:
         """Send the request and return the response status (raises OSError / ResponseError)."""
+        payload = self.next_request()
         async with self.slots:
             conn = None
             while self.idle:
@@ -169,7 +187,7 @@ class RawClient:
                 _transport, conn = await loop.create_connection(_Connection, self.host, self.port)
                 self.open.add(conn)
             conn.waiter = asyncio.get_running_loop().create_future()
-            conn.transport.write(self.request_bytes)
+            conn.transport.write(payload)
             try:
                 status = await conn.waiter
             except BaseException:

@@ -88,6 +88,23 @@ def _str_list(value: Any) -> str | None:
     return None
 
 
+CASCADE_KEYS = ("downstream_service", "downstream_breaker", "upstream_breaker", "error_budget")
+
+
+def _cascade(value: Any) -> str | None:
+    if not isinstance(value, Mapping):
+        return "must be a dictionary (or empty)"
+    if not value:
+        return None
+    missing = [k for k in CASCADE_KEYS if k not in value]
+    if missing:
+        return f"lacks {', '.join(missing)}"
+    budget = value["error_budget"]
+    if isinstance(budget, bool) or not isinstance(budget, (int, float)) or not 0 <= budget < 1:
+        return f"has error_budget {budget!r}; use a fraction such as 0.01"
+    return None
+
+
 @dataclass(frozen=True)
 class Rule:
     check: Callable[[Any], str | None]
@@ -119,6 +136,9 @@ RULES: dict[str, Rule] = {
     "FAULT_BACKEND": Rule(_choice("process", "docker", "none"), "process (testbed), docker (real stack) or none"),
     "FAULT_PROXY_URL": Rule(_url_or_empty, "a Toxiproxy-compatible API such as http://127.0.0.1:8474, or ''"),
     "FAULT_LEDGER": Rule(_nonempty_str, "a file that records faults until they are undone"),
+    "CASCADE": Rule(_cascade, "{} or {'downstream_service': ..., 'downstream_breaker': ..., "
+                              "'upstream_breaker': 'rag_api', 'error_budget': 0.01}"),
+    "BREAKER_RECOVERY_BOUND_S": Rule(_positive, "the seed's breaker recovery bound: 60"),
 }
 
 
@@ -209,6 +229,32 @@ def common_variables(profile_name: str) -> dict[str, Any]:
         "LEAK_SETTLE": "8s",
         "LEAK_MAX_SLOPE_KB": 1024,
         "LLM_CONTROL_PATH": "",
+        "BREAKER_CONTROL_PATH": "",
+        "BREAKER_OVERHEAD_MS": 2,
+        # The seed's "recovery within 60 s".  The contract's rag_api recovery timeout is itself 60 s, so in
+        # the production profile the bound is that timeout plus 15 s (the seed and the code disagree).
+        "BREAKER_RECOVERY_BOUND_S": max(60, int(timings.breaker("rag_api").recovery_timeout_s) + 15),
+        # Each stage of the seed's breaker load scenarios: seconds in the fast profile, a minute in production.
+        "BREAKER_LOAD_STAGE": f"{timings.load_duration_s:g}s",
+        # Recovery under load: the breaker's recovery timeout plus one stage.
+        "BREAKER_RECOVERY_LOAD": f"{timings.breaker('rag_api').recovery_timeout_s + timings.load_duration_s:g}s",
+        # The cascade scenario's pair: a downstream service B with its own breaker, and the upstream breaker A.
+        # Empty: the target names no such pair and the test is skipped, saying so.
+        "CASCADE": {},
+        # The health monitor (KG-4).  Detection: checks every interval, unhealthy after N failures, each
+        # check bounded by its timeout; one interval of slack for the phase of the loop.
+        "MONITOR_URL": "",
+        "MONITOR_PATHS": {"aggregate": "/health", "detailed": "/health/detailed", "recovery": "/health/recovery",
+                          "callbacks": ""},
+        "AGGREGATE_HEALTH_PATH": "/health",
+        "HEALTH_DETECTION_BOUND_S": round(timings.monitor_interval_s * (timings.unhealthy_after_failures + 1)
+                                          + timings.check_timeout_s, 1),
+        # Recovery: detection up to the rule's failure count (5 at most), then the action and a restart.
+        "HEALTH_RECOVERY_BOUND_S": round(timings.monitor_interval_s * 6 + timings.check_timeout_s + 20, 1),
+        "ALERT_RECEIVER_PORT": 0,
+        "VIKUNJA_URL": "",
+        "VIKUNJA_GATEWAY_PREFIX": "",
+        "VIKUNJA_DB": {},
         "TIMINGS": timings.as_dict(),
         "RESPONSE_TIME_BOUND_MS": 500,
         "HEALTH_P99_MS": 100,
@@ -240,4 +286,10 @@ def real_stack_variables(redis_host: str, redis_port: int, repo_root) -> dict[st
         "FAULT_PROXY_URL": os.environ.get("XNAI_FAULT_PROXY_URL", ""),
         "FAULT_LEDGER": os.environ.get("XNAI_FAULT_LEDGER", str(Path(repo_root) / ".xnai-faults" / "ledger.jsonl")),
         "DOCKER_URL": os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock"),
+        # The task service's token and the health monitor: from the environment (empty: those tests fail
+        # naming the variable, or skip where the stack offers no such route).
+        "VIKUNJA_TOKEN": Secret(os.environ.get("XNAI_VIKUNJA_TOKEN", "")),
+        "VIKUNJA_DB_PASSWORD": Secret(os.environ.get("XNAI_VIKUNJA_DB_PASSWORD", "")),
+        "MONITOR_URL": os.environ.get("XNAI_MONITOR_URL", ""),
+        "ALERT_RECEIVER_PORT": int(os.environ.get("XNAI_ALERT_RECEIVER_PORT", "0") or 0),
     }

@@ -19,6 +19,7 @@ from contextlib import asynccontextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 
+import aiohttp
 import anyio
 import psutil
 import redis.asyncio as aioredis
@@ -38,6 +39,15 @@ VERSION = "testbed-0.1"
 QUERY_STREAM = "xnai_queries"
 HEALTH_KEY = "xnai_health_check"
 REDIS_POOL_SIZE = 8
+
+
+class BreakerControl(BaseModel):
+    name: str = "rag_api"
+    bypass: bool
+
+
+class DownstreamError(Exception):
+    """The embeddings service failed and the cascade defect lets it fail the whole query."""
 
 
 class LLMControl(BaseModel):
@@ -125,11 +135,16 @@ def create_app(cfg: TestbedConfig | None = None) -> FastAPI:
             spec.name: RedisCircuitBreaker(spec, state["redis"], timings.breaker_ttl_s, defects=tuple(cfg.defects))
             for spec in timings.breakers
         }
+        # The downstream embeddings service; one connection per call (no idle pool to skew descriptor counts).
+        state["http"] = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(force_close=True),
+            timeout=aiohttp.ClientTimeout(total=timings.check_timeout_s))
         if cfg.has_defect("breaker-state-lost-on-restart"):
             with contextlib.suppress(Exception):
                 for name in state["breakers"]:
                     await state["redis"].delete(f"circuit_breaker:{name}")
         yield
+        await state["http"].close()
         await state["redis"].aclose()
 
     app = FastAPI(title="XNAi RAG API (testbed)", version=VERSION, lifespan=lifespan)
@@ -191,8 +206,29 @@ def create_app(cfg: TestbedConfig | None = None) -> FastAPI:
         except Exception:  # noqa: BLE001, S110 - the record is best effort, as in the stack
             pass
 
-    def retrieve(req: QueryRequest):
-        return [doc for doc, _score in corpus.search(req.query)] if req.use_rag else []
+    async def retrieve(req: QueryRequest):
+        """The query's sources: embed it with the downstream service (behind the ``embeddings``
+        breaker), then search the corpus.  When the service fails or its breaker is open, the
+        answer goes without retrieval (degraded, no sources) instead of failing."""
+        if not req.use_rag:
+            return []
+        breaker = state["breakers"]["embeddings"]
+        try:
+            await breaker.before_call()
+        except CircuitOpenError:
+            return []
+        url = f"http://127.0.0.1:{cfg.port('embeddings')}/embed"
+        try:
+            async with state["http"].post(url, json={"text": req.query}) as resp:
+                resp.raise_for_status()
+                await resp.json()
+        except (aiohttp.ClientError, asyncio.TimeoutError, ValueError) as err:
+            await breaker.record_failure()
+            if cfg.has_defect("downstream-failure-cascades"):
+                raise DownstreamError(str(err)) from err
+            return []
+        await breaker.record_success()
+        return [doc for doc, _score in corpus.search(req.query)]
 
     def token_count(req: QueryRequest) -> int:
         return min(req.max_tokens, timings.tokens_per_answer)
@@ -230,7 +266,12 @@ def create_app(cfg: TestbedConfig | None = None) -> FastAPI:
             await breaker.before_call()
         except CircuitOpenError:
             return circuit_open_response(request)
-        sources = retrieve(req)
+        try:
+            sources = await retrieve(req)
+        except DownstreamError:
+            await breaker.record_failure()  # the defect: a downstream failure counted as the LLM's
+            return JSONResponse(error_body(request, 500, "RETRIEVAL_ERROR", "Retrieval failed", "llm"),
+                                status_code=500)
         return breaker, sources, answer_tokens(req.query, sources, token_count(req))
 
     def circuit_open_response(request: Request) -> JSONResponse:
@@ -401,6 +442,16 @@ def create_app(cfg: TestbedConfig | None = None) -> FastAPI:
                 "stream_timeouts": state.get("stream_timeouts", 0),
                 **descriptor_figures(),
             }
+
+        @app.post(PREFIX + "/_debug/breakers")
+        async def debug_breakers(control: BreakerControl):
+            """Takes a breaker out of the call path (``bypass``) or puts it back: the baseline of the
+            breaker-overhead measurement."""
+            breaker = state["breakers"].get(control.name)
+            if breaker is None:
+                return JSONResponse({"error": f"no breaker {control.name}"}, status_code=404)
+            breaker.bypass = control.bypass
+            return {"name": control.name, "bypass": breaker.bypass}
 
         @app.post(PREFIX + "/_debug/llm")
         async def debug_llm(control: LLMControl):

@@ -5,12 +5,14 @@ Key ``circuit_breaker:{name}`` holds a JSON string with ``state``
 expiry.  Semantics: consecutive failures open it; after the recovery timeout
 the next call finds it half-open (lazily, like pybreaker) and at most
 ``half_open_max_calls`` calls are let through; ``success_threshold``
-successes close it, one failure re-opens it.  When Redis is unreachable the
-breaker keeps working from memory.
+successes close it, one failure re-opens it.  ``total_calls`` counts the
+calls that ran through (rejections are not calls).  When Redis is unreachable
+the breaker keeps working from memory.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from dataclasses import asdict, dataclass, field
@@ -43,6 +45,16 @@ class BreakerState:
     transitions: list = field(default_factory=list)
 
 
+class _NoLock:
+    """What the breaker-loses-concurrent-updates defect uses instead of a lock."""
+
+    async def __aenter__(self):
+        return self
+
+    async def __aexit__(self, *_exc):
+        return False
+
+
 class RedisCircuitBreaker:
     def __init__(self, spec: BreakerSpec, redis, ttl_s: int, clock=time.time, defects: tuple[str, ...] = ()):
         self.defects = set(defects)
@@ -57,6 +69,10 @@ class RedisCircuitBreaker:
         self.ttl_s = ttl_s
         self.clock = clock
         self.local = BreakerState()
+        # One read-modify-write of the shared state at a time: concurrent calls would otherwise
+        # all read the same counters (lost updates, and half-open admitting every caller).
+        self.lock = asyncio.Lock() if "breaker-loses-concurrent-updates" not in self.defects else _NoLock()
+        self.bypass = False  # the testbed's "without the breaker path" switch (overhead measurement)
 
     @property
     def key(self) -> str:
@@ -94,27 +110,45 @@ class RedisCircuitBreaker:
             st.transitions.append({"from": st.state, "to": new, "at": self.clock()})
             st.state = new
 
-    async def before_call(self) -> BreakerState:
-        st = await self.load()
-        now = self.clock()
-        if (st.state == "open" and st.opened_at is not None and now - st.opened_at >= self.spec.recovery_timeout_s
-                and "breaker-never-half-opens" not in self.defects):
-            self._move(st, "half_open")
-            st.half_open_calls = 0
-            st.success_count = 0
-        if st.state == "open":
-            await self.save(st)
-            raise CircuitOpenError(self.spec.name)
-        if st.state == "half_open":
-            if st.half_open_calls >= self.spec.half_open_max_calls:
+    async def before_call(self) -> BreakerState | None:
+        """Admit a call or raise CircuitOpenError.  Writes to Redis only when the state changes."""
+        if self.bypass:
+            return None
+        if "breaker-adds-20ms" in self.defects:
+            await asyncio.sleep(0.02)
+        async with self.lock:
+            st = await self.load()
+            now = self.clock()
+            changed = False
+            if (st.state == "open" and st.opened_at is not None and now - st.opened_at >= self.spec.recovery_timeout_s
+                    and "breaker-never-half-opens" not in self.defects):
+                self._move(st, "half_open")
+                st.half_open_calls = 0
+                st.success_count = 0
+                changed = True
+            if st.state == "open":
+                if changed:
+                    await self.save(st)
                 raise CircuitOpenError(self.spec.name)
-            st.half_open_calls += 1
-        st.total_calls += 1
-        await self.save(st)
-        return st
+            if st.state == "half_open":
+                if (st.half_open_calls >= self.spec.half_open_max_calls
+                        and "breaker-half-open-unlimited" not in self.defects):
+                    raise CircuitOpenError(self.spec.name)
+                st.half_open_calls += 1
+                changed = True
+            if changed:
+                await self.save(st)
+            return st
 
     async def record_success(self) -> None:
+        if self.bypass:
+            return
+        async with self.lock:
+            await self._record_success()
+
+    async def _record_success(self) -> None:
         st = await self.load()
+        st.total_calls += 1
         st.total_successes += 1
         st.last_success_time = self.clock()
         st.failure_count = 0
@@ -127,7 +161,14 @@ class RedisCircuitBreaker:
         await self.save(st)
 
     async def record_failure(self) -> None:
+        if self.bypass:
+            return
+        async with self.lock:
+            await self._record_failure()
+
+    async def _record_failure(self) -> None:
         st = await self.load()
+        st.total_calls += 1
         st.total_failures += 1
         st.failure_count += 1
         st.last_failure_time = self.clock()

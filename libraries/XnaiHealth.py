@@ -1,0 +1,356 @@
+"""Health-monitor keywords: the aggregate and detailed reports, recovery actions, alert callbacks.
+
+The monitor's routes come from ``${MONITOR_URL}`` and ``${MONITOR_PATHS}``
+(``aggregate``, ``detailed``, ``recovery``, ``callbacks``); the aggregate
+report through the gateway from ``${GATEWAY_URL}${AGGREGATE_HEALTH_PATH}``.
+Alerts are received by a small HTTP server this library runs on loopback; on
+the testbed it registers itself with the monitor, on a real stack the stack's
+alert callback must point at ``${ALERT_RECEIVER_PORT}``.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from datetime import datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import requests
+from robot.api import logger
+from robot.api.deco import keyword, library
+from robot.api.exceptions import Failure
+from robot.libraries.BuiltIn import BuiltIn
+
+from xnai_qa import targetconfig
+
+STATUSES = ("healthy", "degraded", "unhealthy", "unknown")
+ALERT_FIELDS = ("service", "status", "previous_status", "timestamp")
+
+
+class _AlertHandler(BaseHTTPRequestHandler):
+    def do_POST(self):  # noqa: N802 - http.server's name
+        length = int(self.headers.get("Content-Length") or 0)
+        raw = self.rfile.read(min(length, 1_000_000))
+        try:
+            body = json.loads(raw or b"null")
+        except ValueError:
+            body = {"_unparsable": raw[:200].decode(errors="replace")}
+        self.server.alerts.append({"received_at": time.time(), "path": self.path, "body": body})
+        self.send_response(204)
+        self.end_headers()
+
+    def log_message(self, *_args):  # quiet
+        pass
+
+
+@library(scope="GLOBAL", auto_keywords=False)
+class XnaiHealth:
+    """Reads the health monitor and receives its alerts."""
+
+    def __init__(self):
+        self._since = time.time()
+        self._receiver: ThreadingHTTPServer | None = None
+
+    @staticmethod
+    def _var(name: str, default=None):
+        return BuiltIn().get_variable_value("${%s}" % name, default)
+
+    def _get(self, url: str) -> dict:
+        try:
+            targetconfig.check_host_allowed(requests.utils.urlparse(url).hostname or "", self._var("ALLOWED_HOSTS", []))
+        except targetconfig.TargetConfigError as err:
+            raise Failure(str(err)) from None
+        try:
+            resp = requests.get(url, timeout=float(self._var("REQUEST_TIMEOUT_S", 10)))
+        except requests.RequestException as err:
+            raise Failure(f"GET {url} failed: {type(err).__name__}: {err}") from None
+        if resp.status_code != 200:
+            raise Failure(f"GET {url} answered {resp.status_code}: {resp.text[:300]}")
+        return resp.json()
+
+    def _monitor(self, route: str) -> str:
+        paths = self._var("MONITOR_PATHS", {}) or {}
+        if not paths.get(route):
+            raise Failure(f"${{MONITOR_PATHS}} has no '{route}' route for this target.")
+        return f"{self._var('MONITOR_URL')}{paths[route]}"
+
+    @staticmethod
+    def _status(status: str) -> str:
+        value = str(status).lower()
+        if value not in STATUSES:
+            raise Failure(f"status={status!r}: use one of {', '.join(STATUSES)}.")
+        return value
+
+    # ---------------------------------------------------------- reports --
+    @keyword
+    def get_health_report(self) -> dict:
+        """The monitor's detailed report: ``services`` (per service: status, last_check, response_time,
+        consecutive_failures, details ...), ``summary``, ``monitoring_active``, ``timestamp``.
+
+        Example:
+        | ${report}= | Get Health Report |
+        """
+        report = self._get(self._monitor("detailed"))
+        logger.info(f"Health report: { {n: s['status'] for n, s in report['services'].items()} }")
+        return report
+
+    @keyword
+    def get_aggregate_health(self, via: str = "gateway") -> dict:
+        """The seed's aggregate report (``status``, ``services``, ``timestamp``) ``via`` the gateway or
+        the ``monitor`` directly.
+
+        Example:
+        | ${health}= | Get Aggregate Health |
+        """
+        if via == "gateway":
+            url = f"{self._var('GATEWAY_URL')}{self._var('AGGREGATE_HEALTH_PATH', '/health')}"
+        elif via == "monitor":
+            url = self._monitor("aggregate")
+        else:
+            raise Failure(f"via={via!r}: use gateway or monitor.")
+        return self._get(url)
+
+    @keyword
+    def aggregate_health_should_be_complete(self, health: dict) -> None:
+        """Fails unless the aggregate report has ``status`` (healthy/degraded/unhealthy), a ``services``
+        map of statuses and a ``timestamp`` no older than a minute.
+
+        Example:
+        | Aggregate Health Should Be Complete | ${health} |
+        """
+        missing = [k for k in ("status", "services", "timestamp") if k not in health]
+        if missing:
+            raise Failure(f"The aggregate health report lacks {', '.join(missing)}: {health}")
+        if health["status"] not in ("healthy", "degraded", "unhealthy"):
+            raise Failure(f"Aggregate status {health['status']!r} is not healthy, degraded or unhealthy.")
+        bad = {n: s for n, s in health["services"].items() if s not in STATUSES}
+        if not health["services"] or bad:
+            raise Failure(f"The aggregate report's services are empty or have unknown statuses: {health['services']}")
+        age = time.time() - _epoch(health["timestamp"])
+        if not -5 <= age <= 60:
+            raise Failure(f"The aggregate report's timestamp {health['timestamp']} is {age:.0f} s old.")
+
+    @keyword
+    def wait_until_monitor_reports(self, service: str, status: str, timeout: timedelta | None = None) -> float:
+        """Polls the detailed report until ``service`` has ``status``; returns the seconds waited.
+        ``timeout`` defaults to ``${HEALTH_DETECTION_BOUND_S}``.
+
+        Example:
+        | ${seconds}= | Wait Until Monitor Reports | mkdocs | unhealthy |
+        """
+        wanted = self._status(status)
+        bound = timeout.total_seconds() if timeout else float(self._var("HEALTH_DETECTION_BOUND_S", 60))
+        started = time.monotonic()
+        seen = None
+        while True:
+            services = self._get(self._monitor("detailed"))["services"]
+            if service not in services:
+                raise Failure(f"The monitor does not check '{service}'. It checks: {', '.join(services)}.")
+            seen = services[service]
+            if seen["status"] == wanted:
+                waited = round(time.monotonic() - started, 3)
+                logger.info(f"Monitor reported {service} {wanted} after {waited} s")
+                return waited
+            if time.monotonic() - started >= bound:
+                raise Failure(f"The monitor did not report {service} {wanted} within {bound:g} s "
+                              f"(last: {seen['status']}, {seen['consecutive_failures']} failures, {seen['details']}).")
+            time.sleep(0.1)
+
+    @staticmethod
+    def _poll(fetch, done, bound: float, describe) -> tuple:
+        """Calls ``fetch`` every 0.1 s until ``done(value)``; returns (value, seconds) or fails after ``bound``."""
+        started = time.monotonic()
+        while True:
+            value = fetch()
+            if done(value):
+                return value, round(time.monotonic() - started, 3)
+            if time.monotonic() - started >= bound:
+                raise Failure(describe(value, bound))
+            time.sleep(0.1)
+
+    @keyword
+    def wait_until_monitor_reports_every_service_healthy(self, timeout: timedelta | None = None) -> float:
+        """Polls the detailed report until every service is healthy; returns the seconds waited.
+        ``timeout`` defaults to ``${HEALTH_RECOVERY_BOUND_S}``.
+
+        Example:
+        | Wait Until Monitor Reports Every Service Healthy |
+        """
+        bound = timeout.total_seconds() if timeout else float(self._var("HEALTH_RECOVERY_BOUND_S", 120))
+
+        def unwell():
+            services = self._get(self._monitor("detailed"))["services"]
+            return {n: s["status"] for n, s in services.items() if s["status"] != "healthy"}
+
+        return self._poll(unwell, lambda bad: not bad, bound,
+                          lambda bad, b: f"Not every service became healthy within {b:g} s: {bad}")[1]
+
+    @keyword
+    def wait_until_aggregate_health_is(self, status: str, timeout: timedelta | None = None) -> dict:
+        """Polls the aggregate report through the gateway until its ``status`` is ``status``; returns it.
+
+        Example:
+        | Wait Until Aggregate Health Is | degraded |
+        """
+        wanted = self._status(status)
+        bound = timeout.total_seconds() if timeout else float(self._var("HEALTH_DETECTION_BOUND_S", 60))
+        return self._poll(self.get_aggregate_health, lambda h: h.get("status") == wanted, bound,
+                          lambda h, b: f"The aggregate health did not become {wanted} within {b:g} s: {h}")[0]
+
+    # --------------------------------------------------------- recovery --
+    @keyword
+    def start_watching_the_health_monitor(self) -> float:
+        """Marks now: recovery actions and alerts before this moment are ignored by the keywords below.
+
+        Example:
+        | [Setup] | Start Watching The Health Monitor |
+        """
+        self._since = time.time()
+        if self._receiver is not None:
+            self._receiver.alerts.clear()
+        return self._since
+
+    @keyword
+    def recovery_actions_since_watching(self) -> list:
+        """The monitor's recovery actions (service, action, failures, ok, detail) since the mark.
+
+        Example:
+        | ${actions}= | Recovery Actions Since Watching |
+        """
+        actions = self._get(self._monitor("recovery"))["actions"]
+        return [a for a in actions if float(a.get("time", 0)) >= self._since]
+
+    @keyword
+    def wait_for_recovery_action(self, service: str, action: str, timeout: timedelta | None = None) -> dict:
+        """Waits until the monitor has taken ``action`` (restart, clear_cache, reconnect_database) for
+        ``service`` since the mark; returns it (``failures`` says at which failure count it fired).
+        ``timeout`` defaults to ``${HEALTH_RECOVERY_BOUND_S}``.
+
+        Example:
+        | ${action}= | Wait For Recovery Action | rag_api | restart |
+        """
+        bound = timeout.total_seconds() if timeout else float(self._var("HEALTH_RECOVERY_BOUND_S", 120))
+        started = time.monotonic()
+        while True:
+            for entry in self.recovery_actions_since_watching():
+                if entry["service"] == service and entry["action"] == action:
+                    logger.info(f"Recovery action: {entry}")
+                    return entry
+            if time.monotonic() - started >= bound:
+                raise Failure(f"The monitor took no '{action}' action for {service} within {bound:g} s "
+                              f"(actions since the mark: {self.recovery_actions_since_watching()}).")
+            time.sleep(0.2)
+
+    @keyword
+    def no_recovery_action_should_have_been_taken(self) -> None:
+        """Fails if the monitor took any recovery action since the mark.
+
+        Example:
+        | No Recovery Action Should Have Been Taken |
+        """
+        actions = self.recovery_actions_since_watching()
+        if actions:
+            raise Failure(f"The monitor took {len(actions)} recovery action(s): {actions}")
+
+    # ----------------------------------------------------------- alerts --
+    @keyword
+    def start_alert_receiver(self) -> str:
+        """Starts the alert receiver on loopback (port ``${ALERT_RECEIVER_PORT}``, 0 = any) and, where the
+        target offers a callbacks route, registers it with the monitor; returns its URL.
+
+        Example:
+        | Start Alert Receiver |
+        """
+        if self._receiver is None:
+            server = ThreadingHTTPServer(("127.0.0.1", int(self._var("ALERT_RECEIVER_PORT", 0) or 0)), _AlertHandler)
+            server.alerts = []
+            server.daemon_threads = True
+            threading.Thread(target=server.serve_forever, name="xnai-alert-receiver", daemon=True).start()
+            self._receiver = server
+        url = f"http://127.0.0.1:{self._receiver.server_address[1]}/alerts"
+        if (self._var("MONITOR_PATHS", {}) or {}).get("callbacks"):
+            self._register([url])
+        return url
+
+    def _register(self, urls: list[str]) -> None:
+        resp = requests.put(self._monitor("callbacks"), json={"urls": urls}, timeout=10)
+        if resp.status_code != 200:
+            raise Failure(f"The monitor refused the callback registration: {resp.status_code} {resp.text[:200]}")
+
+    @keyword
+    def stop_alert_receiver(self) -> None:
+        """Unregisters and stops the alert receiver (suite teardown).
+
+        Example:
+        | [Teardown] | Stop Alert Receiver |
+        """
+        if self._receiver is None:
+            return
+        if (self._var("MONITOR_PATHS", {}) or {}).get("callbacks"):
+            try:
+                self._register([])
+            except (Failure, requests.RequestException) as err:
+                logger.warn(f"Could not unregister the alert receiver: {err}")
+        self._receiver.shutdown()
+        self._receiver.server_close()
+        self._receiver = None
+
+    @keyword
+    def wait_for_alert(self, service: str, status: str, timeout: timedelta | None = None) -> dict:
+        """Waits for an alert about ``service`` with ``status`` received since the mark; returns its body
+        with ``received_at``.  Fails naming the alerts that did arrive.
+
+        Example:
+        | ${alert}= | Wait For Alert | mkdocs | unhealthy |
+        """
+        if self._receiver is None:
+            raise Failure("Start the alert receiver first (Start Alert Receiver).")
+        wanted = self._status(status)
+        bound = timeout.total_seconds() if timeout else float(self._var("HEALTH_DETECTION_BOUND_S", 60)) + 5
+        started = time.monotonic()
+        while True:
+            for alert in list(self._receiver.alerts):
+                body = alert["body"] if isinstance(alert["body"], dict) else {}
+                if alert["received_at"] >= self._since and body.get("service") == service and body.get("status") == wanted:
+                    logger.info(f"Alert: {body}")
+                    return {**body, "received_at": alert["received_at"]}
+            if time.monotonic() - started >= bound:
+                got = [a["body"] for a in self._receiver.alerts]
+                raise Failure(f"No alert '{service} {wanted}' within {bound:g} s. Alerts received: {got or 'none'}")
+            time.sleep(0.1)
+
+    @keyword
+    def alert_should_be_well_formed(self, alert: dict) -> None:
+        """Fails unless the alert has service, status, previous_status and a timestamp taken between the
+        mark and its arrival.
+
+        Example:
+        | Alert Should Be Well Formed | ${alert} |
+        """
+        missing = [k for k in ALERT_FIELDS if k not in alert]
+        if missing:
+            raise Failure(f"The alert lacks {', '.join(missing)}: {alert}")
+        at = _epoch(alert["timestamp"])
+        if not self._since - 1 <= at <= alert["received_at"] + 1:
+            raise Failure(f"The alert's timestamp {alert['timestamp']} is outside the fault window.")
+
+    @keyword
+    def no_alert_should_have_arrived(self) -> None:
+        """Fails if any alert arrived since the mark.
+
+        Example:
+        | No Alert Should Have Arrived |
+        """
+        if self._receiver is None:
+            raise Failure("Start the alert receiver first (Start Alert Receiver).")
+        got = [a["body"] for a in self._receiver.alerts if a["received_at"] >= self._since]
+        if got:
+            raise Failure(f"{len(got)} alert(s) arrived: {got}")
+
+
+def _epoch(stamp: str) -> float:
+    try:
+        return datetime.fromisoformat(str(stamp).replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        raise Failure(f"Timestamp {stamp!r} is not ISO 8601.") from None

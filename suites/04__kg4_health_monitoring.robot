@@ -1,0 +1,163 @@
+*** Settings ***
+Documentation     KG-4: the health monitor detects failures within its bound, fires its recovery actions
+...               at their thresholds, alerts, reports the stack accurately in every state, and raises
+...               no false alarm.
+...
+...               The contract's monitor: checks every ``monitor_interval_s`` (30 s in production, 1 s in
+...               the fast profile), unhealthy after 2 consecutive failures; recovery rules redis 3 ->
+...               restart, rag_api 2 -> restart and 5 -> clear cache, vikunja 3 -> restart and 5 ->
+...               reconnect database. Detection bound: ``${HEALTH_DETECTION_BOUND_S}`` s.
+...
+...               Testbed defects this suite catches: ``monitor-misses-stopped-service``,
+...               ``monitor-slow-detection``, ``monitor-no-restart``, ``alert-never-sent``,
+...               ``alert-wrong-payload``, ``aggregate-always-healthy``, ``monitor-false-positive``.
+
+Resource          ../resources/xnai.resource
+
+Suite Setup       Open Target Sessions And Start The Alert Receiver
+Suite Teardown    Stop Alert Receiver
+Test Setup        Wait Until The Stack Is Healthy And Start Watching
+Test Teardown     Remove All Faults
+Test Timeout      3 minutes
+
+Test Tags         kg4    P1    destructive
+
+
+*** Test Cases ***
+Monitor Reports Every Service Healthy
+    ${report}    Get Health Report
+    Should Be True    ${report}[monitoring_active]    The monitor is not running its checks
+    Should Be Equal As Integers    ${report}[summary][healthy]    ${report}[summary][total]
+    ...    Not every service is healthy: ${report}[summary]
+
+HTTP Checker Reports Status And Response Time
+    ${report}    Get Health Report
+    VAR    ${rag_api}    ${report}[services][rag_api]
+    Should Be Equal As Integers    ${rag_api}[details][status_code]    200
+    Should Be True    0 < ${rag_api}[response_time] < ${TIMINGS}[check_timeout_s]
+
+Redis Checker Reports Ping And Memory
+    ${report}    Get Health Report
+    VAR    ${redis}    ${report}[services][redis][details]
+    Should Be True    ${redis}[ping]    The Redis checker did not PING
+    Should Be True    ${redis}[used_memory] > 0    The Redis checker reports no memory use
+    Should Be True    ${redis}[memory_percent] < 94    Redis memory above the seed's 94 %
+
+Database Checker Runs A Query
+    ${report}    Get Health Report
+    VAR    ${postgres}    ${report}[services][postgres][details]
+    Should Be Equal As Integers    ${postgres}[result]    1    The database checker's query did not answer 1
+
+A Stopped Service Is Detected Within The Bound
+    [Documentation]    MkDocs has no recovery rule, so it stays down while the monitor notices.
+    Stop Service    mkdocs
+    ${seconds}    Wait Until Monitor Reports    mkdocs    unhealthy
+    Log    Detected a stopped MkDocs in ${seconds} s (bound ${HEALTH_DETECTION_BOUND_S} s)
+
+A Paused Service Is Detected Within The Bound
+    [Documentation]    A paused (SIGSTOP) service accepts connections and never answers: only the
+    ...    check timeout catches it.
+    Pause Service    embeddings
+    ${seconds}    Wait Until Monitor Reports    embeddings    unhealthy
+    Log    Detected a paused embeddings service in ${seconds} s (bound ${HEALTH_DETECTION_BOUND_S} s)
+
+The Monitor Restarts A Stopped RAG API
+    [Tags]    slow
+    Stop Service    rag_api
+    ${action}    Wait For Recovery Action    rag_api    restart
+    Recovery Action Should Have Fired At    ${action}    2
+    Wait Until Monitor Reports    rag_api    healthy    timeout=${HEALTH_RECOVERY_BOUND_S}s
+    Ask The RAG API    Is the API back?    via=rag_api
+
+The Monitor Restarts A Stopped Redis
+    [Tags]    slow
+    Stop Service    redis
+    ${action}    Wait For Recovery Action    redis    restart
+    Recovery Action Should Have Fired At    ${action}    3
+    Wait Until Monitor Reports    redis    healthy    timeout=${HEALTH_RECOVERY_BOUND_S}s
+    Redis Should Answer Ping
+
+The Monitor Clears The API Cache After Five Failures
+    [Documentation]    With the API cut off from its clients, a restart cannot help; at five failures
+    ...    the monitor clears the query cache, and Redis shows it.
+    [Tags]    slow
+    Ask The RAG API    What does the monitor clear after five failures?    via=rag_api
+    ${cached}    Count Redis Keys    query:*
+    Should Be True    ${cached} > 0    The query left nothing in the cache
+    Cut Off Service    rag_api
+    ${action}    Wait For Recovery Action    rag_api    clear_cache
+    Recovery Action Should Have Fired At    ${action}    5
+    ${left}    Count Redis Keys    query:*
+    Should Be Equal As Integers    ${left}    0    Cache entries left after clear_cache
+
+The Monitor Reconnects The Task Service To Its Database
+    [Documentation]    With PostgreSQL cut off, the task service fails its checks; the monitor restarts
+    ...    it at three failures and asks it to reconnect at five. Once the path is back it is healthy.
+    [Tags]    slow
+    Cut Off Service    postgres
+    ${action}    Wait For Recovery Action    vikunja    reconnect_database
+    Recovery Action Should Have Fired At    ${action}    5
+    Remove All Faults
+    Wait Until Monitor Reports    vikunja    healthy    timeout=${HEALTH_RECOVERY_BOUND_S}s
+
+An Alert Names The Service, Its Status And The Time
+    Stop Service    mkdocs
+    ${alert}    Wait For Alert    mkdocs    unhealthy
+    Alert Should Be Well Formed    ${alert}
+    Should Be Equal    ${alert}[previous_status]    degraded
+
+Aggregate Health Is Complete Through The Gateway
+    ${health}    Get Aggregate Health
+    Aggregate Health Should Be Complete    ${health}
+    Should Be Equal    ${health}[status]    healthy
+
+Aggregate Health Is Degraded While A Secondary Service Is Down
+    Stop Service    mkdocs
+    Wait Until Monitor Reports    mkdocs    unhealthy
+    ${health}    Get Aggregate Health
+    Should Be Equal    ${health}[status]    degraded    Aggregate status with MkDocs down
+    Should Be Equal    ${health}[services][mkdocs]    unhealthy
+
+Aggregate Health Is Unhealthy While The RAG API Is Unreachable
+    Cut Off Service    rag_api
+    ${health}    Wait Until Aggregate Health Is    unhealthy
+    Should Be Equal    ${health}[services][rag_api]    unhealthy
+
+Queries Still Answer While The Task Service Is Down
+    [Documentation]    Graceful degradation: the task service is not on the query path.
+    Stop Service    vikunja
+    ${answer}    Ask The RAG API    How does XNAi keep answering when Vikunja is down?
+    Answer Should Cite Sources    ${answer}
+
+No False Alarm Under Normal Load With A Slower API
+    [Documentation]    150 ms of extra latency on the API path is slow-ish but healthy (the check
+    ...    timeout is ${TIMINGS}[check_timeout_s] s): over several monitor intervals of normal load no
+    ...    service leaves healthy, no recovery action fires and no alert is sent.
+    [Tags]    load    slow
+    Add Latency    rag_api    150ms
+    ${result}    Run Load    ${RAG_API_URL}${API_PREFIX}${HEALTH_PATH}    rate=10/s
+    ...    duration=${HEALTH_DETECTION_BOUND_S}s    name=quiet-period
+    Error Rate Should Be Below    ${result}    0.001
+    ${report}    Get Health Report
+    Should Be Equal As Integers    ${report}[summary][healthy]    ${report}[summary][total]
+    No Recovery Action Should Have Been Taken
+    No Alert Should Have Arrived
+
+
+*** Keywords ***
+Open Target Sessions And Start The Alert Receiver
+    [Documentation]    Sessions on the target, and the receiver the monitor's alert callbacks reach.
+    Open Target Sessions
+    Start Alert Receiver
+
+Wait Until The Stack Is Healthy And Start Watching
+    [Documentation]    Every test starts from a stack the monitor sees healthy (the previous test's
+    ...    service may still be restarting; judged from the detailed report, not the aggregate the
+    ...    suite tests), and ignores actions and alerts from before.
+    Wait Until Monitor Reports Every Service Healthy
+    Start Watching The Health Monitor
+
+Recovery Action Should Have Fired At
+    [Documentation]    The action fired at the rule's failure count.
+    [Arguments]    ${action}    ${failures}
+    Should Be Equal As Integers    ${action}[failures]    ${failures}    The action fired at the wrong failure count

@@ -1,0 +1,62 @@
+*** Settings ***
+Documentation    Vikunja integration: the task service's token auth, the project and task routes XNAi
+...              calls, what PostgreSQL stores, and recovery from a database restart.
+...
+...              Testbed defects this suite catches: ``tasks-token-not-checked``, ``tasks-wrong-project``,
+...              ``tasks-no-reconnect``.
+
+Resource         ../resources/xnai.resource
+
+Suite Setup      Open Target Sessions
+Test Teardown    Remove All Faults
+Test Timeout     1 minute
+
+Test Tags        vikunja    P1
+
+
+*** Test Cases ***
+Info Is Open Without A Token
+    ${info}    Get Task Service Info
+    Should Not Be Empty    ${info}[version]
+
+A Missing Token Is Refused
+    Task Service Should Refuse    missing
+
+An Invalid Token Is Refused
+    Task Service Should Refuse    invalid
+
+A Valid Token Is Accepted
+    Task Request Should Answer    200
+
+A Task Lands In The Project It Was Created In
+    [Documentation]    With two projects, a task created in the second is stored in the second.
+    Create Project
+    ${second}    Create Project
+    ${task}    Create Task    ${second}
+    Task Should Belong To    ${task}    ${second}
+    ${tasks}    Get Project Tasks    ${second}
+    Should Contain    ${tasks}    ${task}
+
+Tasks Can Be Read, Updated And Deleted
+    ${project}    Create Project
+    ${task}    Create Task    ${project}    Draft the KG-4 report
+    ${read}    Get Task    ${task}
+    Should Be Equal    ${read}[title]    Draft the KG-4 report
+    ${done}    Update Task    ${task}    done=${True}
+    Should Be True    ${done}[done]
+    Delete Task    ${task}
+    Get Task    ${task}    expected_status=404
+
+All Tasks Lists Every Project's Tasks
+    [Documentation]    ``/api/v1/tasks/all`` is what XNAi's own integration reads.
+    ${project}    Create Project
+    ${task}    Create Task    ${project}
+    ${all}    Get All Tasks
+    Should Contain    ${all}    ${task}
+
+The Task Service Reconnects After A Database Restart
+    [Documentation]    The first request after PostgreSQL is back must succeed: the service re-opens its
+    ...    connection by itself, without waiting for the health monitor.
+    [Tags]    destructive
+    Restart Service    postgres
+    Task Request Should Answer    200
