@@ -18,23 +18,42 @@ from xnai_qa.targetconfig import common_variables
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
-POOL_STRIDE = 100  # each pabot process gets its own testbed, 100 ports further up
+POOL_STRIDE = 100  # each concurrent robot process gets its own testbed, 100 ports further up
+MAX_SLOTS = 16
+SLOT_ENV = "XNAI_TESTBED_SLOT"  # this process's slot, once taken
 
 
-def _pabot_pool() -> int:
-    """The pabot process (execution pool) this run is, or 0 outside pabot."""
-    try:
-        from robot.libraries.BuiltIn import BuiltIn, RobotNotRunningError  # noqa: PLC0415
+def _slot() -> int:
+    """This process's testbed slot: the first of ``MAX_SLOTS`` lock files nobody else holds.
 
-        return int(BuiltIn().get_variable_value("${PABOTEXECUTIONPOOLID}", 0) or 0)
-    except (RobotNotRunningError, ValueError):
-        return 0
+    pabot's ``PABOTEXECUTIONPOOLID`` is handed out round-robin per suite, so two suites running at the
+    same time can get the same id; an exclusive lock cannot.  The lock is held (by a raw descriptor
+    that is never closed) until this robot process exits; the slot is remembered in the environment so
+    every import of this file in the process agrees.
+    """
+    import fcntl  # noqa: PLC0415
+
+    if os.environ.get(SLOT_ENV, "").isdigit():
+        return int(os.environ[SLOT_ENV])
+    home = Path(os.environ.get("XNAI_TESTBED_HOME") or REPO_ROOT / ".testbed")
+    slots = home / "slots"
+    slots.mkdir(parents=True, exist_ok=True)
+    for slot in range(MAX_SLOTS):
+        fd = os.open(slots / f"slot-{slot}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            continue
+        os.environ[SLOT_ENV] = str(slot)  # the descriptor stays open: the lock lives as long as the process
+        return slot
+    raise RuntimeError(f"All {MAX_SLOTS} testbed slots in {slots} are taken: run fewer robot processes at once.")
 
 
 def _describe_testbed() -> dict:
     env = dict(os.environ)
     base = int(env.get("XNAI_TESTBED_BASE_PORT") or 18000)
-    env["XNAI_TESTBED_BASE_PORT"] = str(base + POOL_STRIDE * _pabot_pool())
+    env["XNAI_TESTBED_BASE_PORT"] = str(base + POOL_STRIDE * _slot())
     result = subprocess.run(  # noqa: S603 - the project's own CLI
         [sys.executable, "-m", "testbed", "describe"],
         cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=60, check=False,

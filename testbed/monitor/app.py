@@ -167,6 +167,9 @@ def create_app(cfg: TestbedConfig | None = None) -> FastAPI:
             svc.consecutive_successes = 0
             svc.consecutive_failures += 1
             svc.status = "unhealthy" if svc.consecutive_failures >= timings.unhealthy_after_failures else "degraded"
+        if svc.status != previous:
+            print(f"{_now()} {name}: {previous} -> {svc.status} ({svc.details.get('error', 'ok')}, "
+                  f"{elapsed * 1000:.0f} ms)", flush=True)
         if (previous == "unhealthy") != (svc.status == "unhealthy") and previous != "unknown":
             asyncio.get_running_loop().create_task(alert(svc, previous, session))
         if error is not None:
@@ -209,6 +212,7 @@ def create_app(cfg: TestbedConfig | None = None) -> FastAPI:
         st["actions"].append({"at": _now(), "time": time.time(), "service": rule.service, "action": action,
                               "failures": failures, "ok": ok, "detail": detail})
         del st["actions"][:-200]
+        print(f"{_now()} action: {st['actions'][-1]}", flush=True)
 
     def still_failing(name: str) -> bool:
         """The service's check once more, synchronously (asked under the supervisor's lock)."""
