@@ -58,6 +58,16 @@ class XnaiTasks:
                           f"{resp.text[:300]}")
         return resp
 
+    def _base(self, via: str) -> str | None:
+        if via == "direct":
+            return None
+        if via != "gateway":
+            raise Failure(f"via={via!r}: use direct or gateway.")
+        prefix = self._var("VIKUNJA_GATEWAY_PREFIX", "")
+        if not prefix:
+            raise Failure("${VIKUNJA_GATEWAY_PREFIX} is empty: this target's gateway does not route the task service.")
+        return f"{self._var('GATEWAY_URL')}{prefix}"
+
     @keyword
     def get_task_service_info(self, via: str = "direct") -> dict:
         """``GET /api/v1/info`` (no token needed) ``via`` the service directly or the ``gateway``.
@@ -65,15 +75,7 @@ class XnaiTasks:
         Example:
         | ${info}= | Get Task Service Info | via=gateway |
         """
-        base = None
-        if via == "gateway":
-            prefix = self._var("VIKUNJA_GATEWAY_PREFIX", "")
-            if not prefix:
-                raise Failure("${VIKUNJA_GATEWAY_PREFIX} is empty: this target's gateway does not route the task service.")
-            base = f"{self._var('GATEWAY_URL')}{prefix}"
-        elif via != "direct":
-            raise Failure(f"via={via!r}: use direct or gateway.")
-        info = self._call("GET", "/api/v1/info", token="missing", base=base).json()
+        info = self._call("GET", "/api/v1/info", token="missing", base=self._base(via)).json()
         if "version" not in info:
             raise Failure(f"The task service's info has no version: {info}")
         return info
@@ -107,13 +109,13 @@ class XnaiTasks:
         return self._call("GET", f"/api/v1/projects/{project['id']}/tasks").json()
 
     @keyword
-    def get_all_tasks(self) -> list:
-        """``GET /api/v1/tasks/all`` (what XNAi's integration calls).
+    def get_all_tasks(self, via: str = "direct") -> list:
+        """``GET /api/v1/tasks/all`` (what XNAi's integration calls), ``via`` the service or the ``gateway``.
 
         Example:
-        | ${tasks}= | Get All Tasks |
+        | ${tasks}= | Get All Tasks | via=gateway |
         """
-        return self._call("GET", "/api/v1/tasks/all").json()
+        return self._call("GET", "/api/v1/tasks/all", base=self._base(via)).json()
 
     @keyword
     def get_task(self, task: dict, expected_status: int = 200) -> dict | None:

@@ -54,6 +54,14 @@ All Tasks Lists Every Project's Tasks
     ${all}    Get All Tasks
     Should Contain    ${all}    ${task}
 
+Tasks Are Served Through The Gateway
+    [Documentation]    Where the gateway routes the task service (older Caddyfiles: ``/vikunja/``).
+    Skip If    not $VIKUNJA_GATEWAY_PREFIX    This target's gateway does not route the task service.
+    ${project}    Create Project
+    ${task}    Create Task    ${project}
+    ${all}    Get All Tasks    via=gateway
+    Should Contain    ${all}    ${task}
+
 The Task Service Reconnects After A Database Restart
     [Documentation]    The first request after PostgreSQL is back must succeed: the service re-opens its
     ...    connection by itself, without waiting for the health monitor.
