@@ -36,9 +36,11 @@ class _Verdicts(ResultVisitor):
 def one_run(index: int, suites: list[str], pabot: bool, home: Path, base_port: int) -> tuple[dict, float]:
     out = home / f"run-{index}"
     env = {**os.environ, "XNAI_TESTBED_HOME": str(home / "testbeds"), "XNAI_TESTBED_BASE_PORT": str(base_port),
-           "XNAI_PROFILE": "fast", "XNAI_TESTBED_DEFECTS": ""}
+           "XNAI_PROFILE": "fast", "XNAI_TESTBED_DEFECTS": "",
+           "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}  # pabot starts `robot`
     selection = [a for s in suites for a in ("--suite", s)]
-    runner = ([sys.executable, "-m", "pabot.pabot", "--processes", "2", "--pabotlibport", "0"] if pabot
+    runner = ([str(Path(sys.executable).parent / "pabot"), "--processes", "2", "--pabotlibport", "0",
+               "--ordering", str(REPO / "suites" / "pabot-order.txt")] if pabot
               else [sys.executable, "-m", "robot"])
     started = time.perf_counter()
     subprocess.run([*runner, "--outputdir", str(out), "--log", "NONE", "--report", "NONE", "--console", "dotted",  # noqa: S603
