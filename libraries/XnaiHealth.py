@@ -141,21 +141,19 @@ class XnaiHealth:
         """
         wanted = self._status(status)
         bound = timeout.total_seconds() if timeout else float(self._var("HEALTH_DETECTION_BOUND_S", 60))
-        started = time.monotonic()
-        seen = None
-        while True:
+
+        def seen():
             services = self._get(self._monitor("detailed"))["services"]
             if service not in services:
                 raise Failure(f"The monitor does not check '{service}'. It checks: {', '.join(services)}.")
-            seen = services[service]
-            if seen["status"] == wanted:
-                waited = round(time.monotonic() - started, 3)
-                logger.info(f"Monitor reported {service} {wanted} after {waited} s")
-                return waited
-            if time.monotonic() - started >= bound:
-                raise Failure(f"The monitor did not report {service} {wanted} within {bound:g} s "
-                              f"(last: {seen['status']}, {seen['consecutive_failures']} failures, {seen['details']}).")
-            time.sleep(0.1)
+            return services[service]
+
+        _last, waited = self._poll(
+            seen, lambda svc: svc["status"] == wanted, bound,
+            lambda svc, b: f"The monitor did not report {service} {wanted} within {b:g} s "
+                           f"(last: {svc['status']}, {svc['consecutive_failures']} failures, {svc['details']}).")
+        logger.info(f"Monitor reported {service} {wanted} after {waited} s")
+        return waited
 
     @staticmethod
     def _poll(fetch, done, bound: float, describe) -> tuple:

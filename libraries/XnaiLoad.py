@@ -42,8 +42,19 @@ class XnaiLoad:
     in ``${ALLOWED_HOSTS}``.  Every run is bounded in time and in count.
     """
 
+    ROBOT_LISTENER_API_VERSION = 3
+
     def __init__(self):
         self._background: dict[str, tuple] = {}
+        self.ROBOT_LIBRARY_LISTENER = self
+
+    def end_test(self, _data, _result) -> None:
+        """A background load the test never waited for (it failed first) must not run into the next
+        test: wait here for it to end (it is bounded by its duration) and drop its result."""
+        for handle in list(self._background):
+            thread, _box, bound = self._background.pop(handle)
+            thread.join(bound)
+            logger.warn(f"Background load '{handle}' was not waited for by its test; it ended at the test's end.")
 
     # ---------------------------------------------------------- helpers --
     @staticmethod
