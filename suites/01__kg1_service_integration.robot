@@ -1,13 +1,14 @@
 *** Settings ***
 Documentation     KG-1: every service is discoverable, reachable and healthy, directly and through
 ...               the Caddy gateway, fast enough; the RAG API reaches Redis, the task service reaches
-...               PostgreSQL, the aggregate health report covers the stack.
+...               PostgreSQL, the UI streams answers over its WebSocket, the aggregate health report
+...               covers the stack.
 ...
 ...               Seed success criteria: services discoverable, ports accessible, health endpoints
 ...               responding, request/response times < ${RESPONSE_TIME_BOUND_MS} ms, no connection refused.
 ...
 ...               Testbed defects this suite catches: ``gateway-drops-api-route``, ``slow-health``,
-...               ``no-request-id``, ``health-ignores-redis`` (see ``python -m testbed defects``).
+...               ``no-request-id``, ``health-ignores-redis``, ``ui-drops-stream`` (see ``python -m testbed defects``).
 
 Resource          ../resources/xnai.resource
 
@@ -107,3 +108,9 @@ The Docs Site Serves Its Pages
     ${url}    Service Health URL    mkdocs
     ${page}    GET    ${url}    expected_status=200
     Should Contain    ${page.headers}[Content-Type]    text/html
+
+A Question Through The UI WebSocket Is Answered In Streamed Tokens
+    [Documentation]    UI -> API: the question goes the browser's way, over the Chainlit UI's Socket.IO
+    ...    WebSocket behind the gateway's catch-all; the answer arrives token by token.
+    ${answer}    Ask Through The UI    What is the Caddy gateway?
+    UI Answer Should Be Streamed    ${answer}    min_tokens=5

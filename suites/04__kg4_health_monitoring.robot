@@ -77,6 +77,15 @@ The Monitor Restarts A Stopped Redis
     Wait Until Monitor Reports    redis    healthy    timeout=${HEALTH_RECOVERY_BOUND_S}s
     Redis Should Answer Ping
 
+The Monitor Restarts A Stopped Chainlit UI
+    [Tags]    slow
+    Stop Service    ui
+    ${action}    Wait For Recovery Action    chainlit_ui    restart
+    Recovery Action Should Have Fired At    ${action}    2
+    Wait Until Monitor Reports    chainlit_ui    healthy    timeout=${HEALTH_RECOVERY_BOUND_S}s
+    ${answer}    Ask Through The UI    Is the UI back?
+    UI Answer Should Be Streamed    ${answer}
+
 The Monitor Clears The API Cache After Five Failures
     [Documentation]    With the API cut off from its clients, a restart cannot help; at five failures
     ...    the monitor clears the query cache, and Redis shows it.

@@ -50,7 +50,7 @@ PORT_OFFSETS = {
 }
 
 # Start order; stop order is the reverse.
-SERVICE_ORDER = ("redis", "postgres", "faultproxy", "embeddings", "rag_api", "vikunja", "mkdocs", "monitor", "gateway")
+SERVICE_ORDER = ("redis", "postgres", "faultproxy", "embeddings", "rag_api", "vikunja", "mkdocs", "ui", "monitor", "gateway")
 
 # Services whose clients inside the testbed reach them through the fault proxy
 # (proxy name = service name, listening on "<service>_proxy").

@@ -166,7 +166,8 @@ DEFECTS: dict[str, Defect] = {
                    "Aggregate Health Is Degraded While A Secondary Service Is Down",
                    "Aggregate Health Is Unhealthy While The RAG API Is Unreachable"))),
         Defect("monitor-no-restart", "the monitor's restart actions are never issued",
-               (f"{KG4}.The Monitor Restarts A Stopped RAG API", f"{KG4}.The Monitor Restarts A Stopped Redis")),
+               (f"{KG4}.The Monitor Restarts A Stopped RAG API", f"{KG4}.The Monitor Restarts A Stopped Redis",
+                f"{KG4}.The Monitor Restarts A Stopped Chainlit UI")),
         Defect("alert-never-sent", "the monitor never calls its alert callbacks",
                (f"{KG4}.An Alert Names The Service, Its Status And The Time",)),
         Defect("alert-wrong-payload", "alerts name the wrong service",
@@ -183,6 +184,9 @@ DEFECTS: dict[str, Defect] = {
                (f"{VIK}.A Missing Token Is Refused", f"{VIK}.An Invalid Token Is Refused")),
         Defect("tasks-wrong-project", "a new task is stored in the first project, not the one asked for",
                (f"{VIK}.A Task Lands In The Project It Was Created In",)),
+        Defect("ui-drops-stream", "the Chainlit UI waits for the whole answer and sends it as one message, "
+               "never streaming a token over its WebSocket",
+               (f"{KG1}.A Question Through The UI WebSocket Is Answered In Streamed Tokens",)),
     )
 }
 

@@ -300,6 +300,19 @@ def _prepare_mkdocs(cfg: TestbedConfig) -> Launch:
     )
 
 
+def _prepare_ui(cfg: TestbedConfig) -> Launch:
+    """The Chainlit UI (``testbed/ui/app.py``), its app root (``.chainlit/``) in the run folder."""
+    root = cfg.run_path / "ui"
+    root.mkdir(parents=True, exist_ok=True)
+    return Launch(
+        [str(_venv_bin("chainlit")), "run", str(REPO_ROOT / "testbed" / "ui" / "app.py"), "--headless",
+         "--host", "127.0.0.1", "--port", str(cfg.port("ui"))],
+        env={"XNAI_TESTBED_CONFIG": str(cfg.run_path / "config.json"), "CHAINLIT_APP_ROOT": str(root),
+             "PYTHONPATH": str(REPO_ROOT), "HOME": str(root)},
+        cwd=str(root),
+    )
+
+
 # ---------------------------------------------------------- fault proxy --
 def proxy_specs(cfg: TestbedConfig) -> list[dict]:
     """The fault proxy's proxies: one in front of each service in ``PROXIED``."""
@@ -356,9 +369,9 @@ http://127.0.0.1:{cfg.port("gateway")} {{
     handle_path /vikunja/* {{
         reverse_proxy 127.0.0.1:{cfg.port("vikunja")}
     }}
-    # Catch-all: the Chainlit UI in the real stack.
+    # Catch-all: the Chainlit UI (Caddy passes WebSocket upgrades through).
     handle {{
-        respond "XNAi testbed gateway: no service behind {{path}}" 404
+        reverse_proxy 127.0.0.1:{cfg.port("ui")}
     }}
 }}
 """
@@ -396,6 +409,8 @@ SERVICES: dict[str, Service] = {
                 lambda c: _http_ok(f"http://127.0.0.1:{c.port('vikunja')}/api/v1/info")),
         Service("mkdocs", "mkdocs", _prepare_mkdocs,
                 lambda c: _http_ok(f"http://127.0.0.1:{c.port('mkdocs')}/"), ready_timeout_s=60.0),
+        Service("ui", "ui", _prepare_ui, lambda c: _http_ok(f"http://127.0.0.1:{c.port('ui')}/"),
+                ready_timeout_s=60.0),
         Service("monitor", "monitor", lambda c: _uvicorn(c, "testbed.monitor.app:create_app", "monitor"),
                 lambda c: _http_ok(f"http://127.0.0.1:{c.port('monitor')}/health")),
         Service("embeddings", "embeddings", lambda c: _uvicorn(c, "testbed.embeddings:create_app", "embeddings"),

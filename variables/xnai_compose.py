@@ -22,6 +22,7 @@ SERVICE_HOSTS = {
     "rag_api": ("rag", int(os.environ.get("XNAI_RAG_API_PORT", "8012") or 8012)),
     "redis": ("redis", 6379),
     "postgres": ("postgres", 5432),
+    "ui": ("ui", 8001),
 }
 
 
@@ -32,6 +33,7 @@ def get_variables():
     for name in ("gateway", "rag_api"):
         host, port = SERVICE_HOSTS[name]
         services[name]["health_url"] = f"http://{host}:{port}/xnai/api/v1/health"
+    services["ui"]["health_url"] = "http://ui:8001/"  # Chainlit's liveness is GET /
     variables = common_variables(os.environ.get("XNAI_PROFILE", "production"))
     variables.update(
         {

@@ -254,6 +254,9 @@ def common_variables(profile_name: str) -> dict[str, Any]:
         "ALERT_RECEIVER_PORT": 0,
         "VIKUNJA_URL": "",
         "VIKUNJA_GATEWAY_PREFIX": "",
+        # The Chainlit UI: empty URL = through the gateway's catch-all (as the browser reaches it).
+        "UI_URL": "",
+        "UI_SOCKETIO_PATH": "/ws/socket.io",
         "VIKUNJA_DB": {},
         "TIMINGS": timings.as_dict(),
         "RESPONSE_TIME_BOUND_MS": 500,

@@ -9,8 +9,9 @@ path their clients use (through the fault proxy where there is one).
 
 Recovery rules (the contract's): redis 3 failures -> restart; rag_api 2 ->
 restart (with a cooldown), 5 -> clear the API cache; vikunja 3 -> restart,
-5 -> reconnect its database.  Restarts go through the testbed supervisor;
-every action is logged at ``/health/recovery``.  Alert callbacks: on every
+5 -> reconnect its database; chainlit_ui 2 -> restart.  Restarts go through
+the testbed supervisor; every action is logged at ``/health/recovery``.
+Alert callbacks: on every
 status change to or from ``unhealthy`` each registered URL gets a POST with
 ``service``, ``status``, ``previous_status``, ``timestamp``,
 ``consecutive_failures`` and ``message``.
@@ -87,7 +88,11 @@ def _now() -> str:
 def rules_for(cfg: TestbedConfig) -> list[Rule]:
     cooldown = 180.0 if cfg.profile == "production" else 10.0
     return [Rule("redis", 3, "restart"), Rule("rag_api", 2, "restart", cooldown), Rule("rag_api", 5, "clear_cache"),
-            Rule("vikunja", 3, "restart"), Rule("vikunja", 5, "reconnect_database")]
+            Rule("vikunja", 3, "restart"), Rule("vikunja", 5, "reconnect_database"), Rule("chainlit_ui", 2, "restart")]
+
+
+# The monitor's service names that differ from the supervisor's.
+SUPERVISOR_NAME = {"chainlit_ui": "ui"}
 
 
 def create_app(cfg: TestbedConfig | None = None) -> FastAPI:
@@ -104,6 +109,7 @@ def create_app(cfg: TestbedConfig | None = None) -> FastAPI:
         "vikunja": ("http", f"http://127.0.0.1:{port('vikunja')}/health"),
         "embeddings": ("http", f"http://127.0.0.1:{port('embeddings')}/health"),
         "mkdocs": ("http", f"http://127.0.0.1:{port('mkdocs')}/"),
+        "chainlit_ui": ("http", f"http://127.0.0.1:{port('ui')}/"),
     }
     services = {name: ServiceHealth(name, kind) for name, (kind, _url) in checks.items()}
     rules = rules_for(cfg)
@@ -235,7 +241,8 @@ def create_app(cfg: TestbedConfig | None = None) -> FastAPI:
         if rule.action == "restart":
             from testbed import supervisor  # noqa: PLC0415 - the monitor acts through the supervisor
 
-            return await asyncio.to_thread(supervisor.service_action, cfg, "restart", rule.service,
+            return await asyncio.to_thread(supervisor.service_action, cfg, "restart",
+                                           SUPERVISOR_NAME.get(rule.service, rule.service),
                                            only_if=lambda: still_failing(rule.service))
         if rule.action == "clear_cache":
             removed = 0
