@@ -429,7 +429,7 @@ class XnaiFaults:
 
     def _llm(self, kind: str, control: dict, duration: float | None) -> str:
         return self._control("LLM_CONTROL_PATH", "its LLM", kind, control,
-                             {"mode": "ok", "token_delay_s": None}, duration)
+                             {"mode": "ok", "token_delay_s": None, "fail_after_tokens": 0}, duration)
 
     @keyword
     def take_circuit_breaker_out_of_the_path(self, name: str) -> str:
@@ -456,13 +456,21 @@ class XnaiFaults:
         return self._llm("slow_llm", {"mode": "slow", "token_delay_s": delay}, _seconds(duration, "duration", False))
 
     @keyword
-    def make_the_llm_fail(self, duration: timedelta | None = None) -> str:
+    def make_the_llm_fail(self, duration: timedelta | None = None, after_tokens: int = 0) -> str:
         """Makes every generation of the RAG API's LLM fail (the ``rag_api`` breaker counts the failures).
+
+        ``after_tokens`` lets a streamed answer send that many tokens first: a failure mid-stream.
 
         Example:
         | Make The LLM Fail |
+        | Make The LLM Fail | after_tokens=5 |
         """
-        return self._llm("failing_llm", {"mode": "fail", "token_delay_s": None}, _seconds(duration, "duration", False))
+        if not 0 <= int(after_tokens) <= 2048:
+            raise Failure(f"after_tokens={after_tokens}: use 0..2048.")
+        control = {"mode": "fail", "token_delay_s": None}
+        if int(after_tokens):
+            control["fail_after_tokens"] = int(after_tokens)
+        return self._llm("failing_llm", control, _seconds(duration, "duration", False))
 
     # --------------------------------------------------------- management --
     @keyword

@@ -14,6 +14,7 @@ import threading
 from datetime import timedelta
 from pathlib import Path
 
+import psutil
 import requests
 from robot.api import logger
 from robot.api.deco import keyword, library
@@ -271,13 +272,14 @@ class XnaiLoad:
     def find_capacity(self, url: str, start="10/s", step: str = "10%", step_duration: timedelta = timedelta(seconds=5),
                       max_rate="10000/s", p99_ms: float = 1000, max_error_rate: float = 0.01, method: str = "GET",
                       json=None, timeout: timedelta = timedelta(seconds=10), ok_statuses=200,  # noqa: A002
-                      max_steps: int = 50) -> dict:
+                      max_steps: int = 50, max_memory_percent: float = 100) -> dict:
         """Raises the rate step by step until an SLO breaks; returns the knee and the last good rate.
 
         ``step`` is a percentage (``10%``) or a fixed increment (``20/s``).
         The search stops when the error rate exceeds ``max_error_rate``, p99
-        exceeds ``p99_ms``, the generator can no longer keep up (the result is
-        then inconclusive, not a server limit), or ``max_rate`` is reached.
+        exceeds ``p99_ms``, the machine's memory use exceeds ``max_memory_percent``,
+        the generator can no longer keep up (the result is then inconclusive, not
+        a server limit), or ``max_rate`` is reached.
 
         Example:
         | ${capacity}= | Find Capacity | ${url} | start=50/s | step=10% | p99_ms=1000 |
@@ -293,15 +295,17 @@ class XnaiLoad:
             result = load.execute(lambda st=stages: load.run_open(spec, st), model="open", stages=stages,
                                   name=f"capacity-{rate:.0f}")
             p99 = result["latency_ms"].get("p99", float("inf"))
+            memory = psutil.virtual_memory().percent
             steps.append({"rate": round(rate, 3), "p99_ms": p99, "error_rate": result["error_rate"],
-                          "throughput": result["throughput"], "valid": result["valid"]})
+                          "throughput": result["throughput"], "memory_percent": memory, "valid": result["valid"]})
             if not result["valid"]:
                 reason = f"generator limit at {rate:.0f}/s ({result['invalid_reason']}): inconclusive above"
                 break
-            if result["error_rate"] > max_error_rate or p99 > p99_ms:
+            if result["error_rate"] > max_error_rate or p99 > p99_ms or memory > max_memory_percent:
                 knee = rate
                 reason = (f"at {rate:.0f}/s: error rate {result['error_rate'] * 100:.2f} % "
-                          f"(limit {max_error_rate * 100:g} %), p99 {p99:.1f} ms (limit {p99_ms:g} ms)")
+                          f"(limit {max_error_rate * 100:g} %), p99 {p99:.1f} ms (limit {p99_ms:g} ms), "
+                          f"memory {memory:.1f} % (limit {max_memory_percent:g} %)")
                 break
             last_good = rate
             if rate >= ceiling:

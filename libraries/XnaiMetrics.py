@@ -295,15 +295,16 @@ class XnaiMetrics:
     @keyword
     def figures_should_match_baseline(self, name: str, figures: dict, p50_tolerance: float = 0.10,
                                       p99_tolerance: float = 0.20, memory_tolerance: float = 0.05,
-                                      max_error_rate: float = 0.001) -> list:
+                                      max_error_rate: float = 0.001, reference_dir: str | None = None) -> list:
         """Compares ``figures`` with baseline ``name``: p50 within 10 %, p99 within 20 %, memory within 5 %,
         errors below 0.1 % (the seed's tolerances); fails naming each figure that moved and by how much.
+        The baseline is read from ``reference_dir`` when given, else from ``${BASELINE_DIR}``.
 
         Example:
         | Figures Should Match Baseline | profile-1 | ${figures} |
         """
         try:
-            reference = baselines.load(name, self._baseline_dir())
+            reference = baselines.load(name, reference_dir or self._baseline_dir())
         except FileNotFoundError as err:
             raise Failure(str(err)) from None
         rows = baselines.compare(dict(figures), reference,

@@ -8,7 +8,9 @@ user) with ``${VIKUNJA_DB_PASSWORD}`` (a ``Secret``).  Secrets never reach the l
 
 from __future__ import annotations
 
+import time
 import uuid
+from datetime import timedelta
 
 import psycopg
 import requests
@@ -157,13 +159,20 @@ class XnaiTasks:
             raise Failure(f"GET {path} with a {token} token answered {resp.status_code}, not 401.")
 
     @keyword
-    def task_request_should_answer(self, status: int, path: str = "/api/v1/tasks/all") -> None:
-        """Fails unless an authenticated ``GET path`` answers ``status`` (e.g. 200 after a database restart).
+    def task_request_should_answer(self, status: int, path: str = "/api/v1/tasks/all",
+                                   within: timedelta | None = None) -> None:
+        """Fails unless an authenticated ``GET path`` answers ``status`` (e.g. 200 after a database restart),
+        and, given ``within``, answers within that bound (an error must come promptly, not hang).
 
         Example:
         | Task Request Should Answer | 200 |
+        | Task Request Should Answer | 503 | within=2s |
         """
+        started = time.monotonic()
         self._call("GET", path, expected=(int(status),))
+        took = time.monotonic() - started
+        if within is not None and took > within.total_seconds():
+            raise Failure(f"GET {path} answered {status} after {took:.2f} s, more than {within.total_seconds():g} s.")
 
     @keyword
     def task_should_be_stored_in_the_database(self, task: dict) -> dict:

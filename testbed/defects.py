@@ -20,6 +20,9 @@ class Defect:
     name: str
     breaks: str
     caught_by: tuple[str, ...]
+    # A regression is seen against a reference: the proof first runs this test on a clean testbed and
+    # hands its saved baselines to the run with the defect (``BASELINE_REFERENCE_DIR``).
+    reference_test: str = ""
 
 
 KG1 = "Kg1 Service Integration"
@@ -38,6 +41,8 @@ KG2_NEED_AN_OPEN_BREAKER = tuple(f"{KG2}.{t}" for t in (
     "A Failing Downstream Service Opens Only Its Own Breaker",
     "Breaker Recovers Under Load Within The Bound"))
 VIK = "Vikunja Integration"
+KG5 = "Kg5 Performance Baselines"
+ERR = "Error Handling"
 
 
 DEFECTS: dict[str, Defect] = {
@@ -184,6 +189,22 @@ DEFECTS: dict[str, Defect] = {
                (f"{VIK}.A Missing Token Is Refused", f"{VIK}.An Invalid Token Is Refused")),
         Defect("tasks-wrong-project", "a new task is stored in the first project, not the one asked for",
                (f"{VIK}.A Task Lands In The Project It Was Created In",)),
+        Defect("query-slow-path", "a slow path adds 30 % to every query's latency (a regression only a "
+               "baseline comparison sees: every absolute target still holds)",
+               (f"{KG5}.Query Latency Matches The Saved Baseline",),
+               reference_test=f"{KG5}.Baseline Is Established From Three Runs"),
+        Defect("memory-grows-under-load", "every query keeps 32 KB for ever: the API's memory grows under load",
+               (f"{KG5}.Memory Stays Flat Under Repeated Normal Load",)),
+        Defect("validation-as-500", "request validation errors are answered 500 instead of the contract's 400",
+               tuple(f"{ERR}.{t}" for t in ("Malformed JSON Is A 400 With The Contract's Error Body",
+                                            "A Missing Query Field Is A 400", "An Oversized Query Is A 400",
+                                            "An Out-Of-Range Token Limit Is A 400"))),
+        Defect("stack-trace-in-error-body", "an LLM failure's 500 answer carries the Python traceback in its details",
+               (f"{ERR}.No Error Answer Leaks A Stack Trace Or A Secret",)),
+        Defect("redis-down-hangs", "the API's Redis calls have no timeout: a silent Redis makes queries hang",
+               (f"{ERR}.Queries Are Answered Promptly While Redis Does Not Answer",)),
+        Defect("gateway-no-upstream-timeout", "the gateway waits for ever for an upstream that accepted and "
+               "never answers", (f"{ERR}.A Hung Upstream Is A 504 At The Gateway Within The Bound",)),
         Defect("ui-drops-stream", "the Chainlit UI waits for the whole answer and sends it as one message, "
                "never streaming a token over its WebSocket",
                (f"{KG1}.A Question Through The UI WebSocket Is Answered In Streamed Tokens",)),

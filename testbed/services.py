@@ -337,6 +337,9 @@ def _prepare_faultproxy(cfg: TestbedConfig) -> Launch:
 # ------------------------------------------------------------- gateway --
 def caddyfile(cfg: TestbedConfig) -> str:
     """The gateway's Caddyfile, following the stack's routes."""
+    # An upstream that accepts and never answers becomes a 504 after this (none: the defect).
+    header_timeout = ("" if cfg.has_defect("gateway-no-upstream-timeout")
+                      else f"response_header_timeout {60 if cfg.profile == 'production' else 10}s")
     api_route = (
         ""
         if cfg.has_defect("gateway-drops-api-route")
@@ -346,6 +349,7 @@ def caddyfile(cfg: TestbedConfig) -> str:
             flush_interval -1
             transport http {{
                 keepalive off
+                {header_timeout}
             }}
         }}
     }}"""

@@ -9,6 +9,10 @@ the clean run covers them all.  A clean run of every
 suite must pass everything.  The matrix is printed and saved to
 ``results/defect-matrix.json``.
 
+A switch with a ``reference_test`` (a regression, seen only against a reference)
+first runs that test on a clean testbed; its saved baselines are the reference
+of the run with the switch on (``BASELINE_REFERENCE_DIR``).
+
 ``XNAI_PROOF_ONLY=name[,name]`` limits the run to some switches (development).
 ``XNAI_PROOF_CLEAN_OUTPUT=path/output.xml`` takes the clean run from a run of
 every suite that already happened against a clean testbed (``./qa test``
@@ -70,6 +74,17 @@ def run_suites(env: dict, out: Path, defect: str | None):
         claims.write_text("\n".join(defects.DEFECTS[defect].caught_by) + "\n")
         selection = [arg for suite in claimed_suites(defect) for arg in ("--suite", suite)]
         selection += ["--prerunmodifier", f"{REPO / 'tests' / 'ProofSelection.py'}:{claims}"]
+        reference = defects.DEFECTS[defect].reference_test
+        if reference:  # a regression: first a clean reference run, its baselines handed to the defect run
+            ref_out = out.parent / f"{defect}.reference"
+            subprocess.run(  # noqa: S603
+                [sys.executable, "-m", "robot", "--outputdir", str(ref_out), "--console", "none", "--log", "NONE",
+                 "--report", "NONE", "--test", f"Suites.{reference}", "suites/"],
+                cwd=REPO, env={**env, "XNAI_TESTBED_DEFECTS": ""}, capture_output=True, text=True, timeout=600,
+                check=False,
+            )
+            _stop_testbed(env)
+            selection += ["--variable", f"BASELINE_REFERENCE_DIR:{ref_out / 'baselines'}"]
     result = subprocess.run(  # noqa: S603
         [sys.executable, "-m", "robot", "--outputdir", str(out), "--console", "dotted",
          "--log", "NONE", "--report", "NONE", *selection, "suites/"],
@@ -79,10 +94,15 @@ def run_suites(env: dict, out: Path, defect: str | None):
     ExecutionResult(str(out / "output.xml")).visit(outcomes)
     (out / "configs.json").write_text(json.dumps(  # the secrets, to check the output for them
         [json.loads(p.read_text()) for p in Path(env["XNAI_TESTBED_HOME"]).glob("run-*/config.json")]))
+    _stop_testbed(env)
+    return outcomes, result
+
+
+def _stop_testbed(env: dict) -> None:
+    """Stops and removes the run's testbed (the next run of the same worker starts afresh)."""
     for command in ("down", "clean"):
         subprocess.run([sys.executable, "-m", "testbed", command], cwd=REPO, env=env,  # noqa: S603
                        capture_output=True, timeout=120, check=False)
-    return outcomes, result
 
 
 @pytest.fixture(scope="module")

@@ -115,6 +115,7 @@ def get_variables():
             "VIKUNJA_TOKEN": Secret(cfg["vikunja_token"]),
             "VIKUNJA_DB": {"host": host, "port": ports["postgres"], "dbname": "vikunja", "user": "vikunja"},
             "VIKUNJA_DB_PASSWORD": Secret(cfg["postgres_password"]),
+            "PERFORMANCE_SERVICES": ["rag_api", "gateway", "redis", "postgres"],
         }
     )
     return variables

@@ -206,6 +206,7 @@ def common_variables(profile_name: str) -> dict[str, Any]:
     from .contract import API_PREFIX, profile  # noqa: PLC0415
 
     timings = profile(profile_name)
+    production = timings.name == "production"
     return {
         "PROFILE": timings.name,
         "ALLOWED_HOSTS": [],
@@ -258,6 +259,26 @@ def common_variables(profile_name: str) -> dict[str, Any]:
         "UI_URL": "",
         "UI_SOCKETIO_PATH": "/ws/socket.io",
         "VIKUNJA_DB": {},
+        # KG-5: the seed's four load profiles (its durations in production; seconds in the fast profile),
+        # the cooldown bound between baseline runs, the capacity search, the services whose resources
+        # are captured, and where baselines are saved / compared from (empty reference: this run's).
+        "LOAD_PROFILES": {
+            "baseline": {"users": 1, "rate": "1/s", "duration": "5 min" if production else "5s"},
+            "normal": {"users": 10, "rate": "10/s", "duration": "15 min" if production else "4s"},
+            "peak": {"users": 50, "rate": "50/s", "duration": "10 min" if production else "4s"},
+            "stress": {"users": 100, "rate": "100/s", "duration": "5 min" if production else "4s"},
+        },
+        "PROFILE_COOLDOWN": "5 min" if production else "10s",
+        "CAPACITY": {"step": "10%" if production else "100%", "step_duration_s": 300 if production else 2,
+                     "max_rate": "2000/s" if production else "640/s", "p99_ms": 1000, "max_error_rate": 0.01,
+                     "max_memory_percent": 95},
+        "PERFORMANCE_SERVICES": ["rag_api"],
+        "BASELINE_REFERENCE_DIR": "",
+        # Error handling: how long an error answer (or a degraded answer) may take, and the gateway's
+        # bound for an upstream that never answers.
+        "ERROR_RESPONSE_BOUND_S": 2 if not production else 5,
+        "DEGRADED_ANSWER_BOUND_S": 10 if not production else 35,
+        "GATEWAY_TIMEOUT_BOUND_S": 13 if not production else 65,
         "TIMINGS": timings.as_dict(),
         "RESPONSE_TIME_BOUND_MS": 500,
         "HEALTH_P99_MS": 100,

@@ -53,6 +53,7 @@ class DownstreamError(Exception):
 class LLMControl(BaseModel):
     mode: str = Field(default="ok", pattern="^(ok|fail|slow)$")
     token_delay_s: float | None = Field(default=None, ge=0, le=10)
+    fail_after_tokens: int = Field(default=0, ge=0, le=2048)  # streams send this many tokens before failing
 
 
 class StreamResources:
@@ -92,6 +93,43 @@ class QueryRequest(BaseModel):
     top_p: float = Field(default=0.95, ge=0.0, le=1.0)
 
 
+class GuardedRedis:
+    """The API's Redis client with a short memory of failure: once a call fails, calls fail at once for
+    ``cooloff_s`` instead of each waiting out its timeout, so a silent Redis costs one timeout per
+    cooloff, not one per call (the stack's degraded mode: answer without cache)."""
+
+    GUARDED = frozenset({"get", "set", "delete", "xadd", "execute_command", "expire", "ttl", "exists"})
+
+    def __init__(self, client, cooloff_s: float):
+        self._client, self._cooloff_s, self._down_until = client, cooloff_s, 0.0
+
+    def __getattr__(self, name: str):
+        attr = getattr(self._client, name)
+        if name not in self.GUARDED:
+            return attr
+
+        async def call(*args, **kwargs):
+            if time.monotonic() < self._down_until:
+                raise aioredis.ConnectionError("Redis did not answer a moment ago; not waiting again yet")
+            try:
+                return await attr(*args, **kwargs)
+            except Exception:
+                self._down_until = time.monotonic() + self._cooloff_s
+                raise
+
+        return call
+
+
+def _llm_traceback() -> str:
+    """What the stack-trace-in-error-body defect leaks: the formatted traceback of the LLM's failure."""
+    import traceback  # noqa: PLC0415
+
+    try:
+        raise RuntimeError("llama_cpp: failed to decode batch (n_ctx=2048)")
+    except RuntimeError:
+        return traceback.format_exc()
+
+
 def _now_iso() -> str:
     return datetime.now(timezone.utc).isoformat()
 
@@ -116,18 +154,20 @@ def create_app(cfg: TestbedConfig | None = None) -> FastAPI:
     timings = cfg.timings
     corpus = Corpus()
     state: dict = {"retained": [], "orphans": [], "stream_buffer_bytes": 64 * 1024}
-    llm: dict = {"mode": "ok", "token_delay_s": None}  # the LLM stand-in's behaviour, set by /_debug/llm
+    llm: dict = {"mode": "ok", "token_delay_s": None, "fail_after_tokens": 0}  # the LLM stand-in's behaviour, set by /_debug/llm
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI):
         # A fixed pool, filled at start: the process's descriptors stay constant while it serves,
         # so a leak is a leak and not a pool growing.
+        # Every Redis call is bounded; the redis-down-hangs defect removes the bounds.
+        bound = None if cfg.has_defect("redis-down-hangs") else timings.check_timeout_s
         pool = aioredis.BlockingConnectionPool(
             host="127.0.0.1", port=cfg.port("redis_proxy"), password=cfg.redis_password,  # via the fault proxy
-            socket_timeout=timings.check_timeout_s, socket_connect_timeout=timings.check_timeout_s,
-            max_connections=REDIS_POOL_SIZE, timeout=timings.check_timeout_s,
+            socket_timeout=bound, socket_connect_timeout=bound,
+            max_connections=REDIS_POOL_SIZE, timeout=bound,
         )
-        state["redis"] = aioredis.Redis(connection_pool=pool)
+        state["redis"] = GuardedRedis(aioredis.Redis(connection_pool=pool), cooloff_s=2 * timings.check_timeout_s)
         with contextlib.suppress(Exception):
             await asyncio.gather(*(state["redis"].execute_command("CLIENT", "SETNAME", f"rag_api_{i}")
                                    for i in range(REDIS_POOL_SIZE)))
@@ -161,10 +201,11 @@ def create_app(cfg: TestbedConfig | None = None) -> FastAPI:
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError):
         errors = [{"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")} for e in exc.errors()]
+        status = 500 if cfg.has_defect("validation-as-500") else 400
         return JSONResponse(
-            error_body(request, 400, "VALIDATION_ERROR", "Request validation failed", "validation",
+            error_body(request, status, "VALIDATION_ERROR", "Request validation failed", "validation",
                        {"errors": errors}, "Check the request body against the API schema."),
-            status_code=400,
+            status_code=status,
         )
 
     @app.exception_handler(StarletteHTTPException)
@@ -174,7 +215,11 @@ def create_app(cfg: TestbedConfig | None = None) -> FastAPI:
                             status_code=exc.status_code)
 
     @app.exception_handler(Exception)
-    async def internal_error(request: Request, _exc: Exception):
+    async def internal_error(request: Request, exc: Exception):
+        import traceback  # noqa: PLC0415
+
+        print(f"internal error in {request.url.path} ({request.state.request_id}):\n"  # noqa: T201 - to the log
+              + "".join(traceback.format_exception(exc)), flush=True)
         return JSONResponse(
             error_body(request, 500, "INTERNAL_ERROR", "Internal server error", "server",
                        suggestion="Retry later; report the request_id if it persists."),
@@ -322,10 +367,17 @@ def create_app(cfg: TestbedConfig | None = None) -> FastAPI:
         breaker, sources, tokens = admitted
         if llm["mode"] == "fail":
             await breaker.record_failure()
-            return JSONResponse(error_body(request, 500, "LLM_ERROR", "LLM generation failed", "llm",
-                                           suggestion="Retry later; the circuit breaker opens after repeated failures."),
-                                status_code=500)
-        await asyncio.sleep((llm.get("token_delay_s") or timings.token_delay_s) * len(tokens))
+            body = error_body(request, 500, "LLM_ERROR", "LLM generation failed", "llm",
+                              suggestion="Retry later; the circuit breaker opens after repeated failures.")
+            if cfg.has_defect("stack-trace-in-error-body"):
+                body["details"]["traceback"] = _llm_traceback()
+            return JSONResponse(body, status_code=500)
+        generation_s = (llm.get("token_delay_s") or timings.token_delay_s) * len(tokens)
+        if cfg.has_defect("query-slow-path"):
+            generation_s *= 1.3  # a regression: 30 % more per answer
+        if cfg.has_defect("memory-grows-under-load"):
+            state["retained"].append(bytearray(32 * 1024))  # kept forever: memory grows with every query
+        await asyncio.sleep(generation_s)
         await breaker.record_success()
         duration_ms = (time.perf_counter() - started) * 1000
         body = {
@@ -364,8 +416,8 @@ def create_app(cfg: TestbedConfig | None = None) -> FastAPI:
             if req.use_rag:
                 yield _frame({"type": "sources", "sources": [d.id for d in sources]})
                 resource.frames += 1
-            for tok in tokens:
-                if llm["mode"] == "fail":
+            for index, tok in enumerate(tokens):
+                if llm["mode"] == "fail" and index >= llm["fail_after_tokens"]:
                     await breaker.record_failure()
                     yield _frame({"type": "error", "error": "LLM generation failed"})
                     resource.frames += 1
@@ -455,7 +507,8 @@ def create_app(cfg: TestbedConfig | None = None) -> FastAPI:
 
         @app.post(PREFIX + "/_debug/llm")
         async def debug_llm(control: LLMControl):
-            llm.update(mode=control.mode, token_delay_s=control.token_delay_s)
+            llm.update(mode=control.mode, token_delay_s=control.token_delay_s,
+                       fail_after_tokens=control.fail_after_tokens)
             return dict(llm)
 
     @app.get(PREFIX + "/docs/search")

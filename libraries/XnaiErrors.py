@@ -1,0 +1,184 @@
+"""Error-handling keywords: bounded requests, the contract's error body, and no leaks in error answers.
+
+The contract's error body is JSON ``{"error_code", "message", "category",
+"http_status", "timestamp", "details", "recovery_suggestion", "request_id"}``
+with ``request_id`` equal to the ``X-Request-ID`` header.  An error answer
+must not carry a stack trace or the value of any ``Secret`` variable of the run.
+"""
+
+from __future__ import annotations
+
+import json as jsonlib
+import re
+import socket
+import time
+from datetime import timedelta
+from urllib.parse import urlparse
+
+import requests
+from robot.api import logger
+from robot.api.deco import keyword, library
+from robot.api.exceptions import Failure
+from robot.libraries.BuiltIn import BuiltIn
+
+from xnai_qa import targetconfig
+
+ERROR_FIELDS = ("error_code", "message", "category", "http_status", "timestamp", "details",
+                "recovery_suggestion", "request_id")
+STACK_TRACE = (re.compile(r"Traceback \(most recent call last\)"), re.compile(r'File "[^"]+", line \d+'),
+               re.compile(r"\bat [\w.$]+\([\w]+\.java:\d+\)"))
+
+
+@library(scope="GLOBAL", auto_keywords=False, listener="SELF")
+class XnaiErrors:
+    """Sends requests that must fail well, and checks how they fail."""
+
+    ROBOT_LISTENER_API_VERSION = 3
+
+    def __init__(self):
+        self._unread: list[socket.socket] = []
+
+    @staticmethod
+    def _var(name: str, default=None):
+        return BuiltIn().get_variable_value("${%s}" % name, default)
+
+    def _url(self, path: str, via: str) -> str:
+        bases = {"gateway": self._var("GATEWAY_URL"), "rag_api": self._var("RAG_API_URL")}
+        if via not in bases:
+            raise Failure(f"via={via!r}: use gateway or rag_api.")
+        url = f"{bases[via]}{self._var('API_PREFIX')}{path}"
+        try:
+            targetconfig.check_host_allowed(urlparse(url).hostname or "", self._var("ALLOWED_HOSTS", []))
+        except targetconfig.TargetConfigError as err:
+            raise Failure(str(err)) from None
+        return url
+
+    # --------------------------------------------------------- requests --
+    @keyword
+    def send_api_request(self, method: str, path: str, json=None, body: str | None = None,  # noqa: A002
+                         via: str = "gateway", within: timedelta = timedelta(seconds=10)) -> dict:
+        """Sends ``method`` to ``path`` under the API prefix (``json`` body, or raw ``body`` text sent as
+        JSON content) and returns ``status``, ``headers``, ``text``, ``json`` and ``seconds``.
+        Fails when no answer comes ``within`` the bound: a hang is an error of its own.
+
+        Example:
+        | ${response}= | Send API Request | POST | /query | body={"query": | within=2s |
+        """
+        url = self._url(path, via)
+        bound = within.total_seconds()
+        headers = {"Content-Type": "application/json"} if (json is not None or body is not None) else {}
+        data = body.encode() if body is not None else (jsonlib.dumps(json).encode() if json is not None else None)
+        started = time.monotonic()
+        try:
+            resp = requests.request(method.upper(), url, data=data, headers=headers, timeout=(bound, bound))
+        except requests.Timeout:
+            raise Failure(f"{method.upper()} {path} ({via}) got no answer within {bound:g} s: it hangs.") from None
+        except requests.RequestException as err:
+            raise Failure(f"{method.upper()} {path} ({via}) failed: {type(err).__name__}: {err}") from None
+        seconds = round(time.monotonic() - started, 3)
+        if seconds > bound:
+            raise Failure(f"{method.upper()} {path} ({via}) answered {resp.status_code} after {seconds} s, "
+                          f"more than the {bound:g} s bound.")
+        try:
+            parsed = resp.json()
+        except ValueError:
+            parsed = None
+        logger.info(f"{method.upper()} {url} -> {resp.status_code} in {seconds} s: {resp.text[:400]}")
+        return {"status": resp.status_code, "headers": {k.lower(): v for k, v in resp.headers.items()},
+                "text": resp.text, "json": parsed,
+                "seconds": seconds, "method": method.upper(), "path": path}
+
+    # ------------------------------------------------------- assertions --
+    @keyword
+    def response_should_be_a_contract_error(self, response: dict, status: int) -> None:
+        """Fails unless ``response`` has HTTP ``status`` and the contract's error body: every field,
+        ``http_status`` equal to the status, ``request_id`` equal to the ``X-Request-ID`` header.
+
+        Example:
+        | Response Should Be A Contract Error | ${response} | 400 |
+        """
+        problems = []
+        if response["status"] != int(status):
+            problems.append(f"status {response['status']}, expected {status}")
+        body = response["json"]
+        if not isinstance(body, dict):
+            problems.append(f"the body is not a JSON object: {response['text'][:200]!r}")
+        else:
+            missing = [f for f in ERROR_FIELDS if f not in body]
+            if missing:
+                problems.append(f"the error body lacks {', '.join(missing)}")
+            if "http_status" in body and body["http_status"] != response["status"]:
+                problems.append(f"http_status {body['http_status']} differs from the HTTP status {response['status']}")
+            header = response["headers"].get("x-request-id")
+            if not header:
+                problems.append("no X-Request-ID header")
+            elif body.get("request_id") != header:
+                problems.append(f"request_id {body.get('request_id')!r} differs from X-Request-ID {header!r}")
+        if problems:
+            raise Failure(f"{response['method']} {response['path']} is not the contract's error answer: "
+                          + "; ".join(problems) + ".")
+
+    @keyword
+    def response_should_not_leak_internals(self, response: dict) -> None:
+        """Fails if the answer's headers or body carry a stack trace or the value of any ``Secret``
+        variable of the run (the failure names the variable, never the value).
+
+        Example:
+        | Response Should Not Leak Internals | ${response} |
+        """
+        text = response["text"] + "\n" + "\n".join(f"{k}: {v}" for k, v in response["headers"].items())
+        problems = [f"a stack trace ({pattern.pattern!r})" for pattern in STACK_TRACE if pattern.search(text)]
+        for name, value in self._secrets():
+            if value and value in text:
+                problems.append(f"the value of {name}")
+        if problems:
+            raise Failure(f"The {response['status']} answer to {response['method']} {response['path']} leaks "
+                          + ", ".join(problems) + ".")
+
+    @staticmethod
+    def _secrets() -> list[tuple[str, str]]:
+        from robot.api.types import Secret  # noqa: PLC0415
+
+        out = []
+        for name, value in BuiltIn().get_variables().items():
+            if isinstance(value, Secret):
+                out.append((name, value.value))
+        return out
+
+    # ---------------------------------------------------------- streams --
+    @keyword
+    def open_streams_that_are_never_read(self, count: int = 5, question: str = "Describe the XNAi stack") -> int:
+        """Opens ``count`` answer streams through the gateway whose client never reads (slow clients
+        with a tiny receive buffer); they stay open until `Close The Unread Streams` or the test's end.
+
+        Example:
+        | Open Streams That Are Never Read | 5 |
+        """
+        if not 1 <= int(count) <= 50:
+            raise Failure(f"count={count}: use 1..50.")
+        url = urlparse(self._url(self._var("STREAM_PATH"), "gateway"))
+        body = jsonlib.dumps({self._var("QUERY_FIELD"): question}).encode()
+        request = (f"POST {url.path} HTTP/1.1\r\nHost: {url.hostname}:{url.port}\r\nContent-Type: application/json\r\n"
+                   f"Content-Length: {len(body)}\r\n\r\n").encode() + body
+        for _ in range(int(count)):
+            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1024)
+            sock.settimeout(5)
+            try:
+                sock.connect((url.hostname, url.port or 80))
+                sock.sendall(request)
+            except OSError as err:
+                sock.close()
+                raise Failure(f"Could not open a stream to {url.geturl()}: {err}") from None
+            self._unread.append(sock)
+        logger.info(f"{len(self._unread)} streams open and unread")
+        return len(self._unread)
+
+    @keyword
+    def close_the_unread_streams(self) -> None:
+        """Closes every stream opened by `Open Streams That Are Never Read`."""
+        while self._unread:
+            self._unread.pop().close()
+
+    def end_test(self, _data, _result) -> None:
+        self.close_the_unread_streams()

@@ -1,0 +1,122 @@
+*** Settings ***
+Documentation    Error handling: bad requests get the contract's 400 error body with the request's id,
+...              wrong methods and unknown routes a clean 405/404, a lost dependency a prompt answer
+...              (never a hang), a failing or hung upstream a 502/504 from the gateway within a bound,
+...              a failure mid-stream an error frame, slow clients hold nobody up, and no error answer
+...              leaks a stack trace or a secret.
+...
+...              Testbed defects this suite catches: ``validation-as-500``, ``stack-trace-in-error-body``,
+...              ``redis-down-hangs``, ``gateway-no-upstream-timeout`` (see ``python -m testbed defects``).
+
+Resource         ../resources/xnai.resource
+
+Suite Setup      Open Target Sessions
+Test Teardown    Remove All Faults
+Test Timeout     2 minutes
+
+Test Tags        errors    P2
+
+
+*** Variables ***
+${QUESTION}    What does the Caddy gateway forward?
+
+
+*** Test Cases ***
+Malformed JSON Is A 400 With The Contract's Error Body
+    ${response}    Send API Request    POST    ${QUERY_PATH}    body={"${QUERY_FIELD}": "unterminated
+    Response Should Be A Contract Error    ${response}    400
+
+A Missing Query Field Is A 400
+    ${response}    Send API Request    POST    ${QUERY_PATH}    json=${{ {"use_rag": True} }}
+    Response Should Be A Contract Error    ${response}    400
+
+An Oversized Query Is A 400
+    [Documentation]    The contract allows 1 to 2000 characters.
+    ${response}    Send API Request    POST    ${QUERY_PATH}    json=${{ {$QUERY_FIELD: "x" * 2001} }}
+    Response Should Be A Contract Error    ${response}    400
+
+An Out-Of-Range Token Limit Is A 400
+    ${response}    Send API Request    POST    ${QUERY_PATH}
+    ...    json=${{ {$QUERY_FIELD: $QUESTION, "max_tokens": 4096} }}
+    Response Should Be A Contract Error    ${response}    400
+
+A Wrong Method Is A 405
+    ${response}    Send API Request    GET    ${QUERY_PATH}
+    Response Should Be A Contract Error    ${response}    405
+
+An Unknown Route Is A 404 From The API
+    ${response}    Send API Request    GET    /no-such-route
+    Response Should Be A Contract Error    ${response}    404
+
+Queries Are Answered Promptly While Redis Does Not Answer
+    [Documentation]    Redis accepts connections and never answers (a blackhole): the API must answer
+    ...    without its cache within the bound, not wait for ever.
+    Blackhole Service    redis
+    ${response}    Send API Request    POST    ${QUERY_PATH}    json=${{ {$QUERY_FIELD: "Redis down " + $TEST_NAME} }}
+    ...    within=${DEGRADED_ANSWER_BOUND_S}s
+    Should Be Equal As Integers    ${response}[status]    200    The API did not answer without Redis
+
+The Task Service Answers 503 Promptly While Its Database Is Down
+    Cut Off Service    postgres
+    Task Request Should Answer    503    within=${ERROR_RESPONSE_BOUND_S}s
+
+A Refused Upstream Is A 502 At The Gateway
+    Cut Off Service    rag_api
+    ${response}    Send API Request    GET    ${HEALTH_PATH}    within=${ERROR_RESPONSE_BOUND_S}s
+    Should Be Equal As Integers    ${response}[status]    502
+    [Teardown]    Restore The Path To The API
+
+A Hung Upstream Is A 504 At The Gateway Within The Bound
+    [Documentation]    The API takes the request and does not answer in time (its LLM hangs): the gateway
+    ...    gives up with a 504 (or 502) within ``${GATEWAY_TIMEOUT_BOUND_S}`` s instead of holding the client.
+    [Tags]    slow
+    Slow Down The LLM    10s
+    ${response}    Send API Request    POST    ${QUERY_PATH}    json=${{ {$QUERY_FIELD: "Hung " + str(time.time())} }}
+    ...    within=${GATEWAY_TIMEOUT_BOUND_S}s
+    Should Contain    ${{ [502, 504] }}    ${response}[status]
+
+An LLM Failure Mid-Stream Ends In An Error Frame
+    [Documentation]    Tokens flow, then the LLM fails: the 200 stream ends with the contract's error
+    ...    frame (no done frame), and the error says nothing of the server's insides.
+    Make The LLM Fail    after_tokens=3
+    ${stream}    Open Answer Stream    ${QUESTION}
+    Stream Should End With Error    ${stream}
+    Should Be Equal As Integers    ${stream}[token_count]    3    Tokens before the failure
+    Should Not Contain    ${stream}[error_message]    Traceback
+
+Slow Clients Do Not Hold Up Other Clients
+    [Documentation]    Streams whose clients never read stay open while everyone else is served on time.
+    Open Streams That Are Never Read    5
+    ${url}    Service Health URL    gateway
+    ${times}    Measure Response Times    ${url}    samples=${RESPONSE_TIME_SAMPLES}
+    Response Time Should Be Below    ${times}    p99    ${HEALTH_P99_MS}
+    Ask The RAG API    ${QUESTION}
+
+No Error Answer Leaks A Stack Trace Or A Secret
+    [Documentation]    Bad input, a wrong route, a wrong method and a failing LLM: none of the answers
+    ...    carries a stack trace or the value of a secret variable (Redis password, tokens).
+    @{answers}    Provoke Every Kind Of Error Answer
+    FOR    ${answer}    IN    @{answers}
+        Response Should Not Leak Internals    ${answer}
+    END
+
+
+*** Keywords ***
+Restore The Path To The API
+    [Documentation]    Undoes the faults and waits for the API (the monitor may be restarting it).
+    Remove All Faults
+    Wait Until Service Is Healthy    rag_api    timeout=${HEALTH_RECOVERY_BOUND_S}s
+
+Provoke Every Kind Of Error Answer
+    [Documentation]    Malformed and invalid bodies, an unknown route, a wrong method, a failing LLM.
+    ${malformed}    Send API Request    POST    ${QUERY_PATH}    body={
+    ${invalid}    Send API Request    POST    ${QUERY_PATH}    json=${{ {$QUERY_FIELD: "", "use_rag": "maybe"} }}
+    ${unknown}    Send API Request    GET    /no-such-route
+    ${method}    Send API Request    DELETE    ${QUERY_PATH}
+    Make The LLM Fail
+    ${failed}    Send API Request
+    ...    POST
+    ...    ${QUERY_PATH}
+    ...    json=${{ {$QUERY_FIELD: "LLM failure " + str(time.time())} }}
+    Should Be True    ${failed}[status] >= 500    The failing LLM did not give an error answer
+    RETURN    ${{ [$malformed, $invalid, $unknown, $method, $failed] }}
