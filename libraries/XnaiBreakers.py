@@ -163,6 +163,30 @@ class XnaiBreakers:
         self._client().delete(self._key(name))
 
     @keyword
+    def force_circuit_breaker_open(self, name: str) -> None:
+        """Writes breaker ``name``'s state as open (just failed, threshold reached) into Redis, the
+        way the stack's breaker stores it, so its next calls are rejected until the recovery timeout:
+        the degraded mode without breaking its dependency.  Undo with `Reset Circuit Breaker`.
+
+        Example:
+        | Force Circuit Breaker Open | redis_cache |
+        | [Teardown] | Reset Circuit Breaker | redis_cache |
+        """
+        import json as jsonlib  # noqa: PLC0415
+        import time  # noqa: PLC0415
+
+        fmt = self._var("BREAKER_STATE_FORMAT", "json")
+        threshold = self.failure_threshold_of(name)
+        now = time.time()
+        value = "OPEN" if fmt == "plain" else jsonlib.dumps({
+            "state": "open", "failure_count": threshold, "last_failure_time": now, "success_count": 0,
+            "last_success_time": None, "total_calls": threshold, "total_failures": threshold,
+            "total_successes": 0})
+        ttl = int((self._var("TIMINGS", {}) or {}).get("breaker_ttl_s", 300))
+        self._client().set(self._key(name), value, ex=ttl)
+        logger.info(f"{self._key(name)} set to open")
+
+    @keyword
     def reset_every_circuit_breaker(self) -> None:
         """Deletes the state of every breaker named in ``${TIMINGS}`` from Redis (test set-up/clean-up).
 

@@ -95,3 +95,30 @@ class XnaiRedis:
                 break
         logger.info(f"{count} key(s) match {pattern}")
         return count
+
+    @keyword
+    def mark_redis_stream(self, key: str) -> str:
+        """The id of the newest entry of stream ``key`` ("0-0" if empty or absent): a mark for
+        `Redis Stream Entries Since`.
+
+        Example:
+        | ${mark}= | Mark Redis Stream | xnai_queries |
+        """
+        newest = self._redis().xrevrange(key, count=1)
+        return _text(newest[0][0]) if newest else "0-0"
+
+    @keyword
+    def redis_stream_entries_since(self, key: str, mark: str, limit: int = 1000) -> list:
+        """The entries of stream ``key`` added after ``mark`` (each its fields plus ``id``), oldest first.
+
+        Example:
+        | ${entries}= | Redis Stream Entries Since | xnai_queries | ${mark} |
+        """
+        entries = self._redis().xrange(key, min=f"({mark}", count=int(limit))
+        out = [{"id": _text(eid), **{_text(k): _text(v) for k, v in fields.items()}} for eid, fields in entries]
+        logger.info(f"{len(out)} entries in {key} after {mark}")
+        return out
+
+
+def _text(value) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)

@@ -88,6 +88,11 @@ class XnaiSSE:
         result["types"] = types
         result["token_count"] = types.count(grammar.token)
         result["final_type"] = types[-1] if types else None
+        # The answer as the stream told it: its tokens joined, and the sources frame's list (None: no frame).
+        result["text"] = "".join(str(p.get(grammar.content_field, "")) for p, t in zip(payloads, types)
+                                 if t == grammar.token and isinstance(p, dict))
+        result["sources"] = next((p.get(grammar.sources) for p, t in zip(payloads, types)
+                                  if t == grammar.sources and isinstance(p, dict)), None)
         if types and types[-1] == grammar.error and isinstance(payloads[-1], dict):
             result["error_message"] = payloads[-1].get(grammar.error)
         logger.info(f"{result['url']}: status {result['status']}, {result['event_count']} events "
@@ -118,7 +123,8 @@ class XnaiSSE:
         response headers (``stop_before_first_event``); the socket is then
         closed at once (``abrupt``, like a closed browser tab).  The result has
         ``status``, ``events`` (with ``payload`` and arrival ``t_ms``),
-        ``event_count``, ``token_count``, ``types``, ``final_type``,
+        ``event_count``, ``token_count``, ``types``, ``final_type``, ``text`` (the tokens joined),
+        ``sources`` (the sources frame's list, None without one),
         ``ttfb_ms``, ``first_event_ms``, ``gaps_ms``, ``duration_ms``,
         ``ended_by``, ``framing_error`` and ``grammar_problems``.
 

@@ -43,6 +43,7 @@ KG2_NEED_AN_OPEN_BREAKER = tuple(f"{KG2}.{t}" for t in (
 VIK = "Vikunja Integration"
 KG5 = "Kg5 Performance Baselines"
 ERR = "Error Handling"
+RAG = "Rag Integration"
 
 
 DEFECTS: dict[str, Defect] = {
@@ -205,6 +206,21 @@ DEFECTS: dict[str, Defect] = {
                (f"{ERR}.Queries Are Answered Promptly While Redis Does Not Answer",)),
         Defect("gateway-no-upstream-timeout", "the gateway waits for ever for an upstream that accepted and "
                "never answers", (f"{ERR}.A Hung Upstream Is A 504 At The Gateway Within The Bound",)),
+        Defect("wrong-sources", "answers cite the documents that did not match the question",
+               (f"{RAG}.An Answer Cites The Document Its Facts Come From",
+                f"{RAG}.Answers Stay Right While The Cache Breaker Is Open")),
+        Defect("max-tokens-ignored", "max_tokens is ignored: every answer is full length",
+               (f"{RAG}.The Token Limit Is Honoured",)),
+        Defect("cache-never-written", "answers are never written to the query cache",
+               (f"{RAG}.A Query Is Cached Once And Served Faster On Repeat",)),
+        Defect("cache-never-hit", "the query cache is written but never read: repeats take the full path",
+               (f"{RAG}.A Query Is Cached Once And Served Faster On Repeat",)),
+        Defect("docs-search-misranks", "document search returns its results worst first",
+               (f"{RAG}.Document Search Ranks The Right Document First",)),
+        Defect("queries-not-recorded", "query requests leave no entry in the xnai_queries stream",
+               (f"{RAG}.Every Query Leaves One Record With Its Request ID",)),
+        Defect("cache-breaker-ignored", "the API reads and writes the cache while the redis_cache breaker is open",
+               (f"{RAG}.Answers Stay Right While The Cache Breaker Is Open",)),
         Defect("ui-drops-stream", "the Chainlit UI waits for the whole answer and sends it as one message, "
                "never streaming a token over its WebSocket",
                (f"{KG1}.A Question Through The UI WebSocket Is Answered In Streamed Tokens",)),

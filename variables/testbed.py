@@ -116,6 +116,15 @@ def get_variables():
             "VIKUNJA_DB": {"host": host, "port": ports["postgres"], "dbname": "vikunja", "user": "vikunja"},
             "VIKUNJA_DB_PASSWORD": Secret(cfg["postgres_password"]),
             "PERFORMANCE_SERVICES": ["rag_api", "gateway", "redis", "postgres"],
+            # Facts of the testbed's corpus (testbed/corpus/): the document that holds each answer.
+            "RAG_FACTS": [
+                {"question": "How does a circuit breaker recover after its failure threshold?",
+                 "source": "circuit-breakers", "answer_contains": "breaker"},
+                {"question": "Which bearer token and database does Vikunja use for projects and tasks?",
+                 "source": "vikunja-tasks", "answer_contains": "Vikunja"},
+                {"question": "How does the health monitor detect unhealthy services and restart them?",
+                 "source": "health-monitoring", "answer_contains": "health"},
+            ],
         }
     )
     return variables

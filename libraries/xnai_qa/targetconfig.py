@@ -279,6 +279,11 @@ def common_variables(profile_name: str) -> dict[str, Any]:
         "ERROR_RESPONSE_BOUND_S": 2 if not production else 5,
         "DEGRADED_ANSWER_BOUND_S": 10 if not production else 35,
         "GATEWAY_TIMEOUT_BOUND_S": 13 if not production else 65,
+        # RAG: questions whose answers live in the target's documents (empty: those tests skip, saying so),
+        # the query cache's key pattern and the per-query record stream.
+        "RAG_FACTS": [],
+        "QUERY_CACHE_PATTERN": "query:*",
+        "QUERY_STREAM": "xnai_queries",
         "TIMINGS": timings.as_dict(),
         "RESPONSE_TIME_BOUND_MS": 500,
         "HEALTH_P99_MS": 100,

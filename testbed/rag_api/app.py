@@ -241,6 +241,8 @@ def create_app(cfg: TestbedConfig | None = None) -> FastAPI:
         return "query:" + hashlib.sha256(raw.encode()).hexdigest()[:32]
 
     async def record_query(request: Request, req: QueryRequest, endpoint: str) -> None:
+        if cfg.has_defect("queries-not-recorded"):
+            return
         try:
             await state["redis"].xadd(
                 QUERY_STREAM,
@@ -273,17 +275,25 @@ def create_app(cfg: TestbedConfig | None = None) -> FastAPI:
                 raise DownstreamError(str(err)) from err
             return []
         await breaker.record_success()
-        return [doc for doc, _score in corpus.search(req.query)]
+        sources = [doc for doc, _score in corpus.search(req.query)]
+        if cfg.has_defect("wrong-sources"):  # cites the documents that did not match
+            sources = [doc for doc in corpus.docs if doc not in sources][:max(1, len(sources))]
+        return sources
 
     def token_count(req: QueryRequest) -> int:
+        if cfg.has_defect("max-tokens-ignored"):
+            return timings.tokens_per_answer
         return min(req.max_tokens, timings.tokens_per_answer)
 
     async def cache_get(key: str):
+        if cfg.has_defect("cache-never-hit"):
+            return None
         breaker = state["breakers"]["redis_cache"]
         try:
             await breaker.before_call()
         except CircuitOpenError:
-            return None
+            if not cfg.has_defect("cache-breaker-ignored"):
+                return None
         try:
             raw = await state["redis"].get(key)
         except Exception:  # noqa: BLE001
@@ -293,9 +303,15 @@ def create_app(cfg: TestbedConfig | None = None) -> FastAPI:
         return json.loads(raw) if raw else None
 
     async def cache_put(key: str, value: dict) -> None:
+        if cfg.has_defect("cache-never-written"):
+            return
         breaker = state["breakers"]["redis_cache"]
         try:
-            await breaker.before_call()
+            try:
+                await breaker.before_call()
+            except CircuitOpenError:
+                if not cfg.has_defect("cache-breaker-ignored"):
+                    raise
             await state["redis"].set(key, json.dumps(value), ex=3600)
         except CircuitOpenError:
             return
@@ -514,6 +530,8 @@ def create_app(cfg: TestbedConfig | None = None) -> FastAPI:
     @app.get(PREFIX + "/docs/search")
     async def docs_search(query: str = Query(min_length=1, max_length=500), limit: int = Query(5, ge=1, le=50)):
         hits = corpus.search(query, limit)
+        if cfg.has_defect("docs-search-misranks"):
+            hits = list(reversed(hits))
         return {
             "query": query,
             "results": [{"id": d.id, "name": d.name, "description": d.description, "links": [d.link],

@@ -1,0 +1,104 @@
+"""RAG keywords: timed questions to the query path and document search.
+
+Questions go to ``${GATEWAY_URL}`` (or ``${RAG_API_URL}``) + ``${API_PREFIX}``;
+the body field is ``${QUERY_FIELD}``.  Facts the corpus holds are listed in
+``${RAG_FACTS}`` (question, the document that holds the answer, a phrase of it).
+"""
+
+from __future__ import annotations
+
+import time
+from urllib.parse import urlparse
+
+import requests
+from robot.api import logger
+from robot.api.deco import keyword, library
+from robot.api.exceptions import Failure, SkipExecution
+from robot.libraries.BuiltIn import BuiltIn
+
+from xnai_qa import targetconfig
+
+
+@library(scope="GLOBAL", auto_keywords=False)
+class XnaiRAG:
+    """Asks the RAG API questions and searches its documents."""
+
+    @staticmethod
+    def _var(name: str, default=None):
+        return BuiltIn().get_variable_value("${%s}" % name, default)
+
+    def _url(self, path: str, via: str) -> str:
+        bases = {"gateway": self._var("GATEWAY_URL"), "rag_api": self._var("RAG_API_URL")}
+        if via not in bases:
+            raise Failure(f"via={via!r}: use gateway or rag_api.")
+        url = f"{bases[via]}{self._var('API_PREFIX')}{path}"
+        try:
+            targetconfig.check_host_allowed(urlparse(url).hostname or "", self._var("ALLOWED_HOSTS", []))
+        except targetconfig.TargetConfigError as err:
+            raise Failure(str(err)) from None
+        return url
+
+    @keyword
+    def get_rag_facts(self) -> list:
+        """``${RAG_FACTS}``: each ``question``, ``source`` (the document holding the answer) and
+        ``answer_contains``.  Skips the test when the target lists none (the facts depend on its corpus).
+
+        Example:
+        | @{facts}= | Get RAG Facts |
+        """
+        facts = self._var("RAG_FACTS", []) or []
+        if not facts:
+            raise SkipExecution("${RAG_FACTS} is empty: list questions whose answers live in the target's "
+                                "documents (question, source, answer_contains) in the variables file.")
+        for fact in facts:
+            missing = [k for k in ("question", "source", "answer_contains") if k not in fact]
+            if missing:
+                raise Failure(f"${{RAG_FACTS}} entry {fact} lacks {', '.join(missing)}.")
+        return list(facts)
+
+    @keyword
+    def ask_and_time(self, question: str, use_rag: bool = True, max_tokens: int | None = None,
+                     via: str = "gateway") -> dict:
+        """Asks ``question`` on the query path; expects 200 and returns ``answer`` (the body),
+        ``seconds`` (client-side) and ``request_id`` (the ``X-Request-ID`` header).
+
+        Example:
+        | ${first}= | Ask And Time | What is the gateway? |
+        | Should Be True | ${first}[seconds] < 1 |
+        """
+        body = {self._var("QUERY_FIELD"): question, "use_rag": bool(use_rag)}
+        if max_tokens is not None:
+            body["max_tokens"] = int(max_tokens)
+        url = self._url(self._var("QUERY_PATH"), via)
+        started = time.perf_counter()
+        try:
+            resp = requests.post(url, json=body, timeout=float(self._var("REQUEST_TIMEOUT_S", 10)))
+        except requests.RequestException as err:
+            raise Failure(f"POST {url} failed: {type(err).__name__}: {err}") from None
+        seconds = time.perf_counter() - started
+        if resp.status_code != 200:
+            raise Failure(f"POST {url} answered {resp.status_code}: {resp.text[:300]}")
+        answer = resp.json()
+        logger.info(f"{question!r} -> {seconds * 1000:.1f} ms, sources {answer.get('sources')}, "
+                    f"{answer.get('tokens_generated')} tokens: {str(answer.get('response'))[:200]!r}")
+        return {"answer": answer, "seconds": round(seconds, 4), "request_id": resp.headers.get("X-Request-ID")}
+
+    @keyword
+    def search_the_docs(self, query: str, limit: int = 5, via: str = "gateway") -> list:
+        """``GET /docs/search``: the results (``id``, ``name``, ``score`` ...), best first.
+
+        Example:
+        | ${results}= | Search The Docs | circuit breaker |
+        | Should Be Equal | ${results}[0][id] | circuit-breakers |
+        """
+        url = self._url("/docs/search", via)
+        try:
+            resp = requests.get(url, params={"query": query, "limit": int(limit)},
+                                timeout=float(self._var("REQUEST_TIMEOUT_S", 10)))
+        except requests.RequestException as err:
+            raise Failure(f"GET {url} failed: {type(err).__name__}: {err}") from None
+        if resp.status_code != 200:
+            raise Failure(f"GET {url} answered {resp.status_code}: {resp.text[:300]}")
+        results = resp.json().get("results", [])
+        logger.info(f"{query!r}: " + ", ".join(f"{r.get('id')} ({r.get('score')})" for r in results))
+        return results

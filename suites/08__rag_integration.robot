@@ -1,0 +1,122 @@
+*** Settings ***
+Documentation    RAG integration: answers cite the documents their facts come from, retrieval can be
+...              turned off, streamed and plain answers agree, the token limit holds, the query cache
+...              is written once and serves repeats faster, document search ranks the right document
+...              first, every query leaves one record with its request id, and answers stay right while
+...              the cache breaker is open.
+...
+...              The facts come from ``${RAG_FACTS}`` (the target's own documents).
+...
+...              Testbed defects this suite catches: ``wrong-sources``, ``max-tokens-ignored``,
+...              ``cache-never-written``, ``cache-never-hit``, ``docs-search-misranks``,
+...              ``queries-not-recorded``, ``cache-breaker-ignored`` (see ``python -m testbed defects``).
+
+Resource         ../resources/xnai.resource
+
+Suite Setup      Take The First RAG Fact
+Test Teardown    Remove All Faults
+Test Timeout     1 minute
+
+Test Tags        rag    P2
+
+
+*** Test Cases ***
+An Answer Cites The Document Its Facts Come From
+    @{facts}    Get RAG Facts
+    FOR    ${fact}    IN    @{facts}
+        ${reply}    Ask And Time    ${fact}[question]
+        List Should Contain Value    ${reply}[answer][sources]    ${fact}[source]
+        ...    "${fact}[question]" does not cite ${fact}[source]
+        Should Contain    ${reply}[answer][response]    ${fact}[answer_contains]
+    END
+
+Without Retrieval An Answer Cites No Source
+    ${reply}    Ask And Time    ${FACT_QUESTION}    use_rag=${False}
+    Should Be Empty    ${reply}[answer][sources]    Sources cited although retrieval was off
+    Should Not Be Empty    ${reply}[answer][response]
+    ${stream}    Open Answer Stream    ${FACT_QUESTION}    use_rag=${False}
+    Should Not Contain    ${stream}[types]    sources
+
+Streamed And Plain Answers Agree
+    ${reply}    Ask And Time    ${FACT_QUESTION}
+    ${stream}    Open Answer Stream    ${FACT_QUESTION}
+    Stream Should Follow The XNAi Grammar    ${stream}
+    Should Be Equal    ${stream}[text]    ${reply}[answer][response]    The streamed and plain answers differ
+    Should Be Equal    ${stream}[sources]    ${reply}[answer][sources]    They cite different sources
+
+The Token Limit Is Honoured
+    ${reply}    Ask And Time    ${FACT_QUESTION}    max_tokens=5
+    Should Be True    0 < ${reply}[answer][tokens_generated] <= 5
+    ...    ${reply}[answer][tokens_generated] tokens generated with max_tokens=5
+    ${stream}    Open Answer Stream    ${FACT_QUESTION}    max_tokens=5
+    Should Be True    0 < ${stream}[token_count] <= 5    ${stream}[token_count] tokens streamed with max_tokens=5
+
+A Query Is Cached Once And Served Faster On Repeat
+    [Documentation]    The first asking writes one cache entry; the repeat adds none and takes less than
+    ...    half the time (the LLM is skipped).
+    ${question}    Fresh Fact Question
+    ${before}    Count Redis Keys    ${QUERY_CACHE_PATTERN}
+    ${first}    Ask And Time    ${question}
+    ${written}    Count Redis Keys    ${QUERY_CACHE_PATTERN}
+    Should Be Equal As Integers    ${written}    ${before + 1}    The first asking did not write one cache entry
+    ${repeat}    Ask And Time    ${question}
+    ${after}    Count Redis Keys    ${QUERY_CACHE_PATTERN}
+    Should Be Equal As Integers    ${after}    ${written}    The repeat wrote the cache again
+    Should Be Equal    ${repeat}[answer][response]    ${first}[answer][response]
+    Should Be True    ${repeat}[seconds] < ${first}[seconds] / 2
+    ...    The repeat took ${repeat}[seconds] s, the first ${first}[seconds] s: not served from the cache
+
+Document Search Ranks The Right Document First
+    @{facts}    Get RAG Facts
+    FOR    ${fact}    IN    @{facts}
+        ${results}    Search The Docs    ${fact}[question]
+        Should Not Be Empty    ${results}    No document found for "${fact}[question]"
+        Should Be Equal    ${results}[0][id]    ${fact}[source]    Wrong first document for "${fact}[question]"
+    END
+
+Every Query Leaves One Record With Its Request ID
+    [Documentation]    The ``${QUERY_STREAM}`` stream grows by one entry per query request, naming the
+    ...    request's id.
+    ${mark}    Mark Redis Stream    ${QUERY_STREAM}
+    ${ids}    Ask Fresh Questions And Collect Their Request IDs    3
+    ${entries}    Redis Stream Entries Since    ${QUERY_STREAM}    ${mark}
+    ${recorded}    Evaluate    [e.get("request_id") for e in $entries]
+    Lists Should Be Equal    ${recorded}    ${ids}    The query records do not match the requests
+
+Answers Stay Right While The Cache Breaker Is Open
+    [Documentation]    Degraded, not broken: with ``redis_cache`` open, a question is answered from the
+    ...    documents, cites the right source, and nothing is written to the cache.
+    Force Circuit Breaker Open    redis_cache
+    ${question}    Fresh Fact Question
+    ${before}    Count Redis Keys    ${QUERY_CACHE_PATTERN}
+    ${reply}    Ask And Time    ${question}
+    List Should Contain Value    ${reply}[answer][sources]    ${FACT_SOURCE}
+    ${after}    Count Redis Keys    ${QUERY_CACHE_PATTERN}
+    Should Be Equal As Integers    ${after}    ${before}    The cache was written while its breaker was open
+    [Teardown]    Reset Circuit Breaker    redis_cache
+
+
+*** Keywords ***
+Take The First RAG Fact
+    [Documentation]    Opens the sessions; the first of ``${RAG_FACTS}`` serves the tests that need one
+    ...    fact (every test skips, saying why, when the target lists none).
+    Open Target Sessions
+    @{facts}    Get RAG Facts
+    VAR    ${FACT_QUESTION}    ${facts}[0][question]    scope=SUITE    # robocop: off=VAR05
+    VAR    ${FACT_SOURCE}    ${facts}[0][source]    scope=SUITE    # robocop: off=VAR05
+
+Fresh Fact Question
+    [Documentation]    The first fact's question made unique (never cached), same meaning.
+    ${suffix}    Evaluate    uuid.uuid4().hex[:8]    modules=uuid
+    RETURN    ${FACT_QUESTION} (${suffix})
+
+Ask Fresh Questions And Collect Their Request IDs
+    [Documentation]    Asks ``count`` never-asked questions; returns their ``X-Request-ID`` values in order.
+    [Arguments]    ${count}
+    VAR    @{ids}    @{EMPTY}
+    FOR    ${_}    IN RANGE    ${count}
+        ${question}    Fresh Fact Question
+        ${reply}    Ask And Time    ${question}
+        Append To List    ${ids}    ${reply}[request_id]
+    END
+    RETURN    ${ids}
