@@ -14,7 +14,7 @@ Suite Setup      Open Target Sessions
 Test Teardown    Remove All Faults
 Test Timeout     2 minutes
 
-Test Tags        errors    P2
+Test Tags        errors    P2    destructive
 
 
 *** Variables ***

@@ -1,0 +1,90 @@
+"""The run plan: pabot ordering files, the runner container and its compose override.
+
+No image registry is reachable here, so the container is checked for what can be
+checked without building it: the Dockerfile installs the pinned requirements and runs
+the README's command; the override parses and joins the XNAi services and networks.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import yaml
+
+REPO = Path(__file__).resolve().parent.parent
+SUITES = REPO / "suites"
+
+
+def suite_names() -> dict[str, Path]:
+    """Robot's names of the suites (file name without the ``NN__`` prefix, title case)."""
+    out = {}
+    for path in sorted(SUITES.glob("[0-9]*__*.robot")):
+        out[path.stem.split("__", 1)[1].replace("_", " ").title()] = path
+    return out
+
+
+def ordered(path: Path) -> list[str]:
+    return [line.split("Suites.", 1)[1].strip() for line in path.read_text().splitlines()
+            if line.startswith("--suite Suites.")]
+
+
+def suite_tags(path: Path) -> set[str]:
+    match = re.search(r"^Test Tags\s+(.+)$", path.read_text(), re.MULTILINE)
+    return set(re.split(r"\s{2,}", match.group(1).strip())) if match else set()
+
+
+def test_every_suite_is_in_both_ordering_files_once():
+    names = set(suite_names())
+    for order in ("pabot-order.txt", "pabot-order-real-stack.txt"):
+        listed = ordered(SUITES / order)
+        assert sorted(listed) == sorted(names), f"{order}: lists {sorted(listed)}, suites are {sorted(names)}"
+
+
+def test_real_stack_order_runs_faulting_and_loading_suites_after_the_barrier_one_at_a_time():
+    text = (SUITES / "pabot-order-real-stack.txt").read_text()
+    before, after = text.split("#WAIT", 1)
+    assert "{" in after and after.strip().endswith("}"), "after the barrier the suites run in one sequential group"
+    for name, path in suite_names().items():
+        disturbs = suite_tags(path) & {"destructive", "load", "stress"}
+        where = "after" if f"Suites.{name}\n" in after else "before"
+        if disturbs:
+            assert where == "after", f"{name} is tagged {sorted(disturbs)} but runs before the #WAIT barrier"
+    assert ordered(SUITES / "pabot-order-real-stack.txt")[:1], "nothing runs before the barrier"
+
+
+def test_qa_run_picks_the_real_stack_order_for_a_real_target():
+    qa = (REPO / "qa").read_text()
+    assert "pabot-order-real-stack.txt" in qa and "*testbed.py" in qa
+
+
+def test_dockerfile_installs_the_pinned_requirements_and_runs_the_readme_command():
+    dockerfile = (REPO / "docker" / "Dockerfile").read_text()
+    assert re.search(r"^COPY requirements\.txt", dockerfile, re.MULTILINE)
+    assert "pip install" in dockerfile and "-r requirements.txt" in dockerfile
+    assert '.requirements.sha256' in dockerfile, "without the marker ./qa would reinstall at start"
+    entry = re.search(r'^ENTRYPOINT \["\./qa", "run"\]$', dockerfile, re.MULTILINE)
+    assert entry, "the container must run the README's command 1"
+    readme = (REPO / "README.md").read_text()
+    assert "./qa run     # 1." in readme
+    assert "XNAI_VARIABLES=variables/xnai_compose.py" in dockerfile
+    assert (REPO / "variables" / "xnai_compose.py").exists()
+
+
+def test_compose_override_joins_the_xnai_services_and_networks():
+    override = yaml.safe_load((REPO / "docker" / "compose.suite.yml").read_text())
+    service = override["services"]["xnai-suite"]
+    assert service["build"]["dockerfile"] == "docker/Dockerfile"
+    assert {"xnai_app_network", "xnai_db_network"} <= set(service["networks"])
+    assert any(v.startswith("/var/run/docker.sock:/var/run/docker.sock") for v in service["volumes"])
+    assert service["environment"]["XNAI_VARIABLES"] == "variables/xnai_compose.py"
+    assert service["environment"]["XNAI_FAULT_BACKEND"] == "docker"
+    import importlib.util  # noqa: PLC0415
+
+    spec = importlib.util.spec_from_file_location("xnai_compose", REPO / "variables" / "xnai_compose.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    stack_services = {host for host, _port in module.SERVICE_HOSTS.values()}
+    assert set(service["depends_on"]) == stack_services, "depends on exactly the services the suite reaches"
+    for value in service["environment"].values():  # secrets come from the caller's environment only
+        assert not re.fullmatch(r"[A-Za-z0-9+/=_-]{16,}", str(value)), f"a literal secret-like value: {value}"
