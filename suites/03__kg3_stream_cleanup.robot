@@ -19,7 +19,7 @@ Suite Setup      Open Target Sessions
 Test Teardown    Remove All Faults
 Test Timeout     2 minutes
 
-Test Tags        kg3    P1    destructive
+Test Tags        kg3    P1
 
 
 *** Variables ***
