@@ -405,13 +405,14 @@ class XnaiFaults:
 
     # ------------------------------------------------------------- the LLM --
     def _control(self, variable: str, what: str, kind: str, control: dict, undo_body: dict,
-                 duration: float | None) -> str:
-        """A fault applied through one of the target's control routes (``${<variable>}`` under the API)."""
+                 duration: float | None, base: str | None = None, service: str = "rag_api") -> str:
+        """A fault applied through one of the target's control routes (``${<variable>}`` under the API,
+        or under ``base``)."""
         path = self._var(variable, "")
         if not path:
             raise Failure(f"${{{variable}}} is empty: this target offers no control of {what} (the testbed "
                           "does; on a real stack, fail its dependencies instead).")
-        url = f"{self._var('RAG_API_URL')}{self._var('API_PREFIX')}{path}"
+        url = f"{base}{path}" if base else f"{self._var('RAG_API_URL')}{self._var('API_PREFIX')}{path}"
         host = requests.utils.urlparse(url).hostname or ""
         try:
             targetconfig.check_host_allowed(host, self._var("ALLOWED_HOSTS", []))
@@ -425,7 +426,7 @@ class XnaiFaults:
                 raise FaultError(f"{url} answered {resp.status_code}: {resp.text[:200]}")
             return resp.json()
 
-        return self._apply("rag_api", kind, undo, control, duration, act)
+        return self._apply(service, kind, undo, control, duration, act)
 
     def _llm(self, kind: str, control: dict, duration: float | None) -> str:
         return self._control("LLM_CONTROL_PATH", "its LLM", kind, control,
@@ -471,6 +472,20 @@ class XnaiFaults:
         if int(after_tokens):
             control["fail_after_tokens"] = int(after_tokens)
         return self._llm("failing_llm", control, _seconds(duration, "duration", False))
+
+    @keyword
+    def make_the_voice_engine_fail(self, engine: str, duration: timedelta | None = None) -> str:
+        """Makes the voice service's ``tts`` (synthesis) or ``stt`` (recognition) engine fail on every
+        call (testbed: ``${VOICE_CONTROL_PATH}``); its breaker counts the failures.  Undone like every fault.
+
+        Example:
+        | Make The Voice Engine Fail | tts |
+        """
+        if engine not in ("tts", "stt"):
+            raise Failure(f"engine={engine!r}: use tts or stt.")
+        return self._control("VOICE_CONTROL_PATH", "its voice engines", f"failing_{engine}", {"fail": engine},
+                             {"fail": None}, _seconds(duration, "duration", False), base=self._var("VOICE_URL"),
+                             service="voice")
 
     # --------------------------------------------------------- management --
     @keyword

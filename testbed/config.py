@@ -47,10 +47,12 @@ PORT_OFFSETS = {
     "redis": 79,
     "redis_proxy": 80,
     "monitor": 91,
+    "voice": 40,  # the testbed's voice service (the stack runs voice inside the API and UI processes)
 }
 
 # Start order; stop order is the reverse.
-SERVICE_ORDER = ("redis", "postgres", "faultproxy", "embeddings", "rag_api", "vikunja", "mkdocs", "ui", "monitor", "gateway")
+SERVICE_ORDER = ("redis", "postgres", "faultproxy", "embeddings", "rag_api", "voice", "vikunja", "mkdocs", "ui",
+                 "monitor", "gateway")
 
 # Services whose clients inside the testbed reach them through the fault proxy
 # (proxy name = service name, listening on "<service>_proxy").

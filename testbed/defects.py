@@ -44,6 +44,7 @@ VIK = "Vikunja Integration"
 KG5 = "Kg5 Performance Baselines"
 ERR = "Error Handling"
 RAG = "Rag Integration"
+VOICE = "Voice Integration"
 
 
 DEFECTS: dict[str, Defect] = {
@@ -221,6 +222,13 @@ DEFECTS: dict[str, Defect] = {
                (f"{RAG}.Every Query Leaves One Record With Its Request ID",)),
         Defect("cache-breaker-ignored", "the API reads and writes the cache while the redis_cache breaker is open",
                (f"{RAG}.Answers Stay Right While The Cache Breaker Is Open",)),
+        Defect("tts-truncated-wav", "synthesised speech loses its second half; the WAV header still promises "
+               "the whole clip", (f"{VOICE}.Synthesised Speech Is A Valid WAV Of Plausible Duration",
+                                  f"{VOICE}.A Spoken Command Is Recognised Word For Word",
+                                  f"{VOICE}.The Wake Word Is Heard Only When Spoken")),
+        Defect("voice-breaker-never-opens", "the voice breakers never open: a failing engine is called for ever",
+               (f"{VOICE}.A Failing Synthesiser Opens Its Breaker And Queries Still Answer",
+                f"{VOICE}.A Failing Recogniser Opens Its Breaker And Queries Still Answer")),
         Defect("ui-drops-stream", "the Chainlit UI waits for the whole answer and sends it as one message, "
                "never streaming a token over its WebSocket",
                (f"{KG1}.A Question Through The UI WebSocket Is Answered In Streamed Tokens",)),

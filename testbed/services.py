@@ -417,6 +417,8 @@ SERVICES: dict[str, Service] = {
                 ready_timeout_s=60.0),
         Service("monitor", "monitor", lambda c: _uvicorn(c, "testbed.monitor.app:create_app", "monitor"),
                 lambda c: _http_ok(f"http://127.0.0.1:{c.port('monitor')}/health")),
+        Service("voice", "voice", lambda c: _uvicorn(c, "testbed.voice.app:create_app", "voice"),
+                lambda c: _http_ok(f"http://127.0.0.1:{c.port('voice')}/health")),
         Service("embeddings", "embeddings", lambda c: _uvicorn(c, "testbed.embeddings:create_app", "embeddings"),
                 lambda c: _http_ok(f"http://127.0.0.1:{c.port('embeddings')}/health")),
         Service(

@@ -90,6 +90,7 @@ def get_variables():
                 "ui": {"host": host, "port": ports["ui"], "health_url": http("ui") + "/"},
                 "monitor": {"host": host, "port": ports["monitor"], "health_url": http("monitor") + "/health"},
                 "faultproxy": {"host": host, "port": ports["faultproxy"], "health_url": http("faultproxy") + "/version"},
+                "voice": {"host": host, "port": ports["voice"], "health_url": http("voice") + "/health"},
             },
             "REQUIRED_SERVICES": ["gateway", "rag_api", "redis", "postgres", "vikunja", "mkdocs", "ui", "monitor"],
             "GATEWAY_URL": http("gateway"),
@@ -116,6 +117,11 @@ def get_variables():
             "VIKUNJA_DB": {"host": host, "port": ports["postgres"], "dbname": "vikunja", "user": "vikunja"},
             "VIKUNJA_DB_PASSWORD": Secret(cfg["postgres_password"]),
             "PERFORMANCE_SERVICES": ["rag_api", "gateway", "redis", "postgres"],
+            "VOICE_URL": http("voice"),
+            "VOICE_CONTROL_PATH": "/_debug/voice",
+            # Commands of the voice assistant's grammar (testbed/voice/commands.gram).
+            "VOICE_COMMANDS": ["show the health of the stack", "the circuit breaker opens after three failures",
+                               "please restart the database service"],
             # Facts of the testbed's corpus (testbed/corpus/): the document that holds each answer.
             "RAG_FACTS": [
                 {"question": "How does a circuit breaker recover after its failure threshold?",
