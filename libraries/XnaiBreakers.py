@@ -20,7 +20,7 @@ from robot.api.deco import keyword, library
 from robot.api.exceptions import Failure, SkipExecution
 from robot.libraries.BuiltIn import BuiltIn
 
-from xnai_qa import breakers, charts, redisconn, targetconfig
+from xnai_qa import breakers, charts, redisconn, report, targetconfig
 
 
 @library(scope="GLOBAL", auto_keywords=False)
@@ -390,6 +390,7 @@ class XnaiBreakers:
         | Breaker Overhead Should Be Below | ${overhead} | 2 |
         """
         limit = float(limit_ms)
+        report.figure(f"{overhead['overhead_ms']} ms per call +/- {overhead['resolution_ms']} ms (limit {limit:g} ms)")
         if overhead["resolution_ms"] >= limit / 2 and overhead["overhead_ms"] - overhead["resolution_ms"] < limit:
             raise Failure(f"The measurement cannot resolve {limit:g} ms: its 95 % interval is "
                           f"+/- {overhead['resolution_ms']} ms. Take more samples or rounds, or quiet the machine.")

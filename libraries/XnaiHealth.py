@@ -22,7 +22,7 @@ from robot.api.deco import keyword, library
 from robot.api.exceptions import Failure
 from robot.libraries.BuiltIn import BuiltIn
 
-from xnai_qa import targetconfig
+from xnai_qa import report, targetconfig
 
 STATUSES = ("healthy", "degraded", "unhealthy", "unknown")
 ALERT_FIELDS = ("service", "status", "previous_status", "timestamp")
@@ -153,6 +153,7 @@ class XnaiHealth:
             lambda svc, b: f"The monitor did not report {service} {wanted} within {b:g} s "
                            f"(last: {svc['status']}, {svc['consecutive_failures']} failures, {svc['details']}).")
         logger.info(f"Monitor reported {service} {wanted} after {waited} s")
+        report.figure(f"{service} reported {wanted} after {waited} s (bound {bound:g} s)")
         return waited
 
     @staticmethod

@@ -21,7 +21,7 @@ from robot.api.deco import keyword, library
 from robot.api.exceptions import Failure
 from robot.libraries.BuiltIn import BuiltIn
 
-from xnai_qa import charts, load, targetconfig
+from xnai_qa import charts, load, report, targetconfig
 
 MAX_DURATION_S = 3600
 STATS = ("p50", "p95", "p99", "max", "mean")
@@ -348,6 +348,8 @@ class XnaiLoad:
         if not result["latency_ms"]:
             raise Failure(f"Load run '{result['name']}' had no successful request to measure.")
         value = result["latency_ms"][statistic]
+        report.figure(f"{statistic} {value:.1f} ms at {result['target_rate'] or result['throughput']}/s "
+                      f"(limit {float(limit_ms):g} ms)")
         if value >= float(limit_ms):
             raise Failure(f"{statistic} latency {value:.1f} ms is not below {float(limit_ms):g} ms "
                           f"({result['ok']} requests at {result['target_rate'] or result['throughput']}/s, "

@@ -12,7 +12,7 @@ from robot.api.deco import keyword, library
 from robot.api.exceptions import Failure
 from robot.libraries.BuiltIn import BuiltIn
 
-from xnai_qa import baselines, charts, leaks, resources, stats, targetconfig
+from xnai_qa import baselines, charts, leaks, report, resources, stats, targetconfig
 from xnai_qa.faults.backends import FaultError, make_backend, service_pid
 
 MAX_SAMPLES = 10_000
@@ -34,13 +34,16 @@ class XnaiMetrics:
 
     @keyword
     def measure_response_times(self, url: str, samples: int = 30, max_time: float = 60.0,
-                               expected_status: int = 200, method: str = "GET") -> dict:
+                               expected_status: int = 200, method: str = "GET",
+                               content_type: str | None = None) -> dict:
         """Sends ``samples`` sequential requests to ``url`` and returns their latency summary.
 
         The summary is a dictionary with ``count``, ``errors``, ``min``,
         ``p50``, ``p95``, ``p99``, ``max`` and ``mean`` (milliseconds).  The
         series stops early when ``max_time`` seconds have passed.  The URL's
-        host must be loopback or listed in ``${ALLOWED_HOSTS}``.
+        host must be loopback or listed in ``${ALLOWED_HOSTS}``.  With ``content_type`` (e.g.
+        ``application/json``) an answer of another type counts as failed: a fast answer from the
+        wrong service is not a fast health check.
 
         Example:
         | ${times}= | Measure Response Times | ${GATEWAY_URL}/xnai/api/v1/health | samples=50 |
@@ -71,6 +74,9 @@ class XnaiMetrics:
                     if resp.status_code != expected_status:
                         failures.append(f"status {resp.status_code}")
                         continue
+                    if content_type and content_type not in resp.headers.get("Content-Type", ""):
+                        failures.append(f"Content-Type {resp.headers.get('Content-Type')!r}, not {content_type}")
+                        continue
                     latencies.append(elapsed)
                 except requests.RequestException as err:
                     failures.append(type(err).__name__ + ": " + str(err)[:120])
@@ -97,6 +103,7 @@ class XnaiMetrics:
         if not summary.get("count"):
             raise Failure("No successful request was measured.")
         value = summary[statistic]
+        report.figure(f"{statistic} {value:.1f} ms over {summary['count']} requests (limit {float(limit_ms):g} ms)")
         if value >= float(limit_ms):
             raise Failure(f"{statistic} response time {value:.1f} ms is not below {float(limit_ms):g} ms "
                           f"({summary['count']} requests to {summary.get('url', '?')}).")

@@ -238,7 +238,8 @@ class XnaiTarget:
     @keyword
     def every_required_service_should_answer_its_health_check(self) -> None:
         """GETs the ``health_url`` of each required service that has one; fails naming every service that
-        did not answer 200 (services without an HTTP health URL, such as Redis, are checked elsewhere).
+        did not answer 200, or (where the service's entry says ``health_json``) not with JSON
+        (services without an HTTP health URL, such as Redis, are checked elsewhere).
 
         Example:
         | Every Required Service Should Answer Its Health Check |
@@ -253,6 +254,9 @@ class XnaiTarget:
                 raise Failure(f"{name}: {svc['health_url']} failed: {type(err).__name__}") from None
             if resp.status_code != 200:
                 raise Failure(f"{name}: {svc['health_url']} answered {resp.status_code}")
+            if svc.get("health_json") and "json" not in resp.headers.get("Content-Type", ""):
+                raise Failure(f"{name}: {svc['health_url']} answered 200 with {resp.headers.get('Content-Type')!r}, "
+                              "not its JSON health report: another service answered (a routing fault?)")
             logger.info(f"{name}: {svc['health_url']} -> 200 in {resp.elapsed.total_seconds() * 1000:.1f} ms")
 
         self._each_required(check)

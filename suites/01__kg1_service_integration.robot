@@ -58,12 +58,12 @@ Query Is Answered Through The Gateway
 
 Health Calls To The RAG API Are Fast
     ${url}    Service Health URL    rag_api
-    ${times}    Measure Response Times    ${url}    samples=${RESPONSE_TIME_SAMPLES}
+    ${times}    Measure Response Times    ${url}    samples=${RESPONSE_TIME_SAMPLES}    content_type=application/json
     Response Time Should Be Below    ${times}    p99    ${RESPONSE_TIME_BOUND_MS}
 
 Health Calls Through The Gateway Are Fast
     ${url}    Service Health URL    gateway
-    ${times}    Measure Response Times    ${url}    samples=${RESPONSE_TIME_SAMPLES}
+    ${times}    Measure Response Times    ${url}    samples=${RESPONSE_TIME_SAMPLES}    content_type=application/json
     Response Time Should Be Below    ${times}    p99    ${RESPONSE_TIME_BOUND_MS}
 
 Redis Accepts The Configured Credentials

@@ -25,12 +25,14 @@ Test Tags        kg5    P1    load
 Baseline Is Established From Three Runs
     [Documentation]    The seed's procedure 1: the baseline profile three times after a cooldown, the mean
     ...    saved; the three runs must agree within the comparison tolerances.
+    [Tags]    slow
     ${baseline}    Establish Baseline    baseline    runs=3    cooldown=${PROFILE_COOLDOWN}
     Should Be True    ${baseline}[p99_ms] < ${QUERY_P99_MS}
 
 Query Latency Matches The Saved Baseline
     [Documentation]    The seed's procedure 2: a new run of the baseline profile against the saved
     ...    baseline: p50 within 10 %, p99 within 20 %, memory within 5 %, errors below 0.1 %.
+    [Tags]    slow
     Wait Until Target Is Idle    rag_api    timeout=${PROFILE_COOLDOWN}
     ${now}    Run Load Profile    baseline
     Profile Should Match Baseline    ${now}
@@ -44,6 +46,7 @@ Normal Profile Meets The Query, Error And Memory Targets
     Profile Should Meet Targets    ${result}    max_error_rate=0.001    max_memory_percent=94
 
 Peak Profile Meets The Targets Without Tripping A Breaker
+    [Tags]    slow
     ${timeline}    Start Breaker Timeline    rag_api
     ${result}    Run Load Profile    peak
     ${states}    Stop Breaker Timeline    ${timeline}
@@ -53,7 +56,7 @@ Peak Profile Meets The Targets Without Tripping A Breaker
 Stress Profile Is Served Below One Percent Errors
     [Documentation]    100 users at 100 requests per second: where the latency goes is charted; the
     ...    stack still answers (errors below 1 %) at twice its expected peak.
-    [Tags]    stress
+    [Tags]    stress    slow
     ${result}    Run Load Profile    stress
     Profile Should Meet Targets    ${result}    p99_ms=1000    max_error_rate=0.01    max_memory_percent=95
 
@@ -61,7 +64,7 @@ Health Checks Stay Under 100 ms Under Normal Load
     [Documentation]    The normal profile's rate and users on fresh questions, in the background.
     ${load}    Start Normal Query Load
     ${url}    Service Health URL    gateway
-    ${times}    Measure Response Times    ${url}    samples=${RESPONSE_TIME_SAMPLES}
+    ${times}    Measure Response Times    ${url}    samples=${RESPONSE_TIME_SAMPLES}    content_type=application/json
     Wait For Background Load    ${load}
     Response Time Should Be Below    ${times}    p99    ${HEALTH_P99_MS}
 

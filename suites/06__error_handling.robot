@@ -88,7 +88,7 @@ Slow Clients Do Not Hold Up Other Clients
     [Documentation]    Streams whose clients never read stay open while everyone else is served on time.
     Open Streams That Are Never Read    5
     ${url}    Service Health URL    gateway
-    ${times}    Measure Response Times    ${url}    samples=${RESPONSE_TIME_SAMPLES}
+    ${times}    Measure Response Times    ${url}    samples=${RESPONSE_TIME_SAMPLES}    content_type=application/json
     Response Time Should Be Below    ${times}    p99    ${HEALTH_P99_MS}
     Ask The RAG API    ${QUESTION}
 

@@ -88,3 +88,13 @@ def test_compose_override_joins_the_xnai_services_and_networks():
     assert set(service["depends_on"]) == stack_services, "depends on exactly the services the suite reaches"
     for value in service["environment"].values():  # secrets come from the caller's environment only
         assert not re.fullmatch(r"[A-Za-z0-9+/=_-]{16,}", str(value)), f"a literal secret-like value: {value}"
+
+
+def test_progress_plan_lists_suites_longest_first_with_the_expected_wall_time():
+    from xnai_qa.plan import describe  # noqa: PLC0415
+
+    text = describe({"Kg1": 10.0, "Kg5": 80.0, "Kg4": 60.0, "Rag": 30.0}, processes=2)
+    lines = text.splitlines()
+    assert [line.split()[0] for line in lines[1:5]] == ["Kg5", "Kg4", "Rag", "Kg1"]
+    assert "~90 s" in lines[-1]  # lanes: 80 + 10, 60 + 30
+    assert describe({}) == ""

@@ -33,6 +33,7 @@ def get_variables():
     for name in ("gateway", "rag_api"):
         host, port = SERVICE_HOSTS[name]
         services[name]["health_url"] = f"http://{host}:{port}/xnai/api/v1/health"
+        services[name]["health_json"] = True
     services["ui"]["health_url"] = "http://ui:8001/"  # Chainlit's liveness is GET /
     variables = common_variables(os.environ.get("XNAI_PROFILE", "production"))
     variables.update(
