@@ -43,15 +43,10 @@ class XnaiErrors:
         return BuiltIn().get_variable_value("${%s}" % name, default)
 
     def _url(self, path: str, via: str) -> str:
-        bases = {"gateway": self._var("GATEWAY_URL"), "rag_api": self._var("RAG_API_URL")}
-        if via not in bases:
-            raise Failure(f"via={via!r}: use gateway or rag_api.")
-        url = f"{bases[via]}{self._var('API_PREFIX')}{path}"
         try:
-            targetconfig.check_host_allowed(urlparse(url).hostname or "", self._var("ALLOWED_HOSTS", []))
+            return targetconfig.api_url(self._var, path, via)
         except targetconfig.TargetConfigError as err:
             raise Failure(str(err)) from None
-        return url
 
     # --------------------------------------------------------- requests --
     @keyword

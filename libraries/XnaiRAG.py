@@ -8,7 +8,6 @@ the body field is ``${QUERY_FIELD}``.  Facts the corpus holds are listed in
 from __future__ import annotations
 
 import time
-from urllib.parse import urlparse
 
 import requests
 from robot.api import logger
@@ -28,15 +27,10 @@ class XnaiRAG:
         return BuiltIn().get_variable_value("${%s}" % name, default)
 
     def _url(self, path: str, via: str) -> str:
-        bases = {"gateway": self._var("GATEWAY_URL"), "rag_api": self._var("RAG_API_URL")}
-        if via not in bases:
-            raise Failure(f"via={via!r}: use gateway or rag_api.")
-        url = f"{bases[via]}{self._var('API_PREFIX')}{path}"
         try:
-            targetconfig.check_host_allowed(urlparse(url).hostname or "", self._var("ALLOWED_HOSTS", []))
+            return targetconfig.api_url(self._var, path, via)
         except targetconfig.TargetConfigError as err:
             raise Failure(str(err)) from None
-        return url
 
     @keyword
     def get_rag_facts(self) -> list:

@@ -120,3 +120,17 @@ def test_all_variables_files_define_the_same_names(testbed_env):
     names = {n: set(_load(n)) for n in ("testbed", "xnai_host", "xnai_compose")}
     testbed_only = {"TESTBED_BASE_PORT", "TESTBED_RUN_DIR"}
     assert names["testbed"] - testbed_only == names["xnai_host"] == names["xnai_compose"]
+
+
+def test_api_url_goes_through_the_gateway_or_straight_and_refuses_other_hosts():
+    values = {"GATEWAY_URL": "http://127.0.0.1:8000", "RAG_API_URL": "http://10.0.0.5:8012",
+              "API_PREFIX": "/xnai/api/v1", "ALLOWED_HOSTS": []}
+
+    def get(name, default=None):
+        return values.get(name, default)
+
+    assert targetconfig.api_url(get, "/query", "gateway") == "http://127.0.0.1:8000/xnai/api/v1/query"
+    with pytest.raises(targetconfig.TargetConfigError, match="not loopback"):
+        targetconfig.api_url(get, "/query", "rag_api")
+    with pytest.raises(targetconfig.TargetConfigError, match="use gateway or rag_api"):
+        targetconfig.api_url(get, "/query", "sideways")

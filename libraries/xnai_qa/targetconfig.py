@@ -329,3 +329,16 @@ def real_stack_variables(redis_host: str, redis_port: int, repo_root) -> dict[st
         "MONITOR_URL": os.environ.get("XNAI_MONITOR_URL", ""),
         "ALERT_RECEIVER_PORT": int(os.environ.get("XNAI_ALERT_RECEIVER_PORT", "0") or 0),
     }
+
+
+def api_url(get: Callable[..., Any], path: str, via: str) -> str:
+    """The RAG API's ``path`` (under ``${API_PREFIX}``) through the ``gateway`` or straight at ``rag_api``,
+    its host checked against ``${ALLOWED_HOSTS}``; ``get(name, default)`` reads a variable."""
+    from urllib.parse import urlparse  # noqa: PLC0415
+
+    bases = {"gateway": get("GATEWAY_URL"), "rag_api": get("RAG_API_URL")}
+    if via not in bases:
+        raise TargetConfigError(f"via={via!r}: use gateway or rag_api.")
+    url = f"{bases[via]}{get('API_PREFIX')}{path}"
+    check_host_allowed(urlparse(url).hostname or "", get("ALLOWED_HOSTS", []) or [])
+    return url
