@@ -53,6 +53,16 @@ def test_real_stack_order_runs_faulting_and_loading_suites_after_the_barrier_one
     assert ordered(SUITES / "pabot-order-real-stack.txt")[:1], "nothing runs before the barrier"
 
 
+def test_load_suites_run_alone_after_the_barrier_even_against_testbeds():
+    """A capacity search saturates the machine: beside it, other suites' timings would depend on it."""
+    text = (SUITES / "pabot-order.txt").read_text()
+    assert "#WAIT" in text
+    after = text.split("#WAIT", 1)[1]
+    for name, path in suite_names().items():
+        if suite_tags(path) & {"load", "stress"}:
+            assert f"Suites.{name}\n" in after, f"{name} (load) must run after the #WAIT barrier"
+
+
 def test_qa_run_picks_the_real_stack_order_for_a_real_target():
     qa = (REPO / "qa").read_text()
     assert "pabot-order-real-stack.txt" in qa and "*testbed.py" in qa
@@ -93,8 +103,10 @@ def test_compose_override_joins_the_xnai_services_and_networks():
 def test_progress_plan_lists_suites_longest_first_with_the_expected_wall_time():
     from xnai_qa.plan import describe  # noqa: PLC0415
 
-    text = describe({"Kg1": 10.0, "Kg5": 80.0, "Kg4": 60.0, "Rag": 30.0}, processes=2)
-    lines = text.splitlines()
+    times = {"Kg1": 10.0, "Kg5": 80.0, "Kg4": 60.0, "Rag": 30.0}
+    lines = describe(times, processes=2).splitlines()
     assert [line.split()[0] for line in lines[1:5]] == ["Kg5", "Kg4", "Rag", "Kg1"]
     assert "~90 s" in lines[-1]  # lanes: 80 + 10, 60 + 30
+    order = "--suite Suites.Kg4\n--suite Suites.Rag\n--suite Suites.Kg1\n#WAIT\n--suite Suites.Kg5\n"
+    assert "~140 s" in describe(times, 2, order).splitlines()[-1]  # max(60, 30 + 10), then 80 alone
     assert describe({}) == ""
