@@ -28,9 +28,13 @@ REPO = Path(__file__).resolve().parent.parent
 class _Verdicts(ResultVisitor):
     def __init__(self):
         self.verdicts: dict[str, str] = {}
+        self.messages: dict[str, str] = {}
 
     def visit_test(self, test):
-        self.verdicts[test.full_name.split(".", 1)[1]] = test.status
+        name = test.full_name.split(".", 1)[1]
+        self.verdicts[name] = test.status
+        if test.failed:
+            self.messages[name] = test.message[:500]
 
 
 def one_run(index: int, suites: list[str], pabot: bool, home: Path, base_port: int) -> tuple[dict, float]:
@@ -49,6 +53,8 @@ def one_run(index: int, suites: list[str], pabot: bool, home: Path, base_port: i
     wall = time.perf_counter() - started
     verdicts = _Verdicts()
     ExecutionResult(str(out / "output.xml")).visit(verdicts)
+    for name, message in verdicts.messages.items():  # why it failed, before the temporary output goes
+        print(f"    {name}: {message}", flush=True)
     return verdicts.verdicts, wall
 
 

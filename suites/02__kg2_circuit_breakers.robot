@@ -131,7 +131,9 @@ A Failing Downstream Service Opens Only Its Own Breaker
     ${load}    Start Query Load    rate=50/s    duration=${BREAKER_LOAD_STAGE}    name=cascade
     Stop Service    ${CASCADE}[downstream_service]
     Wait Until Circuit Breaker Is    ${CASCADE}[downstream_breaker]    open
-    ${result}    Wait For Background Load    ${load}
+    # The verdicts are error rate and breaker states, which a late send schedule does not change (stopping
+    # B runs in this process beside the generator and can delay its sends); no latency is judged here.
+    ${result}    Wait For Background Load    ${load}    fail_if_invalid=${False}
     ${upstream}    Stop Breaker Timeline    ${upstream}
     Breaker Should Have Stayed Closed    ${upstream}
     Error Rate Should Be Below    ${result}    ${CASCADE}[error_budget]
