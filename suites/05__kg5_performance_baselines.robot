@@ -18,21 +18,19 @@ Suite Setup      Open Target Sessions
 Test Teardown    Remove All Faults
 Test Timeout     10 minutes
 
-Test Tags        kg5    P1    load
+Test Tags        kg5    P1    load    slow
 
 
 *** Test Cases ***
 Baseline Is Established From Three Runs
     [Documentation]    The seed's procedure 1: the baseline profile three times after a cooldown, the mean
     ...    saved; the three runs must agree within the comparison tolerances.
-    [Tags]    slow
     ${baseline}    Establish Baseline    baseline    runs=3    cooldown=${PROFILE_COOLDOWN}
     Should Be True    ${baseline}[p99_ms] < ${QUERY_P99_MS}
 
 Query Latency Matches The Saved Baseline
     [Documentation]    The seed's procedure 2: a new run of the baseline profile against the saved
     ...    baseline: p50 within 10 %, p99 within 20 %, memory within 5 %, errors below 0.1 %.
-    [Tags]    slow
     Wait Until Target Is Idle    rag_api    timeout=${PROFILE_COOLDOWN}
     ${now}    Run Load Profile    baseline
     Profile Should Match Baseline    ${now}
@@ -46,7 +44,6 @@ Normal Profile Meets The Query, Error And Memory Targets
     Profile Should Meet Targets    ${result}    max_error_rate=0.001    max_memory_percent=94
 
 Peak Profile Meets The Targets Without Tripping A Breaker
-    [Tags]    slow
     ${timeline}    Start Breaker Timeline    rag_api
     ${result}    Run Load Profile    peak
     ${states}    Stop Breaker Timeline    ${timeline}
@@ -56,7 +53,7 @@ Peak Profile Meets The Targets Without Tripping A Breaker
 Stress Profile Is Served Below One Percent Errors
     [Documentation]    100 users at 100 requests per second: where the latency goes is charted; the
     ...    stack still answers (errors below 1 %) at twice its expected peak.
-    [Tags]    stress    slow
+    [Tags]    stress
     ${result}    Run Load Profile    stress
     Profile Should Meet Targets    ${result}    p99_ms=1000    max_error_rate=0.01    max_memory_percent=95
 
@@ -78,14 +75,16 @@ Document Search Stays Under 300 ms At The Normal Rate
 Capacity Exceeds The Peak Profile
     [Documentation]    The seed's procedure 3: the rate rises from the normal profile's until errors pass
     ...    1 %, p99 passes 1000 ms or memory passes 95 %; the last good rate must carry the peak profile.
-    [Tags]    stress    slow
+    [Tags]    stress
     ${capacity}    Find The Capacity Knee
     Capacity Should Be At Least    ${capacity}    peak
 
 Memory Stays Flat Under Repeated Normal Load
     [Documentation]    Rounds of normal load: the API's memory may not grow in every round (after two
-    ...    warm-up rounds), the leak rule of psutil's own tests.
+    ...    warm-up rounds), the leak rule of psutil's own tests. Memory is judged, not latency, so a late
+    ...    send schedule does not fail a round.
     Action Should Not Leak    rag_api    Run Load Profile    normal    duration=2s    record=${False}
+    ...    fail_if_invalid=${False}
     ...    warmup=2    rounds=4    check=memory    min_growth_kb=${LEAK_MIN_GROWTH_KB}
     ...    max_slope_kb=${LEAK_MAX_SLOPE_KB}
 
