@@ -109,4 +109,5 @@ def test_progress_plan_lists_suites_longest_first_with_the_expected_wall_time():
     assert "~90 s" in lines[-1]  # lanes: 80 + 10, 60 + 30
     order = "--suite Suites.Kg4\n--suite Suites.Rag\n--suite Suites.Kg1\n#WAIT\n--suite Suites.Kg5\n"
     assert "~140 s" in describe(times, 2, order).splitlines()[-1]  # max(60, 30 + 10), then 80 alone
+    assert "~150 s" in describe({**times, "New": 90.0}, 2, order).splitlines()[-1]  # unlisted: last stage
     assert describe({}) == ""

@@ -40,7 +40,8 @@ def describe(durations: dict[str, float], processes: int = 2, order_text: str = 
         return ""
     groups = stages(order_text) or [list(durations)]
     listed = {name for group in groups for name in group}
-    groups[0] += [name for name in durations if name not in listed]  # unlisted suites run in the first stage
+    # pabot appends suites the file does not list after the listed ones, so in the last stage.
+    groups[-1] += [name for name in durations if name not in listed]
     wall = sum(_wall([durations[n] for n in group if n in durations], processes) for group in groups)
     lines = [f"  {name:<32} ~{seconds:.0f} s" for name, seconds in sorted(durations.items(), key=lambda kv: -kv[1])]
     return ("last run's suite times (pabot prints 'still running <suite> after N s'):\n" + "\n".join(lines)
