@@ -95,7 +95,8 @@ class XnaiLoad:
             ("sent / ok", f"{result['sent']} / {result['ok']}"), ("throughput", f"{result['throughput']} /s"),
             ("error rate", f"{result['error_rate'] * 100:.3f} %"), ("errors", result["errors"] or "none"),
             ("latency (from intended send)", lat), ("latency (naive)", naive),
-            ("schedule lag", result["schedule_lag_ms"]), ("late / dropped", f"{result['late_sends']} / {result['dropped']}"),
+            ("schedule lag", result["schedule_lag_ms"]), ("late / dropped / unserved",
+             f"{result['late_sends']} / {result['dropped']} / {result.get('unserved', 0)}"),
             ("generator CPU", f"{result['generator_cpu_percent']} %"),
             ("valid", result["valid"] or result["invalid_reason"]), ("saved to", result.get("saved_to")),
         ]
@@ -128,7 +129,8 @@ class XnaiLoad:
         """
         secs = _secs(duration, "duration")
         stages = [load.Stage(self._rate(rate), secs)]
-        return self._run_open(url, stages, method, json, timeout, ok_statuses, max_in_flight, name, fail_if_invalid)
+        return self.run_open_load(url, stages, method=method, json_body=json, timeout=timeout, ok_statuses=ok_statuses,
+                                  max_in_flight=max_in_flight, name=name, fail_if_invalid=fail_if_invalid)
 
     @keyword
     def run_stepped_load(self, url: str, *stages: str, method: str = "GET", json=None,  # noqa: A002
@@ -147,7 +149,8 @@ class XnaiLoad:
             if not sep:
                 raise Failure(f"Stage {text!r}: write rate:duration such as 50/s:10s.")
             parsed.append(load.Stage(self._rate(rate), _secs(_timestr(dur), "stage duration")))
-        return self._run_open(url, parsed, method, json, timeout, ok_statuses, max_in_flight, name, fail_if_invalid)
+        return self.run_open_load(url, parsed, method=method, json_body=json, timeout=timeout, ok_statuses=ok_statuses,
+                                  max_in_flight=max_in_flight, name=name, fail_if_invalid=fail_if_invalid)
 
     @keyword
     def run_ramped_load(self, url: str, start="1/s", end="10/s", duration: timedelta = timedelta(seconds=10),
@@ -163,15 +166,21 @@ class XnaiLoad:
             raise Failure(f"steps={steps}: use 1..1000.")
         first, last, secs = self._rate(start), self._rate(end), _secs(duration, "duration")
         stages = [load.Stage(first + (last - first) * i / max(steps - 1, 1), secs / steps) for i in range(steps)]
-        return self._run_open(url, stages, method, json, timeout, ok_statuses, 512, name, fail_if_invalid)
+        return self.run_open_load(url, stages, method=method, json_body=json, timeout=timeout, ok_statuses=ok_statuses,
+                                  name=name, fail_if_invalid=fail_if_invalid)
 
-    def _run_open(self, url, stages, method, json_body, timeout, ok_statuses, max_in_flight, name, fail_if_invalid):
+    def run_open_load(self, url: str, stages: list[load.Stage], *, method: str = "GET", json_body=None,
+                      timeout: timedelta = timedelta(seconds=10), ok_statuses=200, max_in_flight: int = 512,
+                      name: str = "load", fail_if_invalid: bool = True, users: bool = False) -> dict:
+        """Open-model load in ``stages`` (the engine under every load keyword; for other libraries, not a
+        keyword).  ``users=True``: ``max_in_flight`` is the workload's number of users, and a send that
+        finds all of them waiting counts as unserved demand (an error), not as an invalid run."""
         if sum(s.rate * s.duration_s for s in stages) > load.MAX_REQUESTS:
             raise Failure(f"That is more than {load.MAX_REQUESTS} requests; shorten the run or lower the rate.")
         if max_in_flight < 1:
             raise Failure(f"max_in_flight={max_in_flight}: use a positive number.")
         spec = self._spec(url, method, json_body, timeout, ok_statuses)
-        result = load.execute(lambda: load.run_open(spec, stages, max_in_flight), model="open", stages=stages,
+        result = load.execute(lambda: load.run_open(spec, stages, max_in_flight, users=users), model="open", stages=stages,
                               name=name)
         return self._finish(result, fail_if_invalid)
 

@@ -123,7 +123,8 @@ class XnaiMetrics:
                           f"({summary['count']} requests to {summary.get('url', '?')}).")
 
     # -------------------------------------------------------- resources --
-    def _pid(self, service: str) -> int:
+    def pid_of(self, service: str) -> int:
+        """The pid of ``service``'s main process (for other libraries; not a keyword)."""
         get = lambda name, default=None: BuiltIn().get_variable_value("${%s}" % name, default)  # noqa: E731
         services = get("SERVICES", {}) or {}
         if service not in services:
@@ -141,7 +142,7 @@ class XnaiMetrics:
         | ${figures}= | Get Resource Figures | rag_api |
         | Should Be True | ${figures}[fds] < 200 |
         """
-        figures = resources.sample(self._pid(service))
+        figures = resources.sample(self.pid_of(service))
         logger.info(f"{service}: {figures}")
         return figures
 
@@ -156,7 +157,7 @@ class XnaiMetrics:
         """
         if interval.total_seconds() < 0.05:
             raise Failure(f"interval={interval.total_seconds()} s: use 50ms or more.")
-        pid = self._pid(service)
+        pid = self.pid_of(service)
         sampler = resources.Sampler(lambda state: resources.sample(pid, state), interval.total_seconds())
         sampler.start()
         capture_id = f"{service}-{len(self._captures) + 1}"
@@ -215,7 +216,7 @@ class XnaiMetrics:
         builtin = BuiltIn()
         for _ in range(warmup):
             builtin.run_keyword(action, *args)
-        pid = self._pid(service)
+        pid = self.pid_of(service)
         baseline = self._settled(pid, None, settle.total_seconds())
         baseline_fds = resources.fd_targets(pid)
         measured = []

@@ -102,10 +102,10 @@ class XnaiPerformance:
         memory.start()
         try:
             stages = [load.Stage(spec["rate"], spec["duration_s"])]
-            result = self._lib("XnaiLoad")._run_open(  # noqa: SLF001 - the load engine, shared
-                self._query_url(), stages, "POST", self._query_body(profile),
-                timedelta(seconds=float(self._var("REQUEST_TIMEOUT_S", 10))), 200, spec["users"],
-                f"profile-{profile}", fail_if_invalid)
+            result = self._lib("XnaiLoad").run_open_load(
+                self._query_url(), stages, method="POST", json_body=self._query_body(profile),
+                timeout=timedelta(seconds=float(self._var("REQUEST_TIMEOUT_S", 10))), max_in_flight=spec["users"],
+                name=f"profile-{profile}", fail_if_invalid=fail_if_invalid, users=True)
         finally:
             peak_memory = memory.stop()
             figures = {svc: metrics.stop_resource_capture(cap) for svc, cap in captures.items()}
@@ -157,7 +157,7 @@ class XnaiPerformance:
         Example:
         | Wait Until Target Is Idle | rag_api | cpu_below=20 | timeout=${PROFILE_COOLDOWN} |
         """
-        pid = self._lib("XnaiMetrics")._pid(service)  # noqa: SLF001 - the shared process lookup
+        pid = self._lib("XnaiMetrics").pid_of(service)
         started = time.monotonic()
         deadline = started + timeout.total_seconds()
         state: dict = {}

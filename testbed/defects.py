@@ -42,6 +42,7 @@ KG2_NEED_AN_OPEN_BREAKER = tuple(f"{KG2}.{t}" for t in (
     "Breaker Recovers Under Load Within The Bound"))
 VIK = "Vikunja Integration"
 KG5 = "Kg5 Performance Baselines"
+KG5_LIMITS = "Kg5 Peak And Capacity"
 ERR = "Error Handling"
 RAG = "Rag Integration"
 VOICE = "Voice Integration"
@@ -197,6 +198,11 @@ DEFECTS: dict[str, Defect] = {
                reference_test=f"{KG5}.Baseline Is Established From Three Runs"),
         Defect("memory-grows-under-load", "every query keeps 32 KB for ever: the API's memory grows under load",
                (f"{KG5}.Memory Stays Flat Under Repeated Normal Load",)),
+        Defect("query-concurrency-capped", "the API answers at most 4 queries at once (a worker pool sized for a "
+               "few users): normal load is served, peak load queues",
+               tuple(f"{KG5_LIMITS}.{t}" for t in ("Peak Profile Meets The Targets Without Tripping A Breaker",
+                                                  "Stress Profile Is Served Below One Percent Errors",
+                                                  "Capacity Exceeds The Peak Profile"))),
         Defect("validation-as-500", "request validation errors are answered 500 instead of the contract's 400",
                tuple(f"{ERR}.{t}" for t in ("Malformed JSON Is A 400 With The Contract's Error Body",
                                             "A Missing Query Field Is A 400", "An Oversized Query Is A 400",

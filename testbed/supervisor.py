@@ -16,6 +16,7 @@ import os
 import signal
 import subprocess
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -23,7 +24,7 @@ from typing import Callable
 import psutil
 
 from . import config as cfgmod
-from .config import PROXIED, SERVICE_ORDER, TestbedConfig
+from .config import PROXIED, SERVICE_ORDER, START_STAGES, STOP_STAGES, TestbedConfig
 from .services import AFTER_READY, SERVICES, ServiceError, port_free, wait_ready
 
 STOP_GRACE_S = 10.0
@@ -139,29 +140,50 @@ def _log_tail(cfg: TestbedConfig, name: str, lines: int = 25) -> str:
 
 def start_service(cfg: TestbedConfig, name: str) -> None:
     """Start one service (if not alive) and wait until it answers."""
+    start_services(cfg, (name,))
+
+
+def start_services(cfg: TestbedConfig, names: tuple[str, ...]) -> None:
+    """Start ``names`` (those not alive) at once and wait until every one answers.
+
+    The services of one start stage do not need each other to come up, so their start-up (mostly
+    Python imports) overlaps; a failure names the service and the tail of its log.
+    """
     state = read_state(cfg)
-    if _process(state["services"].get(name)):
+    spawned: dict[str, subprocess.Popen] = {}
+    try:
+        for name in names:
+            if _process(state["services"].get(name)):
+                continue
+            port = cfg.port(SERVICES[name].port_key)
+            if not port_free(port):
+                raise TestbedError(
+                    f"Port {port} (testbed service '{name}') is already in use by another program. "
+                    f"Free it, or move the whole testbed with XNAI_TESTBED_BASE_PORT (now {cfg.base_port}; "
+                    f"the testbed uses {cfg.base_port}..{cfg.base_port + max(cfgmod.PORT_OFFSETS.values())}).")
+            try:
+                proc = _spawn(name, cfg)
+            except ServiceError as err:
+                raise TestbedError(str(err)) from err
+            spawned[name] = proc
+            ps = psutil.Process(proc.pid)
+            state["services"][name] = {"pid": proc.pid, "create_time": ps.create_time(), "argv0": ps.name()}
+    finally:
+        _write_state(cfg, state)  # every spawned pid is on record before anything can fail
+    if not spawned:
         return
-    port = cfg.port(SERVICES[name].port_key)
-    if not port_free(port):
-        raise TestbedError(
-            f"Port {port} (testbed service '{name}') is already in use by another program. "
-            f"Free it, or move the whole testbed with XNAI_TESTBED_BASE_PORT "
-            f"(now {cfg.base_port}; the testbed uses {cfg.base_port}..{cfg.base_port + max(cfgmod.PORT_OFFSETS.values())})."
-        )
-    try:
-        proc = _spawn(name, cfg)
-    except ServiceError as err:
-        raise TestbedError(str(err)) from err
-    ps = psutil.Process(proc.pid)
-    state["services"][name] = {"pid": proc.pid, "create_time": ps.create_time(), "argv0": ps.name()}
-    _write_state(cfg, state)
-    try:
-        wait_ready(SERVICES[name], cfg, alive=lambda: proc.poll() is None)
-        if name in AFTER_READY:
-            AFTER_READY[name](cfg)
-    except Exception as err:
-        raise TestbedError(f"{err}. Last lines of {cfg.run_path / 'logs' / (name + '.log')}:\n{_log_tail(cfg, name)}") from err
+    with ThreadPoolExecutor(max_workers=len(spawned), thread_name_prefix="testbed-start") as pool:
+        outcomes = [(name, pool.submit(_become_ready, cfg, name, proc)) for name, proc in spawned.items()]
+    errors = [f"{err}. Last lines of {cfg.run_path / 'logs' / (name + '.log')}:\n{_log_tail(cfg, name)}"
+              for name, future in outcomes if (err := future.exception()) is not None]
+    if errors:
+        raise TestbedError("\n".join(errors))
+
+
+def _become_ready(cfg: TestbedConfig, name: str, proc: subprocess.Popen) -> None:
+    wait_ready(SERVICES[name], cfg, alive=lambda: proc.poll() is None)
+    if name in AFTER_READY:
+        AFTER_READY[name](cfg)
 
 
 def stop_service(cfg: TestbedConfig, name: str, grace_s: float = STOP_GRACE_S) -> bool:
@@ -169,31 +191,56 @@ def stop_service(cfg: TestbedConfig, name: str, grace_s: float = STOP_GRACE_S) -
 
     Returns True if something was running.
     """
+    return bool(stop_services(cfg, (name,), grace_s))
+
+
+def stop_services(cfg: TestbedConfig, names: tuple[str, ...], grace_s: float = STOP_GRACE_S) -> list[str]:
+    """Stop the process groups of ``names`` at once (each with its own stop signal, then SIGKILL after
+    ``grace_s``); returns those that were running."""
     state = read_state(cfg)
-    entry = state["services"].pop(name, None)
-    proc = _process(entry)
-    if proc is not None:
-        _terminate_group(proc, grace_s, SERVICES[name].stop_signal if name in SERVICES else signal.SIGTERM)
-    _write_state(cfg, state)
-    return proc is not None
-
-
-def _terminate_group(proc: psutil.Process, grace_s: float, sig: int = signal.SIGTERM) -> None:
-    try:
-        pgid = os.getpgid(proc.pid)
-    except ProcessLookupError:
-        return
-    members = [proc]
-    with contextlib.suppress(psutil.Error):
-        members += proc.children(recursive=True)
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pgid, sig)
-        os.killpg(pgid, signal.SIGCONT)  # a paused service must wake up to handle SIGTERM
+    groups = []
+    for name in names:
+        proc = _process(state["services"].pop(name, None))
+        if proc is not None:
+            groups.append((name, proc))
+    for name, proc in groups:
+        _signal_group(proc, SERVICES[name].stop_signal if name in SERVICES else signal.SIGTERM)
+    members = [member for _, proc in groups for member in _group_members(proc)]
     alive = _wait_gone(members, grace_s)
     if alive:
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(pgid, signal.SIGKILL)
+        for _, proc in groups:
+            _signal_group(proc, signal.SIGKILL)
         _wait_gone(alive, 5)
+    _write_state(cfg, state)
+    return [name for name, _ in groups]
+
+
+def _signal_group(proc: psutil.Process, sig: int) -> None:
+    pgid = _pgid(proc)
+    if pgid is None:
+        return
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, sig)
+        if sig != signal.SIGKILL:
+            os.killpg(pgid, signal.SIGCONT)  # a paused service must wake up to handle SIGTERM
+
+
+def _group_members(proc: psutil.Process) -> list[psutil.Process]:
+    """``proc`` and its descendants in its own process group: a service the health monitor restarted is
+    the monitor's child but leads a group of its own, is not signalled with it and is stopped under its
+    own name."""
+    pgid = _pgid(proc)
+    members = [proc]
+    with contextlib.suppress(psutil.Error):
+        members += [child for child in proc.children(recursive=True) if _pgid(child) == pgid]
+    return members
+
+
+def _pgid(proc: psutil.Process) -> int | None:
+    try:
+        return os.getpgid(proc.pid)
+    except (ProcessLookupError, PermissionError):
+        return None
 
 
 def _wait_gone(procs: list[psutil.Process], timeout_s: float) -> list[psutil.Process]:
@@ -288,8 +335,8 @@ def up(cfg: TestbedConfig, *, owner: str = "manual") -> bool:
         if is_running(cfg):
             return False
         # Leftovers of a crashed supervisor or a killed run: stop them first.
-        for name in reversed(SERVICE_ORDER):
-            stop_service(cfg, name)
+        for stage in STOP_STAGES:
+            stop_services(cfg, stage)
         busy = [
             (name, cfg.port(SERVICES[name].port_key))
             for name in SERVICE_ORDER
@@ -309,11 +356,11 @@ def up(cfg: TestbedConfig, *, owner: str = "manual") -> bool:
         state["started_at"] = time.time()
         _write_state(cfg, state)
         try:
-            for name in SERVICE_ORDER:
-                start_service(cfg, name)
+            for stage in START_STAGES:
+                start_services(cfg, stage)
         except BaseException:
-            for name in reversed(SERVICE_ORDER):
-                stop_service(cfg, name)
+            for stage in STOP_STAGES:
+                stop_services(cfg, stage)
             raise
         return True
 
@@ -321,7 +368,13 @@ def up(cfg: TestbedConfig, *, owner: str = "manual") -> bool:
 def down(cfg: TestbedConfig) -> list[str]:
     """Stop every service (reverse order).  Returns the names that were running."""
     with _locked(cfg):
-        stopped = [name for name in reversed(SERVICE_ORDER) if stop_service(cfg, name)]
+        stopped = []
+        for stage in STOP_STAGES:
+            started = time.monotonic()
+            names = stop_services(cfg, stage)
+            took = time.monotonic() - started
+            # A stop that needed more than a second waited out a grace: say so, it costs every run.
+            stopped += names if took < 1.0 or not names else [f"{'+'.join(names)} (took {took:.1f} s)"]
         state = read_state(cfg)
         state.pop("owner", None)
         _write_state(cfg, state)

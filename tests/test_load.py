@@ -113,6 +113,17 @@ def test_in_flight_cap_drops_and_invalidates():
     assert "dropped at the in-flight cap" in result["invalid_reason"]
 
 
+def test_a_users_cap_counts_unserved_demand_as_errors_of_a_valid_run():
+    """A profile's users are part of the workload: when all of them wait, the target is too slow."""
+    with StallableServer() as server:
+        server.stall_until = time.monotonic() + 2
+        result = _run_open(f"http://127.0.0.1:{server.port}/", 200, 0.5, max_in_flight=10, users=True)
+    assert result["unserved"] == 90 and result["dropped"] == 0
+    assert result["valid"], result["invalid_reason"]
+    assert result["errors"] == {"unserved (all 10 users waiting)": 90}
+    assert result["error_rate"] == 0.9 and result["completed"] == 10
+
+
 def test_summary_flags_a_lagging_schedule():
     rec = load.Recorder()
     for _ in range(100):

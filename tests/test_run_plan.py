@@ -53,14 +53,28 @@ def test_real_stack_order_runs_faulting_and_loading_suites_after_the_barrier_one
     assert ordered(SUITES / "pabot-order-real-stack.txt")[:1], "nothing runs before the barrier"
 
 
-def test_load_suites_run_alone_after_the_barrier_even_against_testbeds():
-    """A capacity search saturates the machine: beside it, other suites' timings would depend on it."""
+def test_suites_with_stress_tests_run_alone_after_the_barrier_even_against_testbeds():
+    """A capacity search saturates the machine: beside it, other suites' timings would depend on it.
+    Moderate load (KG-5's baseline and normal profiles) runs beside the others, before the barrier."""
     text = (SUITES / "pabot-order.txt").read_text()
     assert "#WAIT" in text
-    after = text.split("#WAIT", 1)[1]
+    before, after = text.split("#WAIT", 1)
     for name, path in suite_names().items():
-        if suite_tags(path) & {"load", "stress"}:
-            assert f"Suites.{name}\n" in after, f"{name} (load) must run after the #WAIT barrier"
+        stress = "stress" in suite_tags(path) or re.search(r"\[Tags\].*\bstress\b", path.read_text())
+        assert (f"Suites.{name}\n" in after) == bool(stress), (
+            f"{name}: suites with stress tests run after the #WAIT barrier, the others before it")
+    assert len(ordered(SUITES / "pabot-order.txt")) - after.count("--suite") >= 2, "nothing runs in parallel"
+
+
+def test_groups_list_their_suites_in_the_order_robot_runs_them():
+    """One robot process runs a ``{ }`` group's suites in file-name order, whatever the listing says."""
+    from xnai_qa.plan import stages  # noqa: PLC0415
+
+    files = {name: path.name for name, path in suite_names().items()}
+    for order in ("pabot-order.txt", "pabot-order-real-stack.txt"):
+        for stage in stages((SUITES / order).read_text()):
+            for unit in stage:
+                assert unit == sorted(unit, key=files.__getitem__), f"{order}: list {unit} in file order"
 
 
 def test_qa_run_picks_the_real_stack_order_for_a_real_target():
@@ -110,4 +124,6 @@ def test_progress_plan_lists_suites_longest_first_with_the_expected_wall_time():
     order = "--suite Suites.Kg4\n--suite Suites.Rag\n--suite Suites.Kg1\n#WAIT\n--suite Suites.Kg5\n"
     assert "~140 s" in describe(times, 2, order).splitlines()[-1]  # max(60, 30 + 10), then 80 alone
     assert "~150 s" in describe({**times, "New": 90.0}, 2, order).splitlines()[-1]  # unlisted: last stage
+    grouped = "{\n--suite Suites.Kg4\n--suite Suites.Rag\n}\n--suite Suites.Kg1\n#WAIT\n--suite Suites.Kg5\n"
+    assert "~170 s" in describe(times, 2, grouped).splitlines()[-1]  # a group runs in one process: 60 + 30
     assert describe({}) == ""

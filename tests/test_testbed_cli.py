@@ -55,6 +55,45 @@ def test_up_twice_then_down_twice(testbed_env):
     assert cli(testbed_env, "status").returncode == 3
 
 
+def test_start_and_stop_stages_hold_every_service_once_monitor_last_up_first_down():
+    from testbed.config import SERVICE_ORDER, START_STAGES, STOP_STAGES
+
+    for stages in (START_STAGES, STOP_STAGES):
+        flat = [name for stage in stages for name in stage]
+        assert sorted(flat) == sorted(SERVICE_ORDER) and len(flat) == len(set(flat))
+    # The monitor starts after everything it checks and stops before it (else it restarts what stops).
+    started = [name for stage in START_STAGES[:-2] for name in stage]
+    assert START_STAGES[-2:] == (("monitor",), ("gateway",)) and "monitor" not in started
+    assert STOP_STAGES[:2] == (("gateway",), ("monitor",))
+
+
+def test_down_is_prompt_after_the_monitor_restarted_a_service(testbed_env):
+    """A service the health monitor restarted is the monitor's child in a group of its own: stopping the
+    monitor must not wait out its grace for it (it did: 15 s on every KG-4 run)."""
+    assert cli(testbed_env, "up").returncode == 0
+    try:
+        before = int(cli(testbed_env, "service", "pid", "rag_api").stdout.split()[-1])
+        assert cli(testbed_env, "service", "kill", "rag_api").returncode == 0
+        deadline = time.monotonic() + 60
+        restarted = None
+        while time.monotonic() < deadline:
+            out = cli(testbed_env, "service", "pid", "rag_api").stdout.split()
+            if out and out[-1].isdigit() and int(out[-1]) != before and psutil.pid_exists(int(out[-1])):
+                restarted = int(out[-1])
+                break
+            time.sleep(0.2)
+        assert restarted, "the monitor did not restart the killed API within 60 s"
+        monitor = int(cli(testbed_env, "service", "pid", "monitor").stdout.split()[-1])
+        assert restarted in [child.pid for child in psutil.Process(monitor).children(recursive=True)]
+    finally:
+        started = time.monotonic()
+        down = cli(testbed_env, "down")
+        took = time.monotonic() - started
+    assert down.returncode == 0, down.stderr
+    assert "took" not in down.stdout and took < 8, f"down took {took:.1f} s: {down.stdout}"
+    assert not run_dir_processes(testbed_env), "processes left after down"
+
+
 def test_down_with_no_run_folder_is_not_an_error(testbed_env):
     result = cli(testbed_env, "down")
     assert result.returncode == 0

@@ -63,6 +63,7 @@ class Recorder:
         self.errors: Counter = Counter()
         self.late = 0
         self.dropped = 0
+        self.unserved = 0
         self.sent = 0
         self.first_send = self.last_send = 0.0
         self.timeline: dict[int, dict] = defaultdict(lambda: {"ok": 0, "errors": 0, "latencies_ms": []})
@@ -168,8 +169,13 @@ def _sender(spec: RequestSpec, connections: int):
 
 
 async def run_open(spec: RequestSpec, stages: list[Stage], max_in_flight: int = 512,
-                   connections: int = 256) -> Recorder:
-    """Send at the stages' rates; a send that finds ``max_in_flight`` requests pending is dropped."""
+                   connections: int = 256, users: bool = False) -> Recorder:
+    """Send at the stages' rates; a send that finds ``max_in_flight`` requests pending is dropped.
+
+    With ``users=True`` the cap is the workload's number of users (a load profile's "50 users"): a send
+    that finds every user waiting is demand the target left unserved, an error of the target's, and does
+    not make the run invalid.  Otherwise the cap is the generator's own limit and a drop invalidates.
+    """
     rec = Recorder()
     loop = asyncio.get_running_loop()
     pending: set[asyncio.Task] = set()
@@ -193,8 +199,12 @@ async def run_open(spec: RequestSpec, stages: list[Stage], max_in_flight: int = 
                     await asyncio.sleep(delay)
                 rec.record_send(loop.time() - intended)
                 if len(pending) >= max_in_flight:
-                    rec.dropped += 1
-                    rec.errors["dropped (in-flight cap)"] += 1
+                    if users:
+                        rec.unserved += 1
+                        rec.errors[f"unserved (all {max_in_flight} users waiting)"] += 1
+                    else:
+                        rec.dropped += 1
+                        rec.errors["dropped (in-flight cap)"] += 1
                     continue
                 task = loop.create_task(one(intended, int(intended - t0)))
                 pending.add(task)
@@ -279,7 +289,7 @@ def run_burst(spec: RequestSpec, count: int) -> dict:
 
 def summarize(rec: Recorder, *, model: str, stages: list[Stage], wall_s: float, cpu_s: float,
               name: str = "load") -> dict:
-    completed = rec.ok + sum(v for k, v in rec.errors.items() if not k.startswith("dropped"))
+    completed = rec.ok + sum(v for k, v in rec.errors.items() if not k.startswith(("dropped", "unserved")))
     total = rec.ok + sum(rec.errors.values())
     target_rate = (sum(s.rate * s.duration_s for s in stages) / max(sum(s.duration_s for s in stages), 1e-9)
                    if model == "open" else None)
@@ -320,6 +330,7 @@ def summarize(rec: Recorder, *, model: str, stages: list[Stage], wall_s: float, 
         "schedule_lag_ms": lag,
         "late_sends": rec.late,
         "dropped": rec.dropped,
+        "unserved": rec.unserved,
         "clamped": rec.clamped,
         "generator_cpu_percent": round(cpu_pct, 1),
         "wall_s": round(wall_s, 3),

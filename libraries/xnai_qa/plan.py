@@ -17,14 +17,27 @@ def last_durations(output_xml: Path) -> dict[str, float]:
     return {suite.name: suite.elapsed_time.total_seconds() for suite in result.suite.suites}
 
 
-def stages(order_text: str) -> list[list[str]]:
-    """The suite names of a pabot ordering file, in the stages its ``#WAIT`` lines separate."""
-    out: list[list[str]] = [[]]
+def stages(order_text: str) -> list[list[list[str]]]:
+    """The stages of a pabot ordering file (separated by ``#WAIT``), each a list of units: one suite, or
+    the suites of a ``{ }`` group, which one process runs one after another."""
+    out: list[list[list[str]]] = [[]]
+    group: list[str] | None = None
     for line in order_text.splitlines():
-        if line.strip() == "#WAIT":
+        text = line.strip()
+        if text == "#WAIT":
             out.append([])
-        elif line.startswith("--suite Suites."):
-            out[-1].append(line.split("Suites.", 1)[1].strip())
+        elif text == "{":
+            group = []
+        elif text == "}":
+            if group:
+                out[-1].append(group)
+            group = None
+        elif text.startswith("--suite Suites."):
+            name = text.split("Suites.", 1)[1].strip()
+            if group is not None:
+                group.append(name)
+            else:
+                out[-1].append([name])
     return [stage for stage in out if stage]
 
 
@@ -38,15 +51,15 @@ def _wall(seconds: list[float], processes: int) -> float:
 def describe(durations: dict[str, float], processes: int = 2, order_text: str = "") -> str:
     if not durations:
         return ""
-    groups = stages(order_text) or [list(durations)]
-    listed = {name for group in groups for name in group}
+    plan = stages(order_text) or [[[name] for name in durations]]
+    listed = {name for stage in plan for unit in stage for name in unit}
     # pabot appends suites the file does not list after the listed ones, so in the last stage.
-    groups[-1] += [name for name in durations if name not in listed]
-    wall = sum(_wall([durations[n] for n in group if n in durations], processes) for group in groups)
+    plan[-1] += [[name] for name in durations if name not in listed]
+    wall = sum(_wall([sum(durations.get(n, 0.0) for n in unit) for unit in stage], processes) for stage in plan)
     lines = [f"  {name:<32} ~{seconds:.0f} s" for name, seconds in sorted(durations.items(), key=lambda kv: -kv[1])]
-    return ("last run's suite times (pabot prints 'still running <suite> after N s'):\n" + "\n".join(lines)
+    return ("last run's suite times (pabot prints 'still running <suite or group> after N s'):\n" + "\n".join(lines)
             + f"\n  expected wall time with {processes} processes: ~{wall:.0f} s"
-            " (plus each suite's testbed start and stop)")
+            " (plus each process's testbed start and stop)")
 
 
 def main(argv: list[str]) -> int:

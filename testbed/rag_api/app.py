@@ -393,7 +393,12 @@ def create_app(cfg: TestbedConfig | None = None) -> FastAPI:
             generation_s *= 1.3  # a regression: 30 % more per answer
         if cfg.has_defect("memory-grows-under-load"):
             state["retained"].append(bytearray(32 * 1024))  # kept forever: memory grows with every query
-        await asyncio.sleep(generation_s)
+        if cfg.has_defect("query-concurrency-capped"):
+            # A worker pool sized for a few users: answers queue for one of 4 slots.
+            async with state.setdefault("generation_slots", asyncio.Semaphore(4)):
+                await asyncio.sleep(generation_s)
+        else:
+            await asyncio.sleep(generation_s)
         await breaker.record_success()
         duration_ms = (time.perf_counter() - started) * 1000
         body = {
