@@ -8,7 +8,7 @@ Documentation    KG-5 at the limits: the seed's peak (50 users at 50 req/s) and 
 ...              ``Kg5 Performance Baselines``. Figures of every profile are at the top of report.html and
 ...              in ``performance/summary.json``.
 ...
-...              Testbed defects this suite catches: ``api-serialises-queries`` (see
+...              Testbed defects this suite catches: ``query-concurrency-capped`` (see
 ...              ``python -m testbed defects``).
 
 Resource         ../resources/xnai.resource
