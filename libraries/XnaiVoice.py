@@ -17,7 +17,7 @@ from robot.api.deco import keyword, library
 from robot.api.exceptions import Failure, SkipExecution
 from robot.libraries.BuiltIn import BuiltIn
 
-from xnai_qa import targetconfig, wavcheck
+from xnai_qa import report, targetconfig, wavcheck
 
 
 def _words(text: str) -> list[str]:
@@ -132,6 +132,23 @@ class XnaiVoice:
             missing = [w for w in said if w not in got]
             extra = [w for w in got if w not in said]
             raise Failure(f"Said {text!r}, heard {heard['text']!r} (missing {missing}, extra {extra}).")
+
+    @keyword
+    def voice_round_trip_should_be_within(self, speech: dict, heard: dict, bound_ms: float) -> float:
+        """Fails unless synthesis plus recognition of one clip took less than ``bound_ms``; returns the
+        total in milliseconds (also a key figure at the top of the report).
+
+        Example:
+        | Voice Round Trip Should Be Within | ${speech} | ${heard} | ${VOICE_LATENCY_BOUND_MS} |
+        """
+        total_ms = round((float(speech["seconds"]) + float(heard["seconds"])) * 1000, 1)
+        report.figure(f"voice round trip {total_ms:g} ms (synthesis {float(speech['seconds']) * 1000:.0f} ms, "
+                      f"recognition {float(heard['seconds']) * 1000:.0f} ms; bound {float(bound_ms):g} ms)")
+        if total_ms >= float(bound_ms):
+            raise Failure(f"Synthesis and recognition took {total_ms:g} ms (synthesis "
+                          f"{float(speech['seconds']) * 1000:.0f} ms, recognition {float(heard['seconds']) * 1000:.0f} "
+                          f"ms), bound {float(bound_ms):g} ms.")
+        return total_ms
 
     @keyword
     def voice_call_should_be_refused(self, engine: str) -> dict:

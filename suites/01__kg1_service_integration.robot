@@ -8,7 +8,8 @@ Documentation     KG-1: every service is discoverable, reachable and healthy, di
 ...               responding, request/response times < ${RESPONSE_TIME_BOUND_MS} ms, no connection refused.
 ...
 ...               Testbed defects this suite catches: ``gateway-drops-api-route``, ``slow-health``,
-...               ``no-request-id``, ``health-ignores-redis``, ``ui-drops-stream`` (see ``python -m testbed defects``).
+...               ``no-request-id``, ``health-ignores-redis``, ``ui-drops-stream``, ``cache-never-written``,
+...               ``tasks-info-needs-token`` (see ``python -m testbed defects``).
 
 Resource          ../resources/xnai.resource
 

@@ -1,17 +1,18 @@
 *** Settings ***
-Documentation    KG-5: latency, throughput and memory of the query path under the seed's baseline and normal
-...              load profiles (baseline 1 user at 1 req/s, normal 10 at 10), judged against the seed's
-...              targets; a baseline established from three runs and compared with its tolerances; memory
-...              that stays flat under repeated load. The peak and stress profiles and the capacity knee,
-...              which saturate the machine, are in the suite ``Kg5 Peak And Capacity``.
+Documentation    KG-5 reference measurements and limits: the baseline established from three runs and a
+...              new run compared with it (the seed's procedures 1 and 2), the peak (50 users at 50 req/s)
+...              and stress (100 at 100) profiles, and the capacity knee (procedure 3).
 ...
-...              Profiles, durations and bounds come from variables (``${LOAD_PROFILES}``: the seed's
-...              minutes in the production profile, seconds in the fast one). Figures of every profile
-...              are at the top of report.html and in ``performance/summary.json`` of the output folder.
-...              Compare with an earlier run's baselines: ``--variable BASELINE_REFERENCE_DIR:<dir>``.
+...              A baseline is a reference: taken beside other load it would describe the neighbours, and
+...              the limit tests saturate the machine. So with pabot this suite runs alone after a ``#WAIT``
+...              barrier (``suites/pabot-order.txt``). The moderate profiles' targets are in the suite
+...              ``Kg5 Load Targets``. Figures of every profile are at the top of report.html and in
+...              ``performance/summary.json``; compare with an earlier run's baselines:
+...              ``--variable BASELINE_REFERENCE_DIR:<dir>``.
 ...
 ...              Testbed defects this suite catches: ``query-slow-path`` (against a clean reference
-...              baseline), ``memory-grows-under-load`` (see ``python -m testbed defects``).
+...              baseline), ``query-over-target``, ``query-concurrency-capped`` (see
+...              ``python -m testbed defects``).
 
 Resource         ../resources/xnai.resource
 
@@ -36,44 +37,23 @@ Query Latency Matches The Saved Baseline
     ${now}    Run Load Profile    baseline
     Profile Should Match Baseline    ${now}
 
-Baseline Profile Meets The Query Target
-    ${result}    Run Load Profile    baseline
-    Profile Should Meet Targets    ${result}
+Peak Profile Meets The Targets Without Tripping A Breaker
+    ${timeline}    Start Breaker Timeline    rag_api
+    ${result}    Run Load Profile    peak
+    ${states}    Stop Breaker Timeline    ${timeline}
+    Profile Should Meet Targets    ${result}    max_memory_percent=94
+    Breaker Should Have Stayed Closed    ${states}
 
-Normal Profile Meets The Query, Error And Memory Targets
-    ${result}    Run Load Profile    normal
-    Profile Should Meet Targets    ${result}    max_error_rate=0.001    max_memory_percent=94
+Stress Profile Is Served Below One Percent Errors
+    [Documentation]    100 users at 100 requests per second: where the latency goes is charted; the
+    ...    stack still answers (errors below 1 %) at twice its expected peak.
+    [Tags]    stress
+    ${result}    Run Load Profile    stress
+    Profile Should Meet Targets    ${result}    p99_ms=1000    max_error_rate=0.01    max_memory_percent=95
 
-Health Checks Stay Under 100 ms Under Normal Load
-    [Documentation]    The normal profile's rate and users on fresh questions, in the background.
-    ${load}    Start Normal Query Load
-    ${url}    Service Health URL    gateway
-    ${times}    Measure Response Times    ${url}    samples=${RESPONSE_TIME_SAMPLES}    content_type=application/json
-    Wait For Background Load    ${load}
-    Response Time Should Be Below    ${times}    p99    ${HEALTH_P99_MS}
-
-Document Search Stays Under 300 ms At The Normal Rate
-    ${result}    Run Load    ${GATEWAY_URL}${API_PREFIX}/docs/search?query=circuit+breaker&limit=5
-    ...    rate=${LOAD_PROFILES}[normal][rate]    duration=${LOAD_PROFILES}[normal][duration]
-    ...    max_in_flight=${LOAD_PROFILES}[normal][users]
-    Error Rate Should Be Below    ${result}    0.001
-    Latency Should Be Below    ${result}    p99    ${API_P99_MS}
-
-Memory Stays Flat Under Repeated Normal Load
-    [Documentation]    Rounds of normal load: the API's memory may not grow in every round (after two
-    ...    warm-up rounds), the leak rule of psutil's own tests. Memory is judged, not latency, so a late
-    ...    send schedule does not fail a round.
-    Action Should Not Leak    rag_api    Run Load Profile    normal    duration=2s    record=${False}
-    ...    fail_if_invalid=${False}
-    ...    warmup=2    rounds=4    check=memory    min_growth_kb=${LEAK_MIN_GROWTH_KB}
-    ...    max_slope_kb=${LEAK_MAX_SLOPE_KB}
-
-
-*** Keywords ***
-Start Normal Query Load
-    [Documentation]    The normal profile's rate and users on fresh questions, in the background.
-    ${load}    Start Load In Background    ${GATEWAY_URL}${API_PREFIX}${QUERY_PATH}
-    ...    rate=${LOAD_PROFILES}[normal][rate]    duration=${LOAD_PROFILES}[normal][duration]
-    ...    method=POST    json=${{ {$QUERY_FIELD: "Normal load question {seq}"} }}
-    ...    max_in_flight=${LOAD_PROFILES}[normal][users]
-    RETURN    ${load}
+Capacity Exceeds The Peak Profile
+    [Documentation]    The seed's procedure 3: the rate rises from the normal profile's until errors pass
+    ...    1 %, p99 passes 1000 ms or memory passes 95 %; the last good rate must carry the peak profile.
+    [Tags]    stress
+    ${capacity}    Find The Capacity Knee
+    Capacity Should Be At Least    ${capacity}    peak

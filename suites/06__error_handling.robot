@@ -6,7 +6,9 @@ Documentation    Error handling: bad requests get the contract's 400 error body 
 ...              leaks a stack trace or a secret.
 ...
 ...              Testbed defects this suite catches: ``validation-as-500``, ``stack-trace-in-error-body``,
-...              ``redis-down-hangs``, ``gateway-no-upstream-timeout`` (see ``python -m testbed defects``).
+...              ``redis-down-hangs``, ``gateway-no-upstream-timeout``, ``routing-errors-bare``,
+...              ``tasks-db-down-500``, ``gateway-masks-upstream-errors``, ``stream-ends-silently-on-error``
+...              (see ``python -m testbed defects``).
 
 Resource         ../resources/xnai.resource
 

@@ -3,7 +3,8 @@ Documentation    Vikunja integration: the task service's token auth, the project
 ...              calls, what PostgreSQL stores, and recovery from a database restart.
 ...
 ...              Testbed defects this suite catches: ``tasks-token-not-checked``, ``tasks-wrong-project``,
-...              ``tasks-no-reconnect``.
+...              ``tasks-no-reconnect``, ``tasks-info-needs-token``, ``tasks-delete-ignored``,
+...              ``tasks-all-first-project-only``.
 
 Resource         ../resources/xnai.resource
 

@@ -9,7 +9,8 @@ Documentation    RAG integration: answers cite the documents their facts come fr
 ...
 ...              Testbed defects this suite catches: ``wrong-sources``, ``max-tokens-ignored``,
 ...              ``cache-never-written``, ``cache-never-hit``, ``docs-search-misranks``,
-...              ``queries-not-recorded``, ``cache-breaker-ignored`` (see ``python -m testbed defects``).
+...              ``queries-not-recorded``, ``cache-breaker-ignored``, ``use-rag-ignored``,
+...              ``stream-cites-fewer-sources`` (see ``python -m testbed defects``).
 
 Resource         ../resources/xnai.resource
 

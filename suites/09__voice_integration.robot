@@ -8,8 +8,8 @@ Documentation    Voice: synthesised speech is a complete WAV of plausible length
 ...              reason. The testbed's voice service runs eSpeak NG (synthesis) and PocketSphinx with the
 ...              assistant's command grammar (recognition).
 ...
-...              Testbed defects this suite catches: ``tts-truncated-wav``, ``voice-breaker-never-opens``
-...              (see ``python -m testbed defects``).
+...              Testbed defects this suite catches: ``tts-truncated-wav``, ``voice-breaker-never-opens``,
+...              ``stt-slow`` (see ``python -m testbed defects``).
 
 Resource         ../resources/xnai.resource
 
@@ -37,9 +37,7 @@ A Spoken Command Is Recognised Word For Word
 A Voice Round Trip Is Within The Latency Bound
     ${speech}    Synthesise Speech    ${VOICE_COMMANDS}[0]
     ${heard}    Recognise Speech    ${speech}
-    ${total_ms}    Evaluate    ($speech["seconds"] + $heard["seconds"]) * 1000
-    Should Be True    ${total_ms} < ${VOICE_LATENCY_BOUND_MS}
-    ...    Synthesis and recognition took ${total_ms} ms, bound ${VOICE_LATENCY_BOUND_MS} ms
+    Voice Round Trip Should Be Within    ${speech}    ${heard}    ${VOICE_LATENCY_BOUND_MS}
 
 The Wake Word Is Heard Only When Spoken
     ${with}    Synthesise Speech    ${VOICE_WAKE_WORD}, ${VOICE_COMMANDS}[0]

@@ -123,6 +123,20 @@ def _http_ok(url: str, timeout: float = 1.0) -> bool:
         return False
 
 
+def _http_answers(url: str, timeout: float = 1.0) -> bool:
+    """Any HTTP answer, even an error status: the server is up (readiness, not health)."""
+    import urllib.error  # noqa: PLC0415
+    import urllib.request  # noqa: PLC0415
+
+    try:
+        with urllib.request.urlopen(url, timeout=timeout):  # noqa: S310 - loopback only
+            return True
+    except urllib.error.HTTPError:
+        return True
+    except (urllib.error.URLError, OSError, ValueError):
+        return False
+
+
 def _redis_ready(cfg: TestbedConfig) -> bool:
     import redis  # noqa: PLC0415
 
@@ -354,6 +368,11 @@ def caddyfile(cfg: TestbedConfig) -> str:
         }}
     }}"""
     )
+    # A "friendly" error page that hides a dead upstream from clients and monitors (the defect).
+    masks = ("""
+    handle_errors 502 {
+        respond "The assistant is taking a short break. Please try again." 200
+    }""" if cfg.has_defect("gateway-masks-upstream-errors") else "")
     monitor = f"""
     handle /health* {{
         reverse_proxy 127.0.0.1:{cfg.port("monitor")}
@@ -369,6 +388,7 @@ http://127.0.0.1:{cfg.port("gateway")} {{
     bind 127.0.0.1
 {api_route}
 {monitor}
+{masks}
     # Older Caddyfiles: Vikunja under /vikunja/ (prefix stripped).
     handle_path /vikunja/* {{
         reverse_proxy 127.0.0.1:{cfg.port("vikunja")}
@@ -410,7 +430,7 @@ SERVICES: dict[str, Service] = {
         ),
         Service("gateway", "gateway", _prepare_gateway, _gateway_ready),
         Service("vikunja", "vikunja", lambda c: _uvicorn(c, "testbed.tasks.app:create_app", "vikunja"),
-                lambda c: _http_ok(f"http://127.0.0.1:{c.port('vikunja')}/api/v1/info")),
+                lambda c: _http_answers(f"http://127.0.0.1:{c.port('vikunja')}/api/v1/info")),
         Service("mkdocs", "mkdocs", _prepare_mkdocs,
                 lambda c: _http_ok(f"http://127.0.0.1:{c.port('mkdocs')}/"), ready_timeout_s=60.0),
         Service("ui", "ui", _prepare_ui, lambda c: _http_ok(f"http://127.0.0.1:{c.port('ui')}/"),

@@ -168,8 +168,9 @@ def start_services(cfg: TestbedConfig, names: tuple[str, ...]) -> None:
             spawned[name] = proc
             ps = psutil.Process(proc.pid)
             state["services"][name] = {"pid": proc.pid, "create_time": ps.create_time(), "argv0": ps.name()}
+            _write_state(cfg, state)  # on record at once: a supervisor killed now leaves nothing unknown
     finally:
-        _write_state(cfg, state)  # every spawned pid is on record before anything can fail
+        _write_state(cfg, state)
     if not spawned:
         return
     with ThreadPoolExecutor(max_workers=len(spawned), thread_name_prefix="testbed-start") as pool:

@@ -210,6 +210,8 @@ def create_app(cfg: TestbedConfig | None = None) -> FastAPI:
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException):
+        if cfg.has_defect("routing-errors-bare"):  # the framework's own {"detail": ...} body, no contract fields
+            return JSONResponse({"detail": str(exc.detail)}, status_code=exc.status_code)
         code = {404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED"}.get(exc.status_code, f"HTTP_{exc.status_code}")
         return JSONResponse(error_body(request, exc.status_code, code, str(exc.detail), "client"),
                             status_code=exc.status_code)
@@ -257,7 +259,7 @@ def create_app(cfg: TestbedConfig | None = None) -> FastAPI:
         """The query's sources: embed it with the downstream service (behind the ``embeddings``
         breaker), then search the corpus.  When the service fails or its breaker is open, the
         answer goes without retrieval (degraded, no sources) instead of failing."""
-        if not req.use_rag:
+        if not req.use_rag and not cfg.has_defect("use-rag-ignored"):
             return []
         breaker = state["breakers"]["embeddings"]
         try:
@@ -368,6 +370,15 @@ def create_app(cfg: TestbedConfig | None = None) -> FastAPI:
             },
         }
 
+    async def generate(seconds: float, request: Request) -> None:
+        """The LLM's time for one answer; given up when the client has gone (a gateway timeout, a
+        cancelled request), so no generation outlives the request that wanted it."""
+        deadline = time.perf_counter() + seconds
+        while (left := deadline - time.perf_counter()) > 0:
+            await asyncio.sleep(min(left, 0.5))
+            if left > 0.5 and await request.is_disconnected():
+                return  # the answer is finished early and goes nowhere; the breaker still sees the call end
+
     @app.post(PREFIX + "/query")
     async def query(req: QueryRequest, request: Request):
         started = time.perf_counter()
@@ -391,14 +402,16 @@ def create_app(cfg: TestbedConfig | None = None) -> FastAPI:
         generation_s = (llm.get("token_delay_s") or timings.token_delay_s) * len(tokens)
         if cfg.has_defect("query-slow-path"):
             generation_s *= 1.3  # a regression: 30 % more per answer
+        if cfg.has_defect("query-over-target"):
+            generation_s += 0.6  # every answer over the seed's 500 ms p99 target
         if cfg.has_defect("memory-grows-under-load"):
             state["retained"].append(bytearray(32 * 1024))  # kept forever: memory grows with every query
         if cfg.has_defect("query-concurrency-capped"):
             # A worker pool sized for a few users: answers queue for one of 4 slots.
             async with state.setdefault("generation_slots", asyncio.Semaphore(4)):
-                await asyncio.sleep(generation_s)
+                await generate(generation_s, request)
         else:
-            await asyncio.sleep(generation_s)
+            await generate(generation_s, request)
         await breaker.record_success()
         duration_ms = (time.perf_counter() - started) * 1000
         body = {
@@ -434,15 +447,18 @@ def create_app(cfg: TestbedConfig | None = None) -> FastAPI:
         completed = False  # True once the server ended the stream itself (done, timeout or error frame)
         try:
             await asyncio.sleep(timings.first_event_delay_s)  # retrieval
-            if req.use_rag:
-                yield _frame({"type": "sources", "sources": [d.id for d in sources]})
+            if req.use_rag or cfg.has_defect("use-rag-ignored"):
+                cited = sources[:1] if cfg.has_defect("stream-cites-fewer-sources") else sources
+                yield _frame({"type": "sources", "sources": [d.id for d in cited]})
                 resource.frames += 1
             for index, tok in enumerate(tokens):
                 if llm["mode"] == "fail" and index >= llm["fail_after_tokens"]:
                     await breaker.record_failure()
+                    completed = True
+                    if cfg.has_defect("stream-ends-silently-on-error"):
+                        return  # the stream just stops: the client cannot tell a failure from an answer
                     yield _frame({"type": "error", "error": "LLM generation failed"})
                     resource.frames += 1
-                    completed = True
                     return
                 if (time.perf_counter() - started > timings.stream_timeout_s
                         and not cfg.has_defect("no-stream-timeout")):
@@ -535,6 +551,8 @@ def create_app(cfg: TestbedConfig | None = None) -> FastAPI:
     @app.get(PREFIX + "/docs/search")
     async def docs_search(query: str = Query(min_length=1, max_length=500), limit: int = Query(5, ge=1, le=50)):
         hits = corpus.search(query, limit)
+        if cfg.has_defect("docs-search-slow"):
+            await asyncio.sleep(0.4)  # e.g. the index re-read for every search
         if cfg.has_defect("docs-search-misranks"):
             hits = list(reversed(hits))
         return {

@@ -137,6 +137,8 @@ def create_app(cfg: TestbedConfig | None = None) -> FastAPI:
 
     @app.exception_handler(DatabaseUnavailable)
     async def unavailable(_request: Request, exc: DatabaseUnavailable):
+        if cfg.has_defect("tasks-db-down-500"):  # a lost database looks like a bug of the service
+            return JSONResponse({"code": 500, "message": "Internal Server Error"}, status_code=500)
         return JSONResponse({"code": 1, "message": f"database unavailable: {exc}"}, status_code=503)
 
     @app.exception_handler(RequestValidationError)
@@ -146,7 +148,9 @@ def create_app(cfg: TestbedConfig | None = None) -> FastAPI:
                             status_code=400)
 
     @app.get("/api/v1/info")
-    async def info():
+    async def info(authorization: str | None = Header(default=None)):
+        if cfg.has_defect("tasks-info-needs-token"):
+            auth(authorization)  # the open liveness route demands a token: probes without one see 401
         return {"version": VERSION, "frontend_url": "", "motd": "", "link_sharing_enabled": False,
                 "registration_enabled": False, "task_attachments_enabled": False}
 
@@ -200,6 +204,9 @@ def create_app(cfg: TestbedConfig | None = None) -> FastAPI:
 
     @app.get("/api/v1/tasks/all", dependencies=[Depends(auth)])
     async def all_tasks():
+        if cfg.has_defect("tasks-all-first-project-only"):
+            return [_task(r) for r in await run("SELECT * FROM tasks WHERE project_id = "
+                                                "(SELECT min(id) FROM projects) ORDER BY id")]
         return [_task(r) for r in await run("SELECT * FROM tasks ORDER BY id")]
 
     @app.get("/api/v1/tasks/{task_id}", dependencies=[Depends(auth)])
@@ -223,7 +230,10 @@ def create_app(cfg: TestbedConfig | None = None) -> FastAPI:
 
     @app.delete("/api/v1/tasks/{task_id}", dependencies=[Depends(auth)])
     async def delete_task(task_id: int):
-        row = await run("DELETE FROM tasks WHERE id = %s RETURNING id", (task_id,), fetch="one")
+        if cfg.has_defect("tasks-delete-ignored"):  # says it deleted, deletes nothing
+            row = await run("SELECT id FROM tasks WHERE id = %s", (task_id,), fetch="one")
+        else:
+            row = await run("DELETE FROM tasks WHERE id = %s RETURNING id", (task_id,), fetch="one")
         if row is None:
             return JSONResponse({"code": 2001, "message": "The task does not exist."}, status_code=404)
         return {"message": "Successfully deleted."}

@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import redis.asyncio as aioredis
@@ -59,10 +60,8 @@ def create_app(cfg: TestbedConfig | None = None) -> FastAPI:
     breaker_defects = tuple(cfg.defects) + (("breaker-never-opens",) if cfg.has_defect("voice-breaker-never-opens")
                                             else ())
 
-    app = FastAPI(title="XNAi testbed voice")
-
-    @app.on_event("startup")
-    async def startup() -> None:
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI):
         client = aioredis.Redis(host="127.0.0.1", port=cfg.port("redis_proxy"), password=cfg.redis_password,
                                 socket_timeout=timings.check_timeout_s,
                                 socket_connect_timeout=timings.check_timeout_s)
@@ -77,10 +76,10 @@ def create_app(cfg: TestbedConfig | None = None) -> FastAPI:
         except Exception as err:  # noqa: BLE001 - reported by /health, and /stt answers 503
             state["decoder_error"] = f"{type(err).__name__}: {err}"
         state["stt_lock"] = asyncio.Lock()
-
-    @app.on_event("shutdown")
-    async def shutdown() -> None:
+        yield
         await state["redis"].aclose()
+
+    app = FastAPI(title="XNAi testbed voice", lifespan=lifespan)
 
     def engines() -> dict:
         return {"tts": "espeak-ng" if espeak_binary() else None,
@@ -159,6 +158,8 @@ def create_app(cfg: TestbedConfig | None = None) -> FastAPI:
                 raise EngineFailure(state.get("decoder_error", "pocketsphinx is not installed"))
             try:
                 async with state["stt_lock"]:  # one decoder, one utterance at a time
+                    if cfg.has_defect("stt-slow"):
+                        await asyncio.sleep(3.5)  # e.g. the model loaded again for every clip
                     text = await asyncio.to_thread(recognise, wav)
             except BadAudio as err:
                 return JSONResponse({"error": str(err)}, status_code=400)

@@ -1,0 +1,63 @@
+*** Settings ***
+Documentation    KG-5 targets under moderate load: the query path under the seed's baseline (1 user at
+...              1 req/s) and normal (10 at 10) profiles against its targets (query p99 500 ms, errors
+...              0.1 %, memory 94 %), health checks and document search under the normal rate, and memory
+...              that stays flat under repeated load.
+...
+...              Absolute targets with headroom, so with pabot this suite runs beside the others; the
+...              baseline comparison and the limits are in ``Kg5 Performance Baselines``, alone.
+...
+...              Testbed defects this suite catches: ``query-over-target``, ``memory-grows-under-load``,
+...              ``docs-search-slow``, ``slow-health`` (see ``python -m testbed defects``).
+
+Resource         ../resources/xnai.resource
+
+Suite Setup      Open Target Sessions
+Test Teardown    Remove All Faults
+Test Timeout     10 minutes
+
+Test Tags        kg5    P1    load    slow
+
+
+*** Test Cases ***
+Baseline Profile Meets The Query Target
+    ${result}    Run Load Profile    baseline
+    Profile Should Meet Targets    ${result}
+
+Normal Profile Meets The Query, Error And Memory Targets
+    ${result}    Run Load Profile    normal
+    Profile Should Meet Targets    ${result}    max_error_rate=0.001    max_memory_percent=94
+
+Health Checks Stay Under 100 ms Under Normal Load
+    [Documentation]    The normal profile's rate and users on fresh questions, in the background.
+    ${load}    Start Normal Query Load
+    ${url}    Service Health URL    gateway
+    ${times}    Measure Response Times    ${url}    samples=${RESPONSE_TIME_SAMPLES}    content_type=application/json
+    Wait For Background Load    ${load}
+    Response Time Should Be Below    ${times}    p99    ${HEALTH_P99_MS}
+
+Document Search Stays Under 300 ms At The Normal Rate
+    ${result}    Run Load    ${GATEWAY_URL}${API_PREFIX}/docs/search?query=circuit+breaker&limit=5
+    ...    rate=${LOAD_PROFILES}[normal][rate]    duration=${LOAD_PROFILES}[normal][duration]
+    ...    max_in_flight=${LOAD_PROFILES}[normal][users]
+    Error Rate Should Be Below    ${result}    0.001
+    Latency Should Be Below    ${result}    p99    ${API_P99_MS}
+
+Memory Stays Flat Under Repeated Normal Load
+    [Documentation]    Rounds of normal load: the API's memory may not grow in every round (after two
+    ...    warm-up rounds), the leak rule of psutil's own tests. Memory is judged, not latency, so a late
+    ...    send schedule does not fail a round.
+    Action Should Not Leak    rag_api    Run Load Profile    normal    duration=2s    record=${False}
+    ...    fail_if_invalid=${False}
+    ...    warmup=2    rounds=4    check=memory    min_growth_kb=${LEAK_MIN_GROWTH_KB}
+    ...    max_slope_kb=${LEAK_MAX_SLOPE_KB}
+
+
+*** Keywords ***
+Start Normal Query Load
+    [Documentation]    The normal profile's rate and users on fresh questions, in the background.
+    ${load}    Start Load In Background    ${GATEWAY_URL}${API_PREFIX}${QUERY_PATH}
+    ...    rate=${LOAD_PROFILES}[normal][rate]    duration=${LOAD_PROFILES}[normal][duration]
+    ...    method=POST    json=${{ {$QUERY_FIELD: "Normal load question {seq}"} }}
+    ...    max_in_flight=${LOAD_PROFILES}[normal][users]
+    RETURN    ${load}
