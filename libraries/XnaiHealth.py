@@ -112,12 +112,14 @@ class XnaiHealth:
         return self._get(url)
 
     @keyword
-    def aggregate_health_should_be_complete(self, health: dict) -> None:
+    def aggregate_health_should_be_complete(self, health: dict, checked=None) -> None:
         """Fails unless the aggregate report has ``status`` (healthy/degraded/unhealthy), a ``services``
-        map of statuses and a ``timestamp`` no older than a minute.
+        map of statuses and a ``timestamp`` no older than a minute; given ``checked`` (the names, or the
+        ``services`` of `Get Health Report`), it must name every one of those services.
 
         Example:
         | Aggregate Health Should Be Complete | ${health} |
+        | Aggregate Health Should Be Complete | ${health} | checked=${report}[services] |
         """
         missing = [k for k in ("status", "services", "timestamp") if k not in health]
         if missing:
@@ -127,6 +129,10 @@ class XnaiHealth:
         bad = {n: s for n, s in health["services"].items() if s not in STATUSES}
         if not health["services"] or bad:
             raise Failure(f"The aggregate report's services are empty or have unknown statuses: {health['services']}")
+        missing_services = [name for name in (checked or ()) if name not in health["services"]]
+        if missing_services:
+            raise Failure(f"The aggregate report leaves out {', '.join(missing_services)}, which the monitor "
+                          f"checks: {health['services']}")
         age = time.time() - _epoch(health["timestamp"])
         if not -5 <= age <= 60:
             raise Failure(f"The aggregate report's timestamp {health['timestamp']} is {age:.0f} s old.")

@@ -9,7 +9,7 @@ Documentation     KG-1: every service is discoverable, reachable and healthy, di
 ...
 ...               Testbed defects this suite catches: ``gateway-drops-api-route``, ``slow-health``,
 ...               ``no-request-id``, ``health-ignores-redis``, ``ui-drops-stream``, ``cache-never-written``,
-...               ``tasks-info-needs-token`` (see ``python -m testbed defects``).
+...               ``tasks-info-needs-token``, ``aggregate-omits-task-service`` (see ``python -m testbed defects``).
 
 Resource          ../resources/xnai.resource
 

@@ -184,6 +184,15 @@ DEFECTS: dict[str, Defect] = {
         Defect("aggregate-always-healthy", "the aggregate GET /health says healthy whatever the services' state",
                (f"{KG4}.Aggregate Health Is Degraded While A Secondary Service Is Down",
                 f"{KG4}.Aggregate Health Is Unhealthy While The RAG API Is Unreachable")),
+        Defect("checkers-report-no-details", "the checkers report a service healthy and nothing of what they "
+               "checked (no status code, PING, memory or query result)",
+               tuple(f"{KG4}.{t}" for t in ("HTTP Checker Reports Status And Response Time",
+                                            "Redis Checker Reports Ping And Memory", "Database Checker Runs A Query"))),
+        Defect("monitor-no-reconnect", "the monitor never asks the task service to reconnect its database",
+               (f"{KG4}.The Monitor Reconnects The Task Service To Its Database",)),
+        Defect("aggregate-omits-task-service", "the aggregate /health leaves the task service out",
+               (f"{KG4}.Aggregate Health Is Complete Through The Gateway",
+                f"{KG1}.Aggregate Health Through The Gateway Covers The Stack")),
         Defect("monitor-false-positive", "a check slower than 100 ms counts as failed (a slow-ish healthy service "
                "is marked unhealthy)",
                (f"{KG4}.No False Alarm Under Normal Load With A Slower API",)),

@@ -27,6 +27,7 @@ from fastapi import FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse, StreamingResponse
 from pydantic import BaseModel, Field
+from starlette.datastructures import MutableHeaders
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from testbed.config import TestbedConfig
@@ -190,13 +191,28 @@ def create_app(cfg: TestbedConfig | None = None) -> FastAPI:
     app = FastAPI(title="XNAi RAG API (testbed)", version=VERSION, lifespan=lifespan)
 
     # ------------------------------------------------------ middleware --
-    @app.middleware("http")
-    async def request_id(request: Request, call_next):
-        request.state.request_id = f"req_{uuid.uuid4()}"
-        response = await call_next(request)
-        if not cfg.has_defect("no-request-id"):
-            response.headers["X-Request-ID"] = request.state.request_id
-        return response
+    class RequestId:
+        """X-Request-ID on every answer; a plain ASGI middleware, so handlers still see their client
+        go away (``request.is_disconnected()`` does not work through ``@app.middleware("http")``)."""
+
+        def __init__(self, inner):
+            self.inner = inner
+
+        async def __call__(self, scope, receive, send):
+            if scope["type"] != "http":
+                await self.inner(scope, receive, send)
+                return
+            rid = f"req_{uuid.uuid4()}"
+            scope.setdefault("state", {})["request_id"] = rid
+
+            async def send_with_id(message):
+                if message["type"] == "http.response.start" and not cfg.has_defect("no-request-id"):
+                    MutableHeaders(scope=message).append("X-Request-ID", rid)
+                await send(message)
+
+            await self.inner(scope, receive, send_with_id)
+
+    app.add_middleware(RequestId)
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError):
