@@ -1,14 +1,13 @@
 *** Settings ***
-Documentation    KG-5 reference measurements and limits: the baseline established from three runs and a
-...              new run compared with it (the seed's procedures 1 and 2), the peak (50 users at 50 req/s)
-...              and stress (100 at 100) profiles, and the capacity knee (procedure 3).
+Documentation    KG-5 reference measurements: the baseline established from three runs and a new run
+...              compared with it (the seed's procedures 1 and 2), and the capacity knee (procedure 3).
 ...
-...              A baseline is a reference: taken beside other load it would describe the neighbours, and
-...              the limit tests saturate the machine. So with pabot this suite runs alone after a ``#WAIT``
-...              barrier (``suites/pabot-order.txt``). The moderate profiles' targets are in the suite
-...              ``Kg5 Load Targets``. Figures of every profile are at the top of report.html and in
-...              ``performance/summary.json``; compare with an earlier run's baselines:
-...              ``--variable BASELINE_REFERENCE_DIR:<dir>``.
+...              A baseline is a reference: taken beside other load it describes the neighbours (measured:
+...              p99 190 ms against a mean of 155 ms beside KG-2's load), and the capacity search saturates
+...              the machine on purpose. So with pabot this suite runs alone after a ``#WAIT`` barrier
+...              (``suites/pabot-order.txt``). The profiles' targets are in the suite ``Kg5 Load Targets``.
+...              Figures are at the top of report.html and in ``performance/summary.json``; compare with an
+...              earlier run's baselines: ``--variable BASELINE_REFERENCE_DIR:<dir>``.
 ...
 ...              Testbed defects this suite catches: ``query-slow-path`` (against a clean reference
 ...              baseline), ``query-over-target``, ``query-concurrency-capped`` (see
@@ -36,20 +35,6 @@ Query Latency Matches The Saved Baseline
     Wait Until Target Is Idle    rag_api    timeout=${PROFILE_COOLDOWN}
     ${now}    Run Load Profile    baseline
     Profile Should Match Baseline    ${now}
-
-Peak Profile Meets The Targets Without Tripping A Breaker
-    ${timeline}    Start Breaker Timeline    rag_api
-    ${result}    Run Load Profile    peak
-    ${states}    Stop Breaker Timeline    ${timeline}
-    Profile Should Meet Targets    ${result}    max_memory_percent=94
-    Breaker Should Have Stayed Closed    ${states}
-
-Stress Profile Is Served Below One Percent Errors
-    [Documentation]    100 users at 100 requests per second: where the latency goes is charted; the
-    ...    stack still answers (errors below 1 %) at twice its expected peak.
-    [Tags]    stress
-    ${result}    Run Load Profile    stress
-    Profile Should Meet Targets    ${result}    p99_ms=1000    max_error_rate=0.01    max_memory_percent=95
 
 Capacity Exceeds The Peak Profile
     [Documentation]    The seed's procedure 3: the rate rises from the normal profile's until errors pass

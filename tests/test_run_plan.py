@@ -53,16 +53,19 @@ def test_real_stack_order_runs_faulting_and_loading_suites_after_the_barrier_one
     assert ordered(SUITES / "pabot-order-real-stack.txt")[:1], "nothing runs before the barrier"
 
 
-def test_suites_with_stress_tests_run_alone_after_the_barrier_even_against_testbeds():
-    """A capacity search saturates the machine: beside it, other suites' timings would depend on it.
-    Moderate load (KG-5's baseline and normal profiles) runs beside the others, before the barrier."""
+def test_reference_measurements_run_alone_after_the_barrier_even_against_testbeds():
+    """A baseline taken beside other load describes the neighbours, and a capacity search saturates the
+    machine: a suite that establishes a baseline or searches the capacity runs alone after the barrier;
+    every other suite runs before it, side by side."""
     text = (SUITES / "pabot-order.txt").read_text()
     assert "#WAIT" in text
     before, after = text.split("#WAIT", 1)
     for name, path in suite_names().items():
-        stress = "stress" in suite_tags(path) or re.search(r"\[Tags\].*\bstress\b", path.read_text())
-        assert (f"Suites.{name}\n" in after) == bool(stress), (
-            f"{name}: suites with stress tests run after the #WAIT barrier, the others before it")
+        quiet = re.search(r"^    (Establish Baseline|Find The Capacity Knee)\b|^    \$\{\w+\}\s+(Establish Baseline|"
+                          r"Find The Capacity Knee)\b", path.read_text(), re.MULTILINE)
+        assert (f"Suites.{name}\n" in after) == bool(quiet), (
+            f"{name}: suites that need a quiet machine run after the #WAIT barrier, the others before it")
+    assert after.count("--suite") == 1, "after the barrier one suite runs, alone"
     assert len(ordered(SUITES / "pabot-order.txt")) - after.count("--suite") >= 2, "nothing runs in parallel"
 
 
