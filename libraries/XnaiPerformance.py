@@ -89,7 +89,9 @@ class XnaiPerformance:
         in ``${PERFORMANCE_SERVICES}``) and ``system_memory_percent`` (peak).
         ``duration`` overrides the profile's (e.g. short rounds of a leak check);
         ``record=False`` keeps the run out of the summary; ``fail_if_invalid=False`` accepts a run whose
-        send schedule slipped (for checks that judge no latency).  Charts go to the log.
+        send schedule slipped (for checks that judge no latency).  The profile's users are the in-flight
+        cap: a send that finds all of them waiting counts as an error ("unserved"), the stack's failure
+        to keep up, not the generator's.  Charts go to the log.
 
         Example:
         | ${normal}= | Run Load Profile | normal |

@@ -141,13 +141,12 @@ class XnaiVoice:
         Example:
         | Voice Round Trip Should Be Within | ${speech} | ${heard} | ${VOICE_LATENCY_BOUND_MS} |
         """
-        total_ms = round((float(speech["seconds"]) + float(heard["seconds"])) * 1000, 1)
-        report.figure(f"voice round trip {total_ms:g} ms (synthesis {float(speech['seconds']) * 1000:.0f} ms, "
-                      f"recognition {float(heard['seconds']) * 1000:.0f} ms; bound {float(bound_ms):g} ms)")
+        synthesis_ms, recognition_ms = float(speech["seconds"]) * 1000, float(heard["seconds"]) * 1000
+        total_ms = round(synthesis_ms + recognition_ms, 1)
+        parts = f"synthesis {synthesis_ms:.0f} ms, recognition {recognition_ms:.0f} ms; bound {float(bound_ms):g} ms"
+        report.figure(f"voice round trip {total_ms:g} ms ({parts})")
         if total_ms >= float(bound_ms):
-            raise Failure(f"Synthesis and recognition took {total_ms:g} ms (synthesis "
-                          f"{float(speech['seconds']) * 1000:.0f} ms, recognition {float(heard['seconds']) * 1000:.0f} "
-                          f"ms), bound {float(bound_ms):g} ms.")
+            raise Failure(f"Synthesis and recognition took {total_ms:g} ms ({parts}).")
         return total_ms
 
     @keyword

@@ -112,27 +112,17 @@ def port_free(port: int, host: str = "127.0.0.1") -> bool:
     return True
 
 
-def _http_ok(url: str, timeout: float = 1.0) -> bool:
+def _http_ok(url: str, timeout: float = 1.0, any_status: bool = False) -> bool:
+    """A 2xx answer; with ``any_status`` any HTTP answer, even an error: the server is up (readiness,
+    not health)."""
     import urllib.error  # noqa: PLC0415
     import urllib.request  # noqa: PLC0415
 
     try:
         with urllib.request.urlopen(url, timeout=timeout) as resp:  # noqa: S310 - loopback only
-            return 200 <= resp.status < 300
-    except (urllib.error.URLError, OSError, ValueError):
-        return False
-
-
-def _http_answers(url: str, timeout: float = 1.0) -> bool:
-    """Any HTTP answer, even an error status: the server is up (readiness, not health)."""
-    import urllib.error  # noqa: PLC0415
-    import urllib.request  # noqa: PLC0415
-
-    try:
-        with urllib.request.urlopen(url, timeout=timeout):  # noqa: S310 - loopback only
-            return True
+            return any_status or 200 <= resp.status < 300
     except urllib.error.HTTPError:
-        return True
+        return any_status
     except (urllib.error.URLError, OSError, ValueError):
         return False
 
@@ -430,7 +420,7 @@ SERVICES: dict[str, Service] = {
         ),
         Service("gateway", "gateway", _prepare_gateway, _gateway_ready),
         Service("vikunja", "vikunja", lambda c: _uvicorn(c, "testbed.tasks.app:create_app", "vikunja"),
-                lambda c: _http_answers(f"http://127.0.0.1:{c.port('vikunja')}/api/v1/info")),
+                lambda c: _http_ok(f"http://127.0.0.1:{c.port('vikunja')}/api/v1/info", any_status=True)),
         Service("mkdocs", "mkdocs", _prepare_mkdocs,
                 lambda c: _http_ok(f"http://127.0.0.1:{c.port('mkdocs')}/"), ready_timeout_s=60.0),
         Service("ui", "ui", _prepare_ui, lambda c: _http_ok(f"http://127.0.0.1:{c.port('ui')}/"),

@@ -151,26 +151,23 @@ def start_services(cfg: TestbedConfig, names: tuple[str, ...]) -> None:
     """
     state = read_state(cfg)
     spawned: dict[str, subprocess.Popen] = {}
-    try:
-        for name in names:
-            if _process(state["services"].get(name)):
-                continue
-            port = cfg.port(SERVICES[name].port_key)
-            if not port_free(port):
-                raise TestbedError(
-                    f"Port {port} (testbed service '{name}') is already in use by another program. "
-                    f"Free it, or move the whole testbed with XNAI_TESTBED_BASE_PORT (now {cfg.base_port}; "
-                    f"the testbed uses {cfg.base_port}..{cfg.base_port + max(cfgmod.PORT_OFFSETS.values())}).")
-            try:
-                proc = _spawn(name, cfg)
-            except ServiceError as err:
-                raise TestbedError(str(err)) from err
-            spawned[name] = proc
-            ps = psutil.Process(proc.pid)
-            state["services"][name] = {"pid": proc.pid, "create_time": ps.create_time(), "argv0": ps.name()}
-            _write_state(cfg, state)  # on record at once: a supervisor killed now leaves nothing unknown
-    finally:
-        _write_state(cfg, state)
+    for name in names:
+        if _process(state["services"].get(name)):
+            continue
+        port = cfg.port(SERVICES[name].port_key)
+        if not port_free(port):
+            raise TestbedError(
+                f"Port {port} (testbed service '{name}') is already in use by another program. "
+                f"Free it, or move the whole testbed with XNAI_TESTBED_BASE_PORT (now {cfg.base_port}; "
+                f"the testbed uses {cfg.base_port}..{cfg.base_port + max(cfgmod.PORT_OFFSETS.values())}).")
+        try:
+            proc = _spawn(name, cfg)
+        except ServiceError as err:
+            raise TestbedError(str(err)) from err
+        spawned[name] = proc
+        ps = psutil.Process(proc.pid)
+        state["services"][name] = {"pid": proc.pid, "create_time": ps.create_time(), "argv0": ps.name()}
+        _write_state(cfg, state)  # on record at once: a supervisor killed now leaves nothing unknown
     if not spawned:
         return
     with ThreadPoolExecutor(max_workers=len(spawned), thread_name_prefix="testbed-start") as pool:
@@ -199,38 +196,34 @@ def stop_services(cfg: TestbedConfig, names: tuple[str, ...], grace_s: float = S
     """Stop the process groups of ``names`` at once (each with its own stop signal, then SIGKILL after
     ``grace_s``); returns those that were running."""
     state = read_state(cfg)
-    groups = []
+    groups = []  # (name, group id, members): the ids are taken before any signal, while the leaders live
     for name in names:
         proc = _process(state["services"].pop(name, None))
-        if proc is not None:
-            groups.append((name, proc))
-    for name, proc in groups:
-        _signal_group(proc, SERVICES[name].stop_signal if name in SERVICES else signal.SIGTERM)
-    members = [member for _, proc in groups for member in _group_members(proc)]
-    alive = _wait_gone(members, grace_s)
+        pgid = _pgid(proc) if proc is not None else None
+        if pgid is not None:
+            groups.append((name, pgid, _group_members(proc, pgid)))
+    for name, pgid, _ in groups:
+        _signal_group(pgid, SERVICES[name].stop_signal if name in SERVICES else signal.SIGTERM)
+    alive = _wait_gone([member for _, _, members in groups for member in members], grace_s)
     if alive:
-        for _, proc in groups:
-            _signal_group(proc, signal.SIGKILL)
+        for _, pgid, _ in groups:
+            _signal_group(pgid, signal.SIGKILL)
         _wait_gone(alive, 5)
     _write_state(cfg, state)
-    return [name for name, _ in groups]
+    return [name for name, _, _ in groups]
 
 
-def _signal_group(proc: psutil.Process, sig: int) -> None:
-    pgid = _pgid(proc)
-    if pgid is None:
-        return
+def _signal_group(pgid: int, sig: int) -> None:
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pgid, sig)
         if sig != signal.SIGKILL:
             os.killpg(pgid, signal.SIGCONT)  # a paused service must wake up to handle SIGTERM
 
 
-def _group_members(proc: psutil.Process) -> list[psutil.Process]:
+def _group_members(proc: psutil.Process, pgid: int) -> list[psutil.Process]:
     """``proc`` and its descendants in its own process group: a service the health monitor restarted is
     the monitor's child but leads a group of its own, is not signalled with it and is stopped under its
     own name."""
-    pgid = _pgid(proc)
     members = [proc]
     with contextlib.suppress(psutil.Error):
         members += [child for child in proc.children(recursive=True) if _pgid(child) == pgid]

@@ -12,7 +12,8 @@ suite must pass everything.  The matrix is printed and saved to
 A switch with a ``reference_test`` (a regression, seen only against a reference)
 first runs that test on a clean testbed (it must pass); its saved baselines are
 the reference of the run with the switch on (``BASELINE_REFERENCE_DIR``).  Such
-switches run after the others, one at a time, so no other run blurs the timings.
+switches run after the others, one at a time, so no other run blurs the timings; so does
+the proof's own clean run (every timing test is in it).
 
 ``XNAI_PROOF_ONLY=name[,name]`` limits the run to some switches (development).
 ``XNAI_PROOF_CLEAN_OUTPUT=path/output.xml`` takes the clean run from a run of

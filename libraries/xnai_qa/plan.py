@@ -1,5 +1,5 @@
 """Console progress help for ./qa run: how long each suite took last time, so pabot's
-"still running <suite> after N s" lines tell how long the long ones have left.
+"still running <suite or group> after N s" lines tell how long the long ones have left.
 
     python -m xnai_qa.plan results/output.xml [processes] [ordering file]
 """
