@@ -41,6 +41,13 @@ def _seconds(value: timedelta | float | int | None, name: str, allow_zero: bool 
     return secs
 
 
+UNDO_LATE_S = 0.5  # a timed fault undone later than this after its time fails its test
+
+
+def _clock(epoch: float) -> str:
+    return time.strftime("%H:%M:%S", time.localtime(epoch)) + f".{int(epoch * 1000) % 1000:03d}"
+
+
 @library(scope="GLOBAL", auto_keywords=False)
 class XnaiFaults:
     """Injects faults into services of the XNAi target and guarantees they are undone.
@@ -58,6 +65,8 @@ class XnaiFaults:
         self._scopes: list[list[str]] = [[]]
         self._lock = threading.Lock()
         self._timers: dict[str, threading.Timer] = {}
+        # Faults with a duration, this test's: when each was applied, due and really undone (wall clock).
+        self._timed: dict[str, dict] = {}
 
     # ------------------------------------------------------------ config --
     @staticmethod
@@ -121,10 +130,51 @@ class XnaiFaults:
 
     def _arm(self, fault_id: str, duration: float | None) -> None:
         if duration:
-            timer = threading.Timer(duration, self._undo_quietly, args=(fault_id,))
+            with self._lock:
+                record = self._active[fault_id]
+            applied = time.time()
+            self._timed[fault_id] = {"id": fault_id, "kind": record["kind"], "service": record["service"],
+                                     "applied_at": applied, "due_at": applied + duration, "undone_at": None,
+                                     "outcome": None, "error": None}
+            timer = threading.Timer(duration, self._undo_on_time, args=(fault_id,))
             timer.daemon = True
             self._timers[fault_id] = timer
             timer.start()
+
+    def _undo_on_time(self, fault_id: str) -> None:
+        """The timer's undo: what happened, and when, is kept for the test's log and verdict."""
+        timed = self._timed.get(fault_id, {})
+        try:
+            timed["outcome"] = self._undo(fault_id)
+        except Exception as err:  # noqa: BLE001 - reported by the test's end (and healed by the next run)
+            timed["error"] = f"{type(err).__name__}: {err}"
+        timed["undone_at"] = time.time()
+
+    def _timed_report(self) -> tuple[list[str], list[str]]:
+        """One line per timed fault of this test (applied, due, undone, real duration), and the problems:
+        an undo later than ``UNDO_LATE_S`` after its time, or one that failed."""
+        lines, problems = [], []
+        for timed in self._timed.values():
+            what = f"{timed['id']} ({timed['kind']} on {timed['service']})"
+            due = timed["due_at"]
+            if timed["error"]:
+                problems.append(f"{what}: its undo at {_clock(due)} failed: {timed['error']}")
+                continue
+            if timed["undone_at"] is None:
+                continue  # still in place: undone by the test's teardown or its end
+            late = timed["undone_at"] - due
+            lines.append(f"{what}: applied {_clock(timed['applied_at'])}, due {_clock(due)}, undone "
+                         f"{_clock(timed['undone_at'])} ({timed['outcome']}): in place "
+                         f"{timed['undone_at'] - timed['applied_at']:.2f} s for {due - timed['applied_at']:g} s")
+            if late > UNDO_LATE_S:
+                problems.append(f"{what} was undone {late:.2f} s after its time (allowed {UNDO_LATE_S:g} s): "
+                                "the fault lasted longer than the test meant")
+        return lines, problems
+
+    def _log_timed(self) -> None:
+        lines, _problems = self._timed_report()
+        for line in lines:
+            logger.info(f"Timed fault {line}")
 
     def _apply(self, service: str, kind: str, undo: dict, detail: dict, duration: float | None, action) -> str:
         """Ledger first, then the action; if the action fails the fault is closed again."""
@@ -136,7 +186,8 @@ class XnaiFaults:
             raise Failure(f"{kind} on '{service}' failed: {err}") from None
         self._arm(fault_id, duration)
         logger.info(f"{fault_id}: {kind} on {service} {detail or ''} ({outcome})"
-                    + (f", undone automatically after {duration:g} s" if duration else ""))
+                    + (f", to be undone at {_clock(self._timed[fault_id]['due_at'])} (after {duration:g} s; the "
+                       "keyword returns at once)" if duration else ""))
         return fault_id
 
     def _forget(self, fault_id: str, note: str) -> None:
@@ -487,6 +538,41 @@ class XnaiFaults:
                              {"fail": None}, _seconds(duration, "duration", False), base=self._var("VOICE_URL"),
                              service="voice")
 
+    @keyword("Hold The Health Monitor's Recovery Actions")
+    def hold_the_health_monitors_recovery_actions(self) -> str:
+        """Keeps the health monitor from acting (restarts, cache clears, reconnects) while the test runs;
+        its checks go on, and what it would have done is recorded as held (``<action>_held`` at
+        ``/health/recovery``).  Undone like a fault: by `Remove Fault`, `Remove All Faults` or the end of
+        the test.  Returns the fault id, or an empty string where the target offers no hold
+        (``${MONITOR_PATHS}[hold]`` empty: the log says so and nothing changes; a recovery action during
+        the scenario then shows in its verdict).
+
+        Use it where a measurement needs the same process from start to end (descriptor and memory
+        rounds), so a slow health check on a busy machine cannot restart the service mid-measurement.
+
+        Example:
+        | [Setup] | Hold The Health Monitor's Recovery Actions |
+        """
+        path = (self._var("MONITOR_PATHS", {}) or {}).get("hold", "")
+        if not path or not self._var("MONITOR_URL", ""):
+            logger.warn("This target offers no way to hold its health monitor's recovery actions "
+                        "(${MONITOR_PATHS}[hold] or ${MONITOR_URL} is empty): the monitor may act during this test.")
+            return ""
+        url = f"{self._var('MONITOR_URL')}{path}"
+        try:
+            targetconfig.check_host_allowed(requests.utils.urlparse(url).hostname or "", self._var("ALLOWED_HOSTS", []))
+        except targetconfig.TargetConfigError as err:
+            raise Failure(str(err)) from None
+
+        def act():
+            resp = requests.post(url, json={"hold": True}, timeout=10)
+            if resp.status_code != 200:
+                raise FaultError(f"{url} answered {resp.status_code}: {resp.text[:200]}")
+            return resp.json()
+
+        return self._apply("monitor", "monitor_held", {"backend": "http", "url": url, "json": {"hold": False}},
+                           {}, None, act)
+
     # --------------------------------------------------------- management --
     @keyword
     def remove_fault(self, fault_id: str) -> None:
@@ -505,10 +591,14 @@ class XnaiFaults:
     def remove_all_faults(self) -> None:
         """Undoes every fault this run applied and that is still in place, newest first.
 
+        Timed faults (``duration=``) that already undid themselves are logged with the time each was
+        applied, due and really undone.
+
         Example:
         | [Teardown] | Remove All Faults |
         """
         self._undo_many(list(self._active))
+        self._log_timed()
 
     def _undo_many(self, fault_ids: list[str], warn: bool = False) -> None:
         errors = []
@@ -575,14 +665,19 @@ class XnaiFaults:
     # ---------------------------------------------------------- listener --
     def start_test(self, _data, _result) -> None:
         self._scopes.append([])
+        self._timed = {}
 
     def end_test(self, _data, result) -> None:
         leftovers = self._scopes.pop() if len(self._scopes) > 1 else []
+        problems = []
         try:
             self._undo_many(leftovers, warn=True)
         except Failure as err:
+            problems.append(str(err))
+        problems += self._timed_report()[1]  # a fault that outlived its time fails the test that made it
+        if problems:
             result.status = "FAIL"
-            result.message = f"{result.message}\n{err}".strip()
+            result.message = "\n".join([result.message, *problems]).strip()
 
     def end_suite(self, _data, _result) -> None:
         if len(self._scopes) == 1:

@@ -1,10 +1,12 @@
 *** Settings ***
 Documentation    KG-5 reference measurements: the baseline established from three runs and a new run
-...              compared with it (the seed's procedures 1 and 2), and the capacity knee (procedure 3).
+...              compared with it (the seed's procedures 1 and 2), the stress profile (100 users at 100 req/s)
+...              and the capacity knee (procedure 3).
 ...
 ...              A baseline is a reference: taken beside other load it describes the neighbours (measured:
-...              p99 190 ms against a mean of 155 ms beside KG-2's load), and the capacity search saturates
-...              the machine on purpose. So with pabot this suite runs alone after a ``#WAIT`` barrier
+...              p99 190 ms against a mean of 155 ms beside KG-2's load); the stress profile and the capacity
+...              search use most of the machine (measured on this kind of machine: stress p99 about 170 ms
+...              alone, 1.1 s beside the functional suites). So with pabot this suite runs after a ``#WAIT`` barrier
 ...              (``suites/pabot-order.txt``). The profiles' targets are in the suite ``Kg5 Load Targets``.
 ...              Figures are at the top of report.html and in ``performance/summary.json``; compare with an
 ...              earlier run's baselines: ``--variable BASELINE_REFERENCE_DIR:<dir>``.
@@ -12,6 +14,7 @@ Documentation    KG-5 reference measurements: the baseline established from thre
 ...              Testbed defects this suite catches: ``query-slow-path`` (against a clean reference
 ...              baseline), ``query-over-target``, ``query-concurrency-capped`` (see
 ...              ``python -m testbed defects``).
+Metadata         Machine    quiet
 
 Resource         ../resources/xnai.resource
 
@@ -35,6 +38,13 @@ Query Latency Matches The Saved Baseline
     Wait Until Target Is Idle    rag_api    timeout=${PROFILE_COOLDOWN}
     ${now}    Run Load Profile    baseline
     Profile Should Match Baseline    ${now}
+
+Stress Profile Is Served Below One Percent Errors
+    [Documentation]    100 users at 100 requests per second: where the latency goes is charted; the
+    ...    stack still answers (errors below 1 %) at twice its expected peak.
+    [Tags]    stress
+    ${result}    Run Load Profile    stress
+    Profile Should Meet Targets    ${result}    p99_ms=1000    max_error_rate=0.01    max_memory_percent=95
 
 Capacity Exceeds The Peak Profile
     [Documentation]    The seed's procedure 3: the rate rises from the normal profile's until errors pass

@@ -352,7 +352,6 @@ def caddyfile(cfg: TestbedConfig) -> str:
         reverse_proxy 127.0.0.1:{cfg.port("rag_api_proxy")} {{
             flush_interval -1
             transport http {{
-                keepalive off
                 {header_timeout}
             }}
         }}

@@ -283,7 +283,7 @@ def run_burst(spec: RequestSpec, count: int) -> dict:
         return {"count": count, "statuses": {str(k): v for k, v in statuses.items()}, "max_in_flight": in_flight["max"], "latency_ms": pcts}
 
     if spec.url.startswith("http://"):
-        return asyncio.run(burst())
+        return run_loop(burst())
     raise ValueError("Send Concurrent Requests speaks plain http:// only")
 
 
@@ -340,12 +340,23 @@ def summarize(rec: Recorder, *, model: str, stages: list[Stage], wall_s: float, 
     }
 
 
+def run_loop(coro):
+    """Run ``coro`` in a fresh event loop: uvloop's where installed (several times cheaper per request,
+    so the generator keeps its schedule on a busy machine), else asyncio's."""
+    try:
+        import uvloop  # noqa: PLC0415
+    except ImportError:
+        return asyncio.run(coro)
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        return runner.run(coro)
+
+
 def execute(coro_factory, *, model: str, stages: list[Stage], name: str) -> dict:
     """Run a load coroutine in a fresh event loop, measuring wall time and this process's CPU."""
     proc = psutil.Process()
     cpu0 = sum(proc.cpu_times()[:2])
     wall0 = time.perf_counter()
-    rec = asyncio.run(coro_factory())
+    rec = run_loop(coro_factory())
     wall = time.perf_counter() - wall0
     cpu = sum(proc.cpu_times()[:2]) - cpu0
     return summarize(rec, model=model, stages=stages, wall_s=wall, cpu_s=cpu, name=name)

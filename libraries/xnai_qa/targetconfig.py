@@ -246,7 +246,7 @@ def common_variables(profile_name: str) -> dict[str, Any]:
         # check bounded by its timeout; one interval of slack for the phase of the loop.
         "MONITOR_URL": "",
         "MONITOR_PATHS": {"aggregate": "/health", "detailed": "/health/detailed", "recovery": "/health/recovery",
-                          "callbacks": ""},
+                          "callbacks": "", "hold": ""},
         "AGGREGATE_HEALTH_PATH": "/health",
         "HEALTH_DETECTION_BOUND_S": round(timings.monitor_interval_s * (timings.unhealthy_after_failures + 1)
                                           + timings.check_timeout_s, 1),

@@ -19,7 +19,8 @@ status change to or from ``unhealthy`` each registered URL gets a POST with
 Routes: ``GET /health`` (the seed's aggregate: ``status``, ``services``,
 ``timestamp``), ``GET /health/detailed`` (the contract's report),
 ``GET /health/recovery``, ``PUT /health/callbacks`` ``{"urls": [...]}``
-(testbed: how the suite registers its alert receiver).
+(testbed: how the suite registers its alert receiver), ``POST /health/hold`` ``{"hold": true}``
+(testbed: checks go on, recovery actions are recorded as ``<action>_held`` instead of taken).
 """
 
 from __future__ import annotations
@@ -81,6 +82,10 @@ class Callbacks(BaseModel):
     urls: list[str]
 
 
+class Hold(BaseModel):
+    hold: bool
+
+
 def _now() -> str:
     return datetime.now(timezone.utc).isoformat()
 
@@ -113,7 +118,8 @@ def create_app(cfg: TestbedConfig | None = None) -> FastAPI:
     }
     services = {name: ServiceHealth(name, kind) for name, (kind, _url) in checks.items()}
     rules = rules_for(cfg)
-    st: dict = {"actions": [], "callbacks": [], "alerts_sent": 0, "last_action": {}, "active": False}
+    st: dict = {"actions": [], "callbacks": [], "alerts_sent": 0, "last_action": {}, "active": False,
+                "hold": False}
 
     async def check_http(session: aiohttp.ClientSession, url: str) -> dict:
         async with session.get(url) as resp:
@@ -206,6 +212,9 @@ def create_app(cfg: TestbedConfig | None = None) -> FastAPI:
                 continue
             if rule.action == "reconnect_database" and cfg.has_defect("monitor-no-reconnect"):
                 continue
+            if st["hold"]:
+                record(rule, failures, ok=False, detail="held: the suite holds the monitor's recovery actions")
+                continue
             last = st["last_action"].get((rule.service, rule.action))
             if last is not None and time.monotonic() - last < rule.cooldown_s:
                 record(rule, failures, ok=False, detail=f"in cooldown ({rule.cooldown_s:g} s)")
@@ -218,7 +227,8 @@ def create_app(cfg: TestbedConfig | None = None) -> FastAPI:
                 record(rule, failures, ok=False, detail=f"{type(err).__name__}: {err}")
 
     def record(rule: Rule, failures: int, ok: bool, detail: str) -> None:
-        action = f"{rule.action}_skipped" if detail.startswith("skipped") else rule.action
+        action = next((f"{rule.action}_{word}" for word in ("skipped", "held") if detail.startswith(word)),
+                      rule.action)
         st["actions"].append({"at": _now(), "time": time.time(), "service": rule.service, "action": action,
                               "failures": failures, "ok": ok, "detail": detail})
         del st["actions"][:-200]
@@ -316,6 +326,13 @@ def create_app(cfg: TestbedConfig | None = None) -> FastAPI:
     @app.get("/health/recovery")
     async def recovery():
         return {"actions": st["actions"], "rules": [r.__dict__ for r in rules]}
+
+    @app.post("/health/hold")
+    async def set_hold(hold: Hold):
+        """Holds (or releases) the recovery actions: checks go on, actions are recorded as held."""
+        st["hold"] = hold.hold
+        print(f"{_now()} recovery actions {'held' if hold.hold else 'released'}", flush=True)
+        return {"hold": st["hold"]}
 
     @app.put("/health/callbacks")
     async def set_callbacks(callbacks: Callbacks):

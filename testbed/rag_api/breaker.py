@@ -140,6 +140,16 @@ class RedisCircuitBreaker:
                 await self.save(st)
             return st
 
+    async def _current(self) -> BreakerState:
+        """The state a call's outcome is recorded on.  Under the lock this process's own view is current:
+        every change it makes goes through it, and ``before_call`` re-reads Redis for changes from
+        outside (a reset, another instance), so the outcome costs one Redis write, not a read and a write.
+        Without the lock (the breaker-loses-concurrent-updates defect) it reads Redis and writes back
+        later, unserialised: concurrent calls overwrite each other's counts."""
+        if isinstance(self.lock, _NoLock):
+            return await self.load()
+        return self.local
+
     async def record_success(self) -> None:
         if self.bypass:
             return
@@ -147,7 +157,7 @@ class RedisCircuitBreaker:
             await self._record_success()
 
     async def _record_success(self) -> None:
-        st = await self.load()
+        st = await self._current()
         st.total_calls += 1
         st.total_successes += 1
         st.last_success_time = self.clock()
@@ -167,7 +177,7 @@ class RedisCircuitBreaker:
             await self._record_failure()
 
     async def _record_failure(self) -> None:
-        st = await self.load()
+        st = await self._current()
         st.total_calls += 1
         st.total_failures += 1
         st.failure_count += 1
@@ -182,4 +192,6 @@ class RedisCircuitBreaker:
         await self.save(st)
 
     async def is_healthy(self) -> bool:
-        return (await self.load()).state == "closed"
+        """Closed, as Redis says (a read only: the call path's own view is not replaced outside the lock)."""
+        async with self.lock:
+            return (await self.load()).state == "closed"

@@ -7,7 +7,9 @@ as a plain dictionary (an *undo spec*), which the ledger stores and
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -34,8 +36,14 @@ class ProcessBackend:
         self.home = str(home)
 
     def spec(self, action: str, service: str) -> dict:
-        return {"backend": "process", "action": action, "service": service,
+        spec = {"backend": "process", "action": action, "service": service,
                 "base_port": self.base_port, "home": self.home}
+        if action == "resume":  # the undo of a pause: SIGCONT straight to the group, on time, from any process
+            pid = self.instance_id(service)
+            if pid.isdigit():
+                with contextlib.suppress(ProcessLookupError):
+                    spec["pgid"] = os.getpgid(int(pid))
+        return spec
 
     def act(self, action: str, service: str, grace_s: float | None = None) -> str:
         args = ["service", action, service]
@@ -226,6 +234,12 @@ def perform_undo(spec: dict) -> str:
     """Undo what ``spec`` describes.  Idempotent: undoing twice is not an error."""
     backend = spec.get("backend")
     if backend == "process":
+        if spec["action"] == "resume" and spec.get("pgid"):
+            try:
+                os.killpg(int(spec["pgid"]), signal.SIGCONT)
+            except ProcessLookupError:
+                return "was not running"
+            return f"resumed (SIGCONT to process group {spec['pgid']})"
         result = _testbed_cli(spec["base_port"], spec["home"], "service", spec["action"], spec["service"])
         if result.returncode != 0:
             if "not up" in result.stderr:
