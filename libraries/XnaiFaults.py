@@ -616,6 +616,33 @@ class XnaiFaults:
             raise Failure("Some faults could not be undone (the next run heals them):\n" + "\n".join(errors))
 
     @keyword
+    def wait_for_timed_fault_to_end(self, fault_id: str, timeout: timedelta = timedelta(seconds=30)) -> dict:
+        """Waits until a fault given a ``duration`` has undone itself, and returns when: ``applied_at``,
+        ``due_at``, ``undone_at`` (epoch seconds), ``lasted_s`` and ``late_s``.  Fails if its undo failed,
+        came more than 0.5 s after its time, or has not come within ``timeout``.
+
+        Example:
+        | ${fault}= | Pause Service | redis | duration=2s |
+        | ${times}= | Wait For Timed Fault To End | ${fault} |
+        """
+        timed = self._timed.get(fault_id)
+        if timed is None:
+            raise Failure(f"{fault_id} is not a timed fault of this test (give the fault keyword a duration).")
+        deadline = time.monotonic() + timeout.total_seconds()
+        while timed["undone_at"] is None and timed["error"] is None:
+            if time.monotonic() >= deadline:
+                raise Failure(f"{fault_id} was due at {_clock(timed['due_at'])} and is still in place after "
+                              f"{timeout.total_seconds():g} s.")
+            time.sleep(0.05)
+        self._log_timed()
+        problems = [p for p in self._timed_report()[1] if p.startswith(fault_id)]
+        if problems:
+            raise Failure("; ".join(problems))
+        return {"applied_at": timed["applied_at"], "due_at": timed["due_at"], "undone_at": timed["undone_at"],
+                "lasted_s": round(timed["undone_at"] - timed["applied_at"], 3),
+                "late_s": round(timed["undone_at"] - timed["due_at"], 3)}
+
+    @keyword
     def faults_in_place(self) -> list:
         """The faults this run applied and not yet undone, as a list of dictionaries.
 

@@ -99,3 +99,38 @@ def test_state_is_shared_through_redis_between_instances(redis_server):
         await client.aclose()
 
     run(scenario())
+
+
+def test_concurrent_outcomes_and_health_reads_lose_no_update(redis_server):
+    """An outcome costs one Redis write (this process's view is current under the lock); a health read
+    between a call's write and the next may not replace that view with an older copy."""
+    async def scenario():
+        clock = Clock()
+        client, breaker = await _breaker(redis_server, clock)
+
+        async def call():
+            await breaker.before_call()
+            await asyncio.sleep(0)
+            await breaker.record_success()
+
+        await asyncio.gather(*(call() for _ in range(50)), *(breaker.is_healthy() for _ in range(50)))
+        data = json.loads(await client.get("circuit_breaker:rag_api"))
+        assert data["total_calls"] == 50
+        await client.aclose()
+
+    run(scenario())
+
+
+def test_a_reset_from_outside_is_seen_by_the_next_call(redis_server):
+    async def scenario():
+        clock = Clock()
+        client, breaker = await _breaker(redis_server, clock)
+        await _fail(breaker, 2)
+        await client.delete("circuit_breaker:rag_api")  # the suite's Reset Circuit Breaker
+        await breaker.before_call()
+        await breaker.record_failure()
+        data = json.loads(await client.get("circuit_breaker:rag_api"))
+        assert (data["failure_count"], data["total_calls"]) == (1, 1)
+        await client.aclose()
+
+    run(scenario())

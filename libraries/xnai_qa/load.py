@@ -351,15 +351,43 @@ def run_loop(coro):
         return runner.run(coro)
 
 
+def machine_busy(before, after) -> dict:
+    """The machine's CPU between two ``psutil.cpu_times()`` readings: busy and stolen (by the hypervisor)
+    percent of all cores."""
+    total = sum(after) - sum(before)
+    if total <= 0:
+        return {"busy_percent": 0.0, "steal_percent": 0.0}
+    idle = (after.idle - before.idle) + (getattr(after, "iowait", 0) - getattr(before, "iowait", 0))
+    steal = getattr(after, "steal", 0) - getattr(before, "steal", 0)
+    return {"busy_percent": round(100.0 * (total - idle) / total, 1), "steal_percent": round(100.0 * steal / total, 1)}
+
+
+def wait_for_quiet_machine(busy_below: float = 60.0, bound_s: float = 15.0, window_s: float = 0.5) -> dict:
+    """Polls the machine's CPU in ``window_s`` windows until it is below ``busy_below`` % busy, at most
+    ``bound_s``; returns the last reading with ``waited_s`` and ``quiet`` (False when the bound passed)."""
+    started = time.monotonic()
+    reading = {"busy_percent": 100.0, "steal_percent": 0.0}
+    while True:
+        before = psutil.cpu_times()
+        time.sleep(window_s)  # the measuring window of one reading (bounded by bound_s)
+        reading = machine_busy(before, psutil.cpu_times())
+        waited = time.monotonic() - started
+        if reading["busy_percent"] < busy_below or waited >= bound_s:
+            return {**reading, "waited_s": round(waited, 2), "quiet": reading["busy_percent"] < busy_below}
+
+
 def execute(coro_factory, *, model: str, stages: list[Stage], name: str) -> dict:
-    """Run a load coroutine in a fresh event loop, measuring wall time and this process's CPU."""
+    """Run a load coroutine in a fresh event loop, measuring wall time, this process's CPU and the machine's."""
     proc = psutil.Process()
     cpu0 = sum(proc.cpu_times()[:2])
+    machine0 = psutil.cpu_times()
     wall0 = time.perf_counter()
     rec = run_loop(coro_factory())
     wall = time.perf_counter() - wall0
     cpu = sum(proc.cpu_times()[:2]) - cpu0
-    return summarize(rec, model=model, stages=stages, wall_s=wall, cpu_s=cpu, name=name)
+    result = summarize(rec, model=model, stages=stages, wall_s=wall, cpu_s=cpu, name=name)
+    result["machine"] = {"cores": psutil.cpu_count() or 1, **machine_busy(machine0, psutil.cpu_times())}
+    return result
 
 
 def save(result: dict, folder: str | Path) -> Path:
