@@ -1,10 +1,13 @@
 """Flakiness: the same suites run N times in a row against a clean testbed; every verdict change counts.
 
     .venv/bin/python bench/flakiness.py [--runs 10] [--suite "Kg2 Circuit Breakers" ...] [--pabot]
+                                        [--background-load 0.5]
 
 Each run goes through ``suites/__init__.robot`` (it starts and stops its own testbed, fast profile, in a
 private home and port block).  Prints per run the failed tests and at the end every test whose verdict
 was not the same in all runs, with the run numbers; writes ``results/bench/flakiness.json``.
+``--background-load SHARE`` keeps one other process busy SHARE of one core for the whole bench
+(``bench/busy.py``): verdicts must hold on a machine that is not idle.
 Target: zero verdict changes.  Exits 1 when a verdict changed or a test failed.
 """
 
@@ -64,7 +67,22 @@ def main() -> int:
     parser.add_argument("--suite", action="append", default=[], help="a suite name (default: every suite)")
     parser.add_argument("--pabot", action="store_true", help="run each round with pabot (2 processes)")
     parser.add_argument("--base-port", type=int, default=int(os.environ.get("BENCH_BASE_PORT", "19500")))
+    parser.add_argument("--background-load", type=float, default=0.0, metavar="SHARE",
+                        help="keep one other process busy SHARE (0..1) of one core meanwhile")
     args = parser.parse_args()
+    background = None
+    if args.background_load:
+        background = subprocess.Popen([sys.executable, str(REPO / "bench" / "busy.py"),  # noqa: S603
+                                       "--share", str(args.background_load), "--seconds", str(4 * 3600)])
+    try:
+        return _bench(args)
+    finally:
+        if background is not None:
+            background.terminate()
+            background.wait(timeout=10)
+
+
+def _bench(args) -> int:
     history: dict[str, list[str]] = defaultdict(list)
     walls = []
     with tempfile.TemporaryDirectory(prefix="xnai-flaky-") as tmp:
@@ -79,6 +97,7 @@ def main() -> int:
     changed = {n: v for n, v in history.items() if len(set(v)) > 1 or len(v) != args.runs}
     failing = {n: v for n, v in history.items() if "FAIL" in v}
     report = {"runs": args.runs, "suites": args.suite or "all", "pabot": args.pabot, "wall_s": walls,
+              "background_load_share_of_one_core": args.background_load,
               "tests": len(history), "verdict_changes": changed, "failing": sorted(failing)}
     out = REPO / "results" / "bench"
     out.mkdir(parents=True, exist_ok=True)
