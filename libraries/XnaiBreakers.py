@@ -309,7 +309,7 @@ class XnaiBreakers:
     # --------------------------------------------------------- overhead --
     @keyword
     def measure_breaker_overhead(self, name: str = "rag_api", samples: int = 320, rounds: int = 16,
-                                 resolve_ms: float | None = None, max_rounds: int = 48) -> dict:
+                                 limit_ms: float | None = None, max_rounds: int = 48) -> dict:
         """Measures what breaker ``name`` adds to a query: the p50 with it minus the p50 without it.
 
         ``samples`` sequential one-token queries are timed on each side, in
@@ -322,10 +322,11 @@ class XnaiBreakers:
         Breaker Out Of The Path` (a fault, always undone).  Skipped, with the
         reason, on a target that cannot bypass its breakers.
 
-        With ``resolve_ms`` the measurement goes on, two rounds at a time, until its resolution is
-        below ``resolve_ms`` or it has ``max_rounds`` rounds (a busy machine widens the spread of the
-        rounds; more rounds narrow the interval again, so the verdict is about the breaker, not the
-        neighbours).  ``rounds`` in the result says how many it took.
+        With ``limit_ms`` the measurement goes on, two rounds at a time, until it decides against that
+        limit (its 95 % interval lies wholly below or wholly above it, and resolves half of it) or it
+        has ``max_rounds`` rounds: a noisy or busy machine widens the spread of the rounds, and more
+        rounds narrow the interval again, so the verdict is about the breaker, not the machine.
+        ``rounds`` in the result says how many it took.
 
         Example:
         | ${overhead}= | Measure Breaker Overhead | rag_api |
@@ -380,14 +381,14 @@ class XnaiBreakers:
 
             for r in range(int(rounds)):
                 one_round(r)
-            while (resolve_ms is not None and len(pairs) + 2 <= int(max_rounds)
-                   and breakers.overhead_summary(name, pairs)["resolution_ms"] >= float(resolve_ms)):
+            while (limit_ms is not None and len(pairs) + 2 <= int(max_rounds)
+                   and not breakers.overhead_decided(breakers.overhead_summary(name, pairs), float(limit_ms))):
                 one_round(len(pairs))
                 one_round(len(pairs))
         result = breakers.overhead_summary(name, pairs)
         if len(pairs) > int(rounds):
-            logger.info(f"Extended from {rounds} to {len(pairs)} rounds to resolve {float(resolve_ms):g} ms "
-                        f"(resolution now {result['resolution_ms']} ms).")
+            logger.info(f"Extended from {rounds} to {len(pairs)} rounds to decide against {float(limit_ms):g} ms "
+                        f"(now {result['overhead_ms']} +/- {result['resolution_ms']} ms).")
         result["timer_resolution_us"] = round(time.get_clock_info("perf_counter").resolution * 1e6, 3)
         logger.info(f"Breaker '{name}' overhead: {result}")
         with_ms = [v for w, _ in pairs for v in w]
@@ -399,21 +400,27 @@ class XnaiBreakers:
 
     @keyword
     def breaker_overhead_should_be_below(self, overhead: dict, limit_ms: float) -> None:
-        """Fails if the measured overhead reaches ``limit_ms``, or if the measurement cannot resolve a
-        difference of half that (its ``resolution_ms``): an unresolvable result is not a pass.
-        An overhead far above the limit fails whatever the resolution.
+        """Fails if the measured overhead reaches ``limit_ms`` (its 95 % interval wholly at or above it),
+        and fails as INCONCLUSIVE if the measurement does not decide (its interval straddles the limit,
+        or does not resolve half of it): an undecided result is not a pass.
 
         Example:
         | Breaker Overhead Should Be Below | ${overhead} | 2 |
         """
         limit = float(limit_ms)
-        report.figure(f"{overhead['overhead_ms']} ms per call +/- {overhead['resolution_ms']} ms (limit {limit:g} ms)")
-        if overhead["resolution_ms"] >= limit / 2 and overhead["overhead_ms"] - overhead["resolution_ms"] < limit:
-            raise Failure(f"INCONCLUSIVE: the measurement cannot resolve {limit:g} ms: its 95 % interval is "
-                          f"+/- {overhead['resolution_ms']} ms after {overhead['rounds']} rounds (overhead "
-                          f"{overhead['overhead_ms']} ms). The machine was too busy to tell; rerun on a quieter "
-                          "machine, or give more rounds.")
-        if overhead["overhead_ms"] >= limit:
+        report.figure(f"{overhead['overhead_ms']} ms per call +/- {overhead['resolution_ms']} ms after "
+                      f"{overhead['rounds']} rounds (limit {limit:g} ms)")
+        low = overhead["overhead_ms"] - overhead["resolution_ms"]
+        high = overhead["overhead_ms"] + overhead["resolution_ms"]
+        if low >= limit:
             raise Failure(f"Breaker '{overhead['breaker']}' adds {overhead['overhead_ms']} ms per call "
-                          f"(p50 {overhead['p50_with_ms']} ms with, {overhead['p50_without_ms']} ms without), "
-                          f"not below {limit:g} ms (resolution {overhead['resolution_ms']} ms).")
+                          f"(p50 {overhead['p50_with_ms']} ms with, {overhead['p50_without_ms']} ms without; 95 % "
+                          f"interval {low:.3f}..{high:.3f} ms), not below {limit:g} ms.")
+        if not breakers.overhead_decided(overhead, limit):
+            raise Failure(f"INCONCLUSIVE: after {overhead['rounds']} rounds the breaker's overhead is "
+                          f"{overhead['overhead_ms']} +/- {overhead['resolution_ms']} ms (95 % interval "
+                          f"{low:.3f}..{high:.3f} ms): it neither clears nor reaches {limit:g} ms with a "
+                          "resolution of half of it. The machine was too noisy to tell; rerun on a quieter one, "
+                          "or give more rounds.")
+        logger.info(f"Breaker '{overhead['breaker']}' adds {overhead['overhead_ms']} ms per call, below "
+                    f"{limit:g} ms (95 % interval {low:.3f}..{high:.3f} ms).")

@@ -22,7 +22,7 @@ from datetime import timedelta
 import requests
 from robot.api import logger
 from robot.api.deco import keyword, library
-from robot.api.exceptions import Failure
+from robot.api.exceptions import Failure, SkipExecution
 from robot.libraries.BuiltIn import BuiltIn
 
 from xnai_qa import targetconfig
@@ -42,6 +42,7 @@ def _seconds(value: timedelta | float | int | None, name: str, allow_zero: bool 
 
 
 UNDO_LATE_S = 0.5  # a timed fault undone later than this after its time fails its test
+STARTED_BY_UNDO = ("stop", "kill")  # faults whose undo starts the service again
 
 
 def _clock(epoch: float) -> str:
@@ -95,17 +96,19 @@ class XnaiFaults:
         try:
             return make_backend(self._var)
         except FaultError as err:
-            raise Failure(str(err)) from None
+            raise SkipExecution(f"This target offers no service control (stop, pause, restart): {err}") from None
 
     def _proxy(self, service: str) -> tuple[ProxyClient, str]:
         entry = self._entry(service)
         api = self._var("FAULT_PROXY_URL", "")
         if not api:
-            raise Failure("${FAULT_PROXY_URL} is empty: network faults need a Toxiproxy-compatible proxy in front "
-                          "of the service (see README, 'Fault injection').")
+            raise SkipExecution("This target offers no network faults: no Toxiproxy-compatible fault proxy "
+                                "(${FAULT_PROXY_URL} is empty). To provide them, put Toxiproxy in front of the service "
+                                "and set XNAI_FAULT_PROXY_URL (README, 'Fault injection').")
         if not entry.get("proxy"):
-            raise Failure(f"Service '{service}' has no 'proxy' entry in ${{SERVICES}}: its traffic does not pass "
-                          "through the fault proxy, so network faults cannot reach it.")
+            raise SkipExecution(f"This target offers no network faults on '{service}': its traffic does not pass "
+                                "through the fault proxy (no 'proxy' entry in ${SERVICES}). To provide them, route it "
+                                "through a Toxiproxy proxy and name that proxy in the service's entry.")
         host = requests.utils.urlparse(api).hostname or ""
         try:
             targetconfig.check_host_allowed(host, self._var("ALLOWED_HOSTS", []))
@@ -134,8 +137,8 @@ class XnaiFaults:
                 record = self._active[fault_id]
             applied = time.time()
             self._timed[fault_id] = {"id": fault_id, "kind": record["kind"], "service": record["service"],
-                                     "applied_at": applied, "due_at": applied + duration, "undone_at": None,
-                                     "outcome": None, "error": None}
+                                     "applied_at": applied, "due_at": applied + duration, "fired_at": None,
+                                     "undone_at": None, "outcome": None, "error": None}
             timer = threading.Timer(duration, self._undo_on_time, args=(fault_id,))
             timer.daemon = True
             self._timers[fault_id] = timer
@@ -144,6 +147,7 @@ class XnaiFaults:
     def _undo_on_time(self, fault_id: str) -> None:
         """The timer's undo: what happened, and when, is kept for the test's log and verdict."""
         timed = self._timed.get(fault_id, {})
+        timed["fired_at"] = time.time()
         try:
             timed["outcome"] = self._undo(fault_id)
         except Exception as err:  # noqa: BLE001 - reported by the test's end (and healed by the next run)
@@ -162,10 +166,16 @@ class XnaiFaults:
                 continue
             if timed["undone_at"] is None:
                 continue  # still in place: undone by the test's teardown or its end
-            late = timed["undone_at"] - due
-            lines.append(f"{what}: applied {_clock(timed['applied_at'])}, due {_clock(due)}, undone "
-                         f"{_clock(timed['undone_at'])} ({timed['outcome']}): in place "
-                         f"{timed['undone_at'] - timed['applied_at']:.2f} s for {due - timed['applied_at']:g} s")
+            # A service fault's undo starts the service: on time is when the start was issued (the service
+            # then takes its own start-up time, shown); every other undo is in effect when it returns.
+            starts = timed["kind"] in STARTED_BY_UNDO
+            effective = (timed["fired_at"] or timed["undone_at"]) if starts else timed["undone_at"]
+            late = effective - due
+            lines.append(f"{what}: applied {_clock(timed['applied_at'])}, due {_clock(due)}, "
+                         + (f"start issued {_clock(effective)}, service up {_clock(timed['undone_at'])}"
+                            if starts else f"undone {_clock(timed['undone_at'])}")
+                         + f" ({timed['outcome']}): in place {effective - timed['applied_at']:.2f} s for "
+                         f"{due - timed['applied_at']:g} s")
             if late > UNDO_LATE_S:
                 problems.append(f"{what} was undone {late:.2f} s after its time (allowed {UNDO_LATE_S:g} s): "
                                 "the fault lasted longer than the test meant")
@@ -461,8 +471,9 @@ class XnaiFaults:
         or under ``base``)."""
         path = self._var(variable, "")
         if not path:
-            raise Failure(f"${{{variable}}} is empty: this target offers no control of {what} (the testbed "
-                          "does; on a real stack, fail its dependencies instead).")
+            raise SkipExecution(f"This target offers no control of {what} (${{{variable}}} is empty; the testbed "
+                                "has one). To run this test, give the target such a control route, or fail what it "
+                                "depends on instead.")
         url = f"{base}{path}" if base else f"{self._var('RAG_API_URL')}{self._var('API_PREFIX')}{path}"
         host = requests.utils.urlparse(url).hostname or ""
         try:
@@ -619,7 +630,9 @@ class XnaiFaults:
     def wait_for_timed_fault_to_end(self, fault_id: str, timeout: timedelta = timedelta(seconds=30)) -> dict:
         """Waits until a fault given a ``duration`` has undone itself, and returns when: ``applied_at``,
         ``due_at``, ``undone_at`` (epoch seconds), ``lasted_s`` and ``late_s``.  Fails if its undo failed,
-        came more than 0.5 s after its time, or has not come within ``timeout``.
+        came more than 0.5 s after its time, or has not come within ``timeout``.  For a stopped or killed
+        service the undo is on time when its start is issued on time (the service then takes its own
+        start-up time, which the log shows).
 
         Example:
         | ${fault}= | Pause Service | redis | duration=2s |
@@ -638,9 +651,9 @@ class XnaiFaults:
         problems = [p for p in self._timed_report()[1] if p.startswith(fault_id)]
         if problems:
             raise Failure("; ".join(problems))
+        effective = timed["fired_at"] if timed["kind"] in STARTED_BY_UNDO else timed["undone_at"]
         return {"applied_at": timed["applied_at"], "due_at": timed["due_at"], "undone_at": timed["undone_at"],
-                "lasted_s": round(timed["undone_at"] - timed["applied_at"], 3),
-                "late_s": round(timed["undone_at"] - timed["due_at"], 3)}
+                "lasted_s": round(effective - timed["applied_at"], 3), "late_s": round(effective - timed["due_at"], 3)}
 
     @keyword
     def faults_in_place(self) -> list:

@@ -9,7 +9,7 @@ from pathlib import Path
 import requests
 from robot.api import logger
 from robot.api.deco import keyword, library
-from robot.api.exceptions import Failure
+from robot.api.exceptions import Failure, SkipExecution
 from robot.libraries.BuiltIn import BuiltIn
 
 from xnai_qa import baselines, charts, leaks, report, resources, stats, targetconfig
@@ -130,7 +130,12 @@ class XnaiMetrics:
         if service not in services:
             raise Failure(f"No service named '{service}' in ${{SERVICES}}. Known: {', '.join(services)}.")
         try:
-            return service_pid(make_backend(get), service, services[service])
+            backend = make_backend(get)
+        except FaultError as err:
+            raise SkipExecution(f"This target offers no process figures of '{service}' (descriptors, memory): "
+                                f"{err}") from None
+        try:
+            return service_pid(backend, service, services[service])
         except FaultError as err:
             raise Failure(f"Cannot find the process of '{service}': {err}") from None
 

@@ -250,8 +250,10 @@ class XnaiPerformance:
             max_error_rate=float(cap.get("max_error_rate", 0.01)), method="POST",
             json=self._query_body("capacity"), max_memory_percent=float(cap.get("max_memory_percent", 95)))
         self._summary_file().add("capacity", None, capacity)
-        BuiltIn().set_suite_metadata("Capacity", f"last good {capacity['last_good_rate']}/s, knee "
-                                     f"{capacity['knee_rate']}/s: {capacity['reason']}", top=True)
+        good = f"{capacity['last_good_rate']}/s" if capacity["last_good_rate"] is not None else "none"
+        knee = (f"knee {capacity['knee_rate']}/s" if capacity["knee_rate"] is not None
+                else "no knee up to the search's highest rate")
+        BuiltIn().set_suite_metadata("Capacity", f"last good {good}, {knee}: {capacity['reason']}", top=True)
         return capacity
 
     @keyword

@@ -17,7 +17,7 @@ import requests
 from psycopg.rows import dict_row
 from robot.api import logger
 from robot.api.deco import keyword, library
-from robot.api.exceptions import Failure
+from robot.api.exceptions import Failure, SkipExecution
 from robot.libraries.BuiltIn import BuiltIn
 
 from xnai_qa import targetconfig
@@ -67,7 +67,8 @@ class XnaiTasks:
             raise Failure(f"via={via!r}: use direct or gateway.")
         prefix = self._var("VIKUNJA_GATEWAY_PREFIX", "")
         if not prefix:
-            raise Failure("${VIKUNJA_GATEWAY_PREFIX} is empty: this target's gateway does not route the task service.")
+            raise SkipExecution("This target's gateway does not route the task service (${VIKUNJA_GATEWAY_PREFIX} "
+                                "is empty; older Caddyfiles route /vikunja/*).")
         return f"{self._var('GATEWAY_URL')}{prefix}"
 
     @keyword
@@ -203,7 +204,8 @@ class XnaiTasks:
     def _query(self, sql: str, params: tuple):
         db = self._var("VIKUNJA_DB", {}) or {}
         if not db:
-            raise Failure("${VIKUNJA_DB} is empty: this target gives no database access for the task service.")
+            raise SkipExecution("This target offers no access to the task service's database (${VIKUNJA_DB} is "
+                                "empty): set its host, port, dbname and user, and XNAI_VIKUNJA_DB_PASSWORD.")
         try:
             targetconfig.check_host_allowed(db["host"], self._var("ALLOWED_HOSTS", []))
         except targetconfig.TargetConfigError as err:

@@ -36,7 +36,7 @@ Breaker Stays Closed Under Gradual Load
 
 Breaker Adds Less Than 2 ms Per Call
     [Documentation]    The p50 of one-token queries with the breaker minus the p50 without it is below
-    ...    ``${BREAKER_OVERHEAD_MS}`` ms, and the measurement resolves that difference (on a busy machine
-    ...    it takes more rounds until it does, within a bound).
-    ${overhead}    Measure Breaker Overhead    ${BREAKER}    resolve_ms=${BREAKER_OVERHEAD_MS / 2}
+    ...    ``${BREAKER_OVERHEAD_MS}`` ms, and the measurement decides it (on a noisy machine it takes more
+    ...    rounds until its interval clears the limit, within a bound).
+    ${overhead}    Measure Breaker Overhead    ${BREAKER}    limit_ms=${BREAKER_OVERHEAD_MS}    samples=640
     Breaker Overhead Should Be Below    ${overhead}    ${BREAKER_OVERHEAD_MS}

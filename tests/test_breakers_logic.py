@@ -73,3 +73,12 @@ def test_state_sequence_and_passes_through():
     assert seq == [None, "closed", "open", "half_open", "closed"]
     assert breakers.passes_through(seq, ["open", "half_open", "closed"])
     assert not breakers.passes_through(seq, ["half_open", "open"])
+
+
+def test_an_overhead_measurement_decides_only_when_its_interval_clears_the_limit():
+    from xnai_qa.breakers import overhead_decided
+
+    assert overhead_decided({"overhead_ms": 0.6, "resolution_ms": 0.4}, 2.0)  # wholly below, resolved
+    assert overhead_decided({"overhead_ms": 20.0, "resolution_ms": 3.0}, 2.0)  # wholly above
+    assert not overhead_decided({"overhead_ms": 1.8, "resolution_ms": 0.4}, 2.0)  # straddles the limit
+    assert not overhead_decided({"overhead_ms": 0.2, "resolution_ms": 1.2}, 2.0)  # below, but unresolved

@@ -145,3 +145,16 @@ def test_progress_plan_lists_suites_longest_first_with_the_expected_wall_time():
     grouped = "{\n--suite Suites.Kg4\n--suite Suites.Rag\n}\n--suite Suites.Kg1\n#WAIT\n--suite Suites.Kg5\n"
     assert "~170 s" in describe(times, 2, grouped).splitlines()[-1]  # a group runs in one process: 60 + 30
     assert describe({}) == ""
+
+
+def test_a_suite_missing_from_the_ordering_file_stops_the_run_naming_the_file(tmp_path):
+    from xnai_qa import plan  # noqa: PLC0415
+
+    (tmp_path / "01__listed.robot").write_text("*** Test Cases ***\n")
+    (tmp_path / "02__new_suite.robot").write_text("*** Test Cases ***\n")
+    order = tmp_path / "pabot-order.txt"
+    order.write_text("--suite Suites.Listed\n")
+    assert plan.unlisted(tmp_path, order.read_text()) == ["New Suite"]
+    assert plan.check(order) == 2
+    order.write_text("{\n--suite Suites.Listed\n--suite Suites.New Suite\n}\n")
+    assert plan.check(order) == 0

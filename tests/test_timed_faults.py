@@ -19,7 +19,8 @@ from XnaiFaults import UNDO_LATE_S, XnaiFaults
 
 def _timed(applied: float, duration: float, undone: float | None, error: str | None = None) -> dict:
     return {"id": "fault-1", "kind": "pause", "service": "redis", "applied_at": applied,
-            "due_at": applied + duration, "undone_at": undone, "outcome": "resumed", "error": error}
+            "due_at": applied + duration, "fired_at": applied + duration, "undone_at": undone, "outcome": "resumed",
+            "error": error}
 
 
 def test_an_undo_on_time_is_logged_and_passes():
@@ -62,3 +63,13 @@ def test_resume_does_not_wait_for_the_supervisor_lock(tmp_path):
     finally:
         sleeper.kill()
         sleeper.wait()
+
+
+def test_a_stopped_service_is_on_time_when_its_start_is_issued_on_time():
+    """Its start-up (readiness) is the service's own time, shown in the log, not lateness of the undo."""
+    faults = XnaiFaults()
+    timed = _timed(100.0, 2.0, 104.5)
+    timed.update(kind="stop", fired_at=102.05, outcome="started")
+    faults._timed = {"fault-1": timed}
+    lines, problems = faults._timed_report()
+    assert problems == [] and "start issued" in lines[0] and "service up" in lines[0]

@@ -96,3 +96,12 @@ def overhead_summary(name: str, pairs: list[tuple[list[float], list[float]]]) ->
         "overhead_ms": round(statistics.median(diffs), 3),
         "resolution_ms": round(t * spread / math.sqrt(len(diffs)), 3) if math.isfinite(spread) else float("inf"),
     }
+
+
+def overhead_decided(summary: dict, limit_ms: float) -> bool:
+    """True when an overhead measurement decides against ``limit_ms``: its 95 % interval lies wholly at
+    or above the limit, or wholly below it while resolving half of it."""
+    overhead, resolution = summary["overhead_ms"], summary["resolution_ms"]
+    if overhead - resolution >= limit_ms:
+        return True
+    return resolution < limit_ms / 2 and overhead + resolution < limit_ms
