@@ -39,4 +39,5 @@ Breaker Adds Less Than 2 ms Per Call
     ...    ``${BREAKER_OVERHEAD_MS}`` ms, and the measurement decides it (on a noisy machine it takes more
     ...    rounds until its interval clears the limit, within a bound).
     ${overhead}    Measure Breaker Overhead    ${BREAKER}    limit_ms=${BREAKER_OVERHEAD_MS}    samples=640
+    ...    max_rounds=64
     Breaker Overhead Should Be Below    ${overhead}    ${BREAKER_OVERHEAD_MS}

@@ -101,8 +101,10 @@ class GuardedRedis:
 
     GUARDED = frozenset({"get", "set", "delete", "xadd", "execute_command", "expire", "ttl", "exists"})
 
-    def __init__(self, client, cooloff_s: float):
-        self._client, self._cooloff_s, self._down_until = client, cooloff_s, 0.0
+    def __init__(self, client, cooloff_s: float, memory: dict | None = None):
+        # ``memory`` is shared by every client of the same Redis: one failure makes them all fail fast.
+        self._client, self._cooloff_s = client, cooloff_s
+        self._memory = memory if memory is not None else {"down_until": 0.0}
 
     def __getattr__(self, name: str):
         attr = getattr(self._client, name)
@@ -110,12 +112,12 @@ class GuardedRedis:
             return attr
 
         async def call(*args, **kwargs):
-            if time.monotonic() < self._down_until:
+            if time.monotonic() < self._memory["down_until"]:
                 raise aioredis.ConnectionError("Redis did not answer a moment ago; not waiting again yet")
             try:
                 return await attr(*args, **kwargs)
             except Exception:
-                self._down_until = time.monotonic() + self._cooloff_s
+                self._memory["down_until"] = time.monotonic() + self._cooloff_s
                 raise
 
         return call
@@ -168,13 +170,28 @@ def create_app(cfg: TestbedConfig | None = None) -> FastAPI:
             socket_timeout=bound, socket_connect_timeout=bound,
             max_connections=REDIS_POOL_SIZE, timeout=bound,
         )
-        state["redis"] = GuardedRedis(aioredis.Redis(connection_pool=pool), cooloff_s=2 * timings.check_timeout_s)
+        redis_down = {"down_until": 0.0}  # one memory of a Redis failure for every client below
+        state["redis"] = GuardedRedis(aioredis.Redis(connection_pool=pool), cooloff_s=2 * timings.check_timeout_s,
+                                      memory=redis_down)
         with contextlib.suppress(Exception):
             await asyncio.gather(*(state["redis"].execute_command("CLIENT", "SETNAME", f"rag_api_{i}")
                                    for i in range(REDIS_POOL_SIZE)))
+        # Each breaker's state goes over a connection of its own (through the fault proxy, so a Redis fault
+        # reaches it like every other call): the breaker's lock already lets one state read or write out at
+        # a time, and a pool's hand-out per command cost more than the round trip itself on a small machine.
+        breaker_clients = []
+        for spec in timings.breakers:
+            client = aioredis.Redis(host="127.0.0.1", port=cfg.port("redis_proxy"), password=cfg.redis_password,
+                                    socket_timeout=bound, socket_connect_timeout=bound, single_connection_client=True)
+            breaker_clients.append(client)
+        with contextlib.suppress(Exception):  # opened now: the process's descriptors stay constant while it serves
+            await asyncio.gather(*(c.execute_command("CLIENT", "SETNAME", f"rag_api_breaker_{i}")
+                                   for i, c in enumerate(breaker_clients)))
         state["breakers"] = {
-            spec.name: RedisCircuitBreaker(spec, state["redis"], timings.breaker_ttl_s, defects=tuple(cfg.defects))
-            for spec in timings.breakers
+            spec.name: RedisCircuitBreaker(spec, GuardedRedis(client, cooloff_s=2 * timings.check_timeout_s,
+                                                              memory=redis_down),
+                                           timings.breaker_ttl_s, defects=tuple(cfg.defects))
+            for spec, client in zip(timings.breakers, breaker_clients)
         }
         # The downstream embeddings service; one connection per call (no idle pool to skew descriptor counts).
         state["http"] = aiohttp.ClientSession(
@@ -187,6 +204,8 @@ def create_app(cfg: TestbedConfig | None = None) -> FastAPI:
         yield
         await state["http"].close()
         await state["redis"].aclose()
+        for client in breaker_clients:
+            await client.aclose()
 
     app = FastAPI(title="XNAi RAG API (testbed)", version=VERSION, lifespan=lifespan)
 

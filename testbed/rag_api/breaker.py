@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 
 from xnai_qa.contract import BreakerSpec
 
@@ -101,7 +101,8 @@ class RedisCircuitBreaker:
             return
         ttl = None if "breaker-ttl-missing" in self.defects else self.ttl_s
         try:
-            await self.redis.set(self.key, json.dumps(asdict(st)), ex=ttl)
+            # A shallow copy, not dataclasses.asdict: its deep copy of the transitions cost 0.3 ms a write.
+            await self.redis.set(self.key, json.dumps(dict(vars(st))), ex=ttl)
         except Exception:  # noqa: BLE001, S110 - Redis down: keep the in-memory state
             pass
 
