@@ -103,7 +103,8 @@ Breaker Opens After The Threshold Under 50 Requests Per Second
     ${timeline}    Start Breaker Timeline    ${BREAKER}    interval=10ms
     ${load}    Start Query Load    rate=50/s    duration=${BREAKER_LOAD_STAGE}    name=failure-under-load
     Fail The LLM Until The Breaker Opens
-    ${result}    Wait For Background Load    ${load}
+    # Failures and rejections are counted, no latency is judged: a late send schedule changes neither.
+    ${result}    Wait For Background Load    ${load}    fail_if_invalid=${False}
     ${timeline}    Stop Breaker Timeline    ${timeline}
     Breaker Should Have Passed Through    ${timeline}    closed    open
     Failures Should Have Stopped At The Threshold    ${result}
@@ -135,7 +136,8 @@ Breaker Recovers Under Load Within The Bound
     Fail The LLM Until The Breaker Opens
     ${recovery_s}    Wait Until Circuit Breaker Is    ${BREAKER}    closed    timeout=${BREAKER_RECOVERY_BOUND_S}s
     Log    Recovery took ${recovery_s} s from fault removal to closed (bound ${BREAKER_RECOVERY_BOUND_S} s)
-    ${result}    Wait For Background Load    ${load}
+    # Transitions and the load's last clean second are judged, no latency: a late schedule changes neither.
+    ${result}    Wait For Background Load    ${load}    fail_if_invalid=${False}
     ${timeline}    Stop Breaker Timeline    ${timeline}
     Breaker Should Have Passed Through    ${timeline}    open    half_open    closed
     Load Should End Without Errors    ${result}
