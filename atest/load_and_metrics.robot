@@ -51,7 +51,11 @@ A Stall Shows In The Open Model And Hides In A Closed Loop
 An Overloaded Generator Is Flagged Invalid
     ${result}    Run Load    ${RAG_API_URL}${HEALTH}    rate=20000/s    duration=1s    fail_if_invalid=${False}
     Should Not Be True    ${result}[valid]
-    Run Keyword And Expect Error    INCONCLUSIVE*could not keep its send schedule*generator CPU*    Run Load    ${RAG_API_URL}${HEALTH}    rate=20000/s
+    Run Keyword And Expect Error
+    ...    INCONCLUSIVE*could not keep its send schedule*generator CPU*
+    ...    Run Load
+    ...    ${RAG_API_URL}${HEALTH}
+    ...    rate=20000/s
     ...    duration=1s
 
 Capacity Search Steps Up Until A Limit

@@ -19,8 +19,8 @@ Test Tags        faults    destructive
 
 
 *** Variables ***
-${QUESTION}     How does the Caddy gateway route requests?
-${LATE_S}       1
+${QUESTION}    How does the Caddy gateway route requests?
+${LATE_S}      1
 
 
 *** Test Cases ***

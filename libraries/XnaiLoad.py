@@ -337,6 +337,12 @@ class XnaiLoad:
             stages = [load.Stage(rate, secs)]
             result = load.execute(lambda st=stages: load.run_open(spec, st), model="open", stages=stages,
                                   name=f"capacity-{rate:.0f}")
+            if not result["valid"]:  # a busy moment of the machine: this step once more, once it is quieter
+                quiet = load.wait_for_quiet_machine(busy_below=QUIET_BUSY_PERCENT, bound_s=QUIET_WAIT_S)
+                logger.info(f"Capacity step {rate:.0f}/s was inconclusive ({result['invalid_reason']}); repeated "
+                            f"after waiting {quiet['waited_s']} s (machine {quiet['busy_percent']} % busy).")
+                result = load.execute(lambda st=stages: load.run_open(spec, st), model="open", stages=stages,
+                                      name=f"capacity-{rate:.0f}")
             p99 = result["latency_ms"].get("p99", float("inf"))
             memory = psutil.virtual_memory().percent
             steps.append({"rate": round(rate, 3), "p99_ms": p99, "error_rate": result["error_rate"],

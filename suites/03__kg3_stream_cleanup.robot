@@ -70,17 +70,17 @@ Twelve Concurrent Streams Complete And Are All Freed
 
 File Descriptors Return Exactly To Baseline Over Rounds
     [Documentation]    Connections the server closes late (up to its 5 s keep-alive timeout) are waited for.
-    [Setup]    Hold The Health Monitor's Recovery Actions
+    [Setup]    Hold The Monitor And Wait For A Healthy API
     Action Should Not Leak    rag_api    Disconnect Streams Mid-Way    warmup=2    rounds=5    check=fds,sockets
     ...    settle=${LEAK_SETTLE}
 
 Memory Does Not Grow Over Rounds Of Disconnected Streams
-    [Setup]    Hold The Health Monitor's Recovery Actions
+    [Setup]    Hold The Monitor And Wait For A Healthy API
     Action Should Not Leak    rag_api    Disconnect Streams Mid-Way    warmup=2    rounds=8    check=memory
     ...    min_growth_kb=${LEAK_MIN_GROWTH_KB}    max_slope_kb=${LEAK_MAX_SLOPE_KB}
 
 Server Stream State Returns Exactly To Baseline Over Rounds
-    [Setup]    Hold The Health Monitor's Recovery Actions
+    [Setup]    Hold The Monitor And Wait For A Healthy API
     ${baseline}    Server Stream Baseline
     Repeat Keyword    5 times    Disconnect Streams Mid-Way
     Server Streams Should Return To    ${baseline}

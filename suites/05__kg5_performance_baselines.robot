@@ -11,6 +11,8 @@ Documentation    KG-5 reference measurements: the baseline established from thre
 ...              Figures are at the top of report.html and in ``performance/summary.json``; compare with an
 ...              earlier run's baselines: ``--variable BASELINE_REFERENCE_DIR:<dir>``.
 ...
+...              Each test holds the health monitor's recovery actions (see ``Kg5 Load Targets``).
+...
 ...              Testbed defects this suite catches: ``query-slow-path`` (against a clean reference
 ...              baseline), ``query-over-target``, ``query-concurrency-capped`` (see
 ...              ``python -m testbed defects``).
@@ -19,6 +21,7 @@ Metadata         Machine    quiet
 Resource         ../resources/xnai.resource
 
 Suite Setup      Open Target Sessions
+Test Setup       Hold The Monitor And Wait For A Healthy API
 Test Teardown    Remove All Faults
 Test Timeout     10 minutes
 

@@ -8,6 +8,10 @@ Documentation    KG-5 targets under load: the query path under the seed's baseli
 ...              profile, the baseline comparison and the capacity search are in ``Kg5 Performance
 ...              Baselines``, alone on a quiet machine.
 ...
+...              Each test holds the health monitor's recovery actions: a health check slowed by the load
+...              must not restart the API in the middle of its measurement (measured on a busy 2-core machine:
+...              it did, and the memory rounds lost their process).
+...
 ...              Testbed defects this suite catches: ``query-over-target``, ``query-concurrency-capped``,
 ...              ``memory-grows-under-load``, ``docs-search-slow``, ``slow-health`` (see
 ...              ``python -m testbed defects``).
@@ -15,6 +19,7 @@ Documentation    KG-5 targets under load: the query path under the seed's baseli
 Resource         ../resources/xnai.resource
 
 Suite Setup      Open Target Sessions
+Test Setup       Hold The Monitor And Wait For A Healthy API
 Test Teardown    Remove All Faults
 Test Timeout     10 minutes
 
@@ -56,7 +61,6 @@ Memory Stays Flat Under Repeated Normal Load
     [Documentation]    Rounds of normal load: the API's memory may not grow in every round (after two
     ...    warm-up rounds), the leak rule of psutil's own tests. Memory is judged, not latency, so a late
     ...    send schedule does not fail a round.
-    [Setup]    Hold The Health Monitor's Recovery Actions
     Action Should Not Leak    rag_api    Run Load Profile    normal    duration=2s    record=${False}
     ...    fail_if_invalid=${False}
     ...    warmup=2    rounds=4    check=memory    min_growth_kb=${LEAK_MIN_GROWTH_KB}
