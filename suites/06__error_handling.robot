@@ -87,11 +87,13 @@ An LLM Failure Mid-Stream Ends In An Error Frame
     Should Not Contain    ${stream}[error_message]    Traceback
 
 Slow Clients Do Not Hold Up Other Clients
-    [Documentation]    Streams whose clients never read stay open while everyone else is served on time.
+    [Documentation]    Streams whose clients never read stay open while everyone else is served on time:
+    ...    within the seed's request/response bound (a server held up by a slow reader answers in seconds,
+    ...    or not at all; the 100 ms health target is KG-5's, judged under load on a quiet machine).
     Open Streams That Are Never Read    5
     ${url}    Service Health URL    gateway
     ${times}    Measure Response Times    ${url}    samples=${RESPONSE_TIME_SAMPLES}    content_type=application/json
-    Response Time Should Be Below    ${times}    p99    ${HEALTH_P99_MS}
+    Response Time Should Be Below    ${times}    p99    ${RESPONSE_TIME_BOUND_MS}
     Ask The RAG API    ${QUESTION}
 
 No Error Answer Leaks A Stack Trace Or A Secret
