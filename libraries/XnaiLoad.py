@@ -363,7 +363,8 @@ class XnaiLoad:
         else:
             reason = f"stopped after {max_steps} steps"
         capacity = {"knee_rate": knee, "last_good_rate": last_good, "reason": reason, "steps": steps}
-        logger.info(f"Capacity: last good {last_good}/s, knee {knee}/s: {reason}")
+        logger.info(f"Capacity: last good {f'{last_good}/s' if last_good is not None else 'none'}, "
+                    f"{f'knee {knee}/s' if knee is not None else 'no knee found'}: {reason}")
         logger.info(charts.line_chart(
             {"p99 ms": [(s["rate"], s["p99_ms"]) for s in steps],
              "error %": [(s["rate"], s["error_rate"] * 100) for s in steps]},
