@@ -23,7 +23,7 @@ ${HEALTH}    ${API_PREFIX}${HEALTH_PATH}
 Open Load At A Modest Rate Is Valid And Fast
     ${result}    Run Load    ${RAG_API_URL}${HEALTH}    rate=50/s    duration=2s
     Load Result Should Be Valid    ${result}
-    Latency Should Be Below    ${result}    p99    100
+    Latency Should Be Below    ${result}    p99    ${RESPONSE_TIME_BOUND_MS}
     Error Rate Should Be Below    ${result}    0.001
     Throughput Should Be At Least    ${result}    40/s
 
