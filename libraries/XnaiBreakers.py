@@ -316,9 +316,10 @@ class XnaiBreakers:
         ``rounds`` pairs of blocks (with then without, or the other way round,
         alternating), so what else the machine does falls on both sides alike.
         ``overhead_ms`` is the median over rounds of (p50 with - p50 without);
-        ``resolution_ms`` is the half-width of its 95 % confidence interval (from
-        the spread of the rounds), i.e. the smallest overhead this run can tell
-        from zero.  The breaker is taken out of the path with `Take Circuit
+        ``interval_ms`` is its 95 % confidence interval (distribution-free, so a
+        round that met a burst of load elsewhere on the machine does not widen
+        it) and ``resolution_ms`` its half-width, i.e. the smallest overhead
+        this run can tell from zero.  The breaker is taken out of the path with `Take Circuit
         Breaker Out Of The Path` (a fault, always undone).  Skipped, with the
         reason, on a target that cannot bypass its breakers.
 
@@ -388,7 +389,7 @@ class XnaiBreakers:
         result = breakers.overhead_summary(name, pairs)
         if len(pairs) > int(rounds):
             logger.info(f"Extended from {rounds} to {len(pairs)} rounds to decide against {float(limit_ms):g} ms "
-                        f"(now {result['overhead_ms']} +/- {result['resolution_ms']} ms).")
+                        f"(now {result['overhead_ms']} ms, 95 % interval {result['interval_ms'][0]}..{result['interval_ms'][1]} ms).")
         result["timer_resolution_us"] = round(time.get_clock_info("perf_counter").resolution * 1e6, 3)
         logger.info(f"Breaker '{name}' overhead: {result}")
         with_ms = [v for w, _ in pairs for v in w]
@@ -408,19 +409,17 @@ class XnaiBreakers:
         | Breaker Overhead Should Be Below | ${overhead} | 2 |
         """
         limit = float(limit_ms)
-        report.figure(f"{overhead['overhead_ms']} ms per call +/- {overhead['resolution_ms']} ms after "
+        low, high = overhead["interval_ms"]
+        report.figure(f"{overhead['overhead_ms']} ms per call (95 % interval {low:.3f}..{high:.3f} ms) after "
                       f"{overhead['rounds']} rounds (limit {limit:g} ms)")
-        low = overhead["overhead_ms"] - overhead["resolution_ms"]
-        high = overhead["overhead_ms"] + overhead["resolution_ms"]
         if low >= limit:
             raise Failure(f"Breaker '{overhead['breaker']}' adds {overhead['overhead_ms']} ms per call "
                           f"(p50 {overhead['p50_with_ms']} ms with, {overhead['p50_without_ms']} ms without; 95 % "
                           f"interval {low:.3f}..{high:.3f} ms), not below {limit:g} ms.")
         if not breakers.overhead_decided(overhead, limit):
             raise Failure(f"INCONCLUSIVE: after {overhead['rounds']} rounds the breaker's overhead is "
-                          f"{overhead['overhead_ms']} +/- {overhead['resolution_ms']} ms (95 % interval "
-                          f"{low:.3f}..{high:.3f} ms): it neither clears nor reaches {limit:g} ms with a "
-                          "resolution of half of it. The machine was too noisy to tell; rerun on a quieter one, "
+                          f"{overhead['overhead_ms']} ms (95 % interval {low:.3f}..{high:.3f} ms): it neither clears "
+                          f"nor reaches {limit:g} ms with a resolution of half of it. The machine was too noisy to tell; rerun on a quieter one, "
                           "or give more rounds.")
         logger.info(f"Breaker '{overhead['breaker']}' adds {overhead['overhead_ms']} ms per call, below "
                     f"{limit:g} ms (95 % interval {low:.3f}..{high:.3f} ms).")

@@ -78,7 +78,18 @@ def test_state_sequence_and_passes_through():
 def test_an_overhead_measurement_decides_only_when_its_interval_clears_the_limit():
     from xnai_qa.breakers import overhead_decided
 
-    assert overhead_decided({"overhead_ms": 0.6, "resolution_ms": 0.4}, 2.0)  # wholly below, resolved
-    assert overhead_decided({"overhead_ms": 20.0, "resolution_ms": 3.0}, 2.0)  # wholly above
-    assert not overhead_decided({"overhead_ms": 1.8, "resolution_ms": 0.4}, 2.0)  # straddles the limit
-    assert not overhead_decided({"overhead_ms": 0.2, "resolution_ms": 1.2}, 2.0)  # below, but unresolved
+    def measured(low, high):
+        return {"interval_ms": [low, high], "resolution_ms": (high - low) / 2}
+
+    assert overhead_decided(measured(0.2, 1.0), 2.0)  # wholly below, resolved
+    assert overhead_decided(measured(17.0, 23.0), 2.0)  # wholly above
+    assert not overhead_decided(measured(1.4, 2.2), 2.0)  # straddles the limit
+    assert not overhead_decided(measured(-0.5, 1.8), 2.0)  # below, but unresolved
+
+
+def test_a_few_rounds_that_met_a_burst_of_load_do_not_widen_the_interval():
+    quiet = [([11.0 + 0.1 * (i % 3)], [10.0]) for i in range(60)]
+    burst = [([10.0 + 9 * (-1) ** i], [10.0]) for i in range(4)]  # +9 and -9 ms rounds
+    result = breakers.overhead_summary("rag_api", quiet + burst)
+    assert result["interval_ms"][0] >= 0.9 and result["interval_ms"][1] <= 1.3, result
+    assert breakers.overhead_decided(result, 2.0)

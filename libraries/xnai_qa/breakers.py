@@ -9,8 +9,9 @@ The key pattern and the format are variables; this module turns either into one 
 from __future__ import annotations
 
 import json
-import math
 import statistics
+
+from . import stats
 
 STATES = ("closed", "open", "half_open")
 
@@ -78,12 +79,12 @@ def passes_through(sequence: list[str | None], wanted: list[str]) -> bool:
 def overhead_summary(name: str, pairs: list[tuple[list[float], list[float]]]) -> dict:
     """Paired blocks (with, without) in ms -> the breaker's overhead and the measurement's resolution.
 
-    overhead = median over rounds of (p50 with - p50 without); resolution = the half-width of the 95 %
-    interval of the mean round difference (t ~ 2 for the usual 10 rounds, 1.96 for many).
+    overhead = median over rounds of (p50 with - p50 without); ``interval_ms`` = the 95 % confidence
+    interval of that median (distribution-free: a round that met a burst of load does not widen it, as
+    it would a mean +/- t * stdev interval); resolution = its half-width.
     """
     diffs = [statistics.median(w) - statistics.median(wo) for w, wo in pairs]
-    spread = statistics.stdev(diffs) if len(diffs) > 1 else float("inf")
-    t = 2.26 if len(diffs) <= 10 else 2.09 if len(diffs) <= 20 else 1.96
+    low, high = stats.median_interval(diffs)
     all_with = [v for w, _ in pairs for v in w]
     all_without = [v for _, wo in pairs for v in wo]
     return {
@@ -94,14 +95,15 @@ def overhead_summary(name: str, pairs: list[tuple[list[float], list[float]]]) ->
         "p50_without_ms": round(statistics.median(all_without), 3),
         "round_differences_ms": [round(d, 3) for d in diffs],
         "overhead_ms": round(statistics.median(diffs), 3),
-        "resolution_ms": round(t * spread / math.sqrt(len(diffs)), 3) if math.isfinite(spread) else float("inf"),
+        "interval_ms": [round(low, 3), round(high, 3)],
+        "resolution_ms": round((high - low) / 2, 3) if len(diffs) >= 6 else float("inf"),
     }
 
 
 def overhead_decided(summary: dict, limit_ms: float) -> bool:
     """True when an overhead measurement decides against ``limit_ms``: its 95 % interval lies wholly at
     or above the limit, or wholly below it while resolving half of it."""
-    overhead, resolution = summary["overhead_ms"], summary["resolution_ms"]
-    if overhead - resolution >= limit_ms:
+    low, high = summary["interval_ms"]
+    if low >= limit_ms:
         return True
-    return resolution < limit_ms / 2 and overhead + resolution < limit_ms
+    return summary["resolution_ms"] < limit_ms / 2 and high < limit_ms
