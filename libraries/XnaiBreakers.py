@@ -20,7 +20,7 @@ from robot.api.deco import keyword, library
 from robot.api.exceptions import Failure, SkipExecution
 from robot.libraries.BuiltIn import BuiltIn
 
-from xnai_qa import breakers, charts, redisconn, report, targetconfig
+from xnai_qa import breakers, capabilities, charts, redisconn, report, targetconfig
 
 
 @library(scope="GLOBAL", auto_keywords=False)
@@ -307,7 +307,7 @@ class XnaiBreakers:
         return grew
 
     # --------------------------------------------------------- overhead --
-    @keyword
+    @keyword(tags=["requires:breaker-bypass"])
     def measure_breaker_overhead(self, name: str = "rag_api", samples: int = 320, rounds: int = 16,
                                  limit_ms: float | None = None, max_rounds: int = 48) -> dict:
         """Measures what breaker ``name`` adds to a query: the p50 with it minus the p50 without it.
@@ -333,9 +333,7 @@ class XnaiBreakers:
         | ${overhead}= | Measure Breaker Overhead | rag_api |
         | Breaker Overhead Should Be Below | ${overhead} | 2 |
         """
-        if not self._var("BREAKER_CONTROL_PATH", ""):
-            raise SkipExecution(f"This target offers no way to take breaker '{name}' out of the call path "
-                                "(${BREAKER_CONTROL_PATH} is empty), so its overhead cannot be measured here.")
+        capabilities.require("breaker-bypass", self._var)
         if not 20 <= int(samples) <= 5000 or not 3 <= int(rounds) <= 50 or not int(rounds) <= int(max_rounds) <= 100:
             raise Failure(f"samples={samples}, rounds={rounds}, max_rounds={max_rounds}: use samples 20..5000, "
                           "rounds 3..50 and max_rounds from rounds to 100.")

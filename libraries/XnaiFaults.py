@@ -22,10 +22,10 @@ from datetime import timedelta
 import requests
 from robot.api import logger
 from robot.api.deco import keyword, library
-from robot.api.exceptions import Failure, SkipExecution
+from robot.api.exceptions import Failure
 from robot.libraries.BuiltIn import BuiltIn
 
-from xnai_qa import targetconfig
+from xnai_qa import capabilities, targetconfig
 from xnai_qa.faults.backends import DockerBackend, FaultError, ProxyClient, make_backend, perform_undo
 from xnai_qa.faults.ledger import Ledger, heal_ledger
 
@@ -96,19 +96,16 @@ class XnaiFaults:
         try:
             return make_backend(self._var)
         except FaultError as err:
-            raise SkipExecution(f"This target offers no service control (stop, pause, restart): {err}") from None
+            raise capabilities.skip("service-control", str(err)) from None
 
     def _proxy(self, service: str) -> tuple[ProxyClient, str]:
         entry = self._entry(service)
         api = self._var("FAULT_PROXY_URL", "")
         if not api:
-            raise SkipExecution("This target offers no network faults: no Toxiproxy-compatible fault proxy "
-                                "(${FAULT_PROXY_URL} is empty). To provide them, put Toxiproxy in front of the service "
-                                "and set XNAI_FAULT_PROXY_URL (README, 'Fault injection').")
+            raise capabilities.skip("fault-proxy", "${FAULT_PROXY_URL} is empty")
         if not entry.get("proxy"):
-            raise SkipExecution(f"This target offers no network faults on '{service}': its traffic does not pass "
-                                "through the fault proxy (no 'proxy' entry in ${SERVICES}). To provide them, route it "
-                                "through a Toxiproxy proxy and name that proxy in the service's entry.")
+            raise capabilities.skip("fault-proxy", f"the traffic of '{service}' does not pass through it: "
+                                    "no 'proxy' entry in ${SERVICES}")
         host = requests.utils.urlparse(api).hostname or ""
         try:
             targetconfig.check_host_allowed(host, self._var("ALLOWED_HOSTS", []))
@@ -242,7 +239,7 @@ class XnaiFaults:
             raise Failure(str(err)) from None
         return self._apply(service, action, undo, {"grace_s": grace} if grace is not None else {}, duration, act)
 
-    @keyword
+    @keyword(tags=["requires:service-control"])
     def stop_service(self, service: str, grace: timedelta = timedelta(seconds=10),
                      duration: timedelta | None = None) -> str:
         """Stops ``service`` gracefully (SIGTERM / docker stop), forcing it after ``grace``. Returns the fault id.
@@ -255,7 +252,7 @@ class XnaiFaults:
         """
         return self._service_fault("stop", service, _seconds(grace, "grace"), _seconds(duration, "duration", False))
 
-    @keyword
+    @keyword(tags=["requires:service-control"])
     def kill_service(self, service: str, duration: timedelta | None = None) -> str:
         """Kills ``service`` at once (SIGKILL / docker kill). Returns the fault id.
 
@@ -264,7 +261,7 @@ class XnaiFaults:
         """
         return self._service_fault("kill", service, None, _seconds(duration, "duration", False))
 
-    @keyword
+    @keyword(tags=["requires:service-control"])
     def pause_service(self, service: str, duration: timedelta | None = None) -> str:
         """Freezes ``service`` (SIGSTOP / docker pause): alive, holding its sockets, answering nothing.
 
@@ -279,7 +276,7 @@ class XnaiFaults:
         for fault_id in matching:
             self._forget(fault_id, note)
 
-    @keyword
+    @keyword(tags=["requires:service-control"])
     def start_service(self, service: str) -> None:
         """Starts ``service`` (no-op if running) and closes its stop/kill faults.
 
@@ -289,7 +286,7 @@ class XnaiFaults:
         self._plain_action("start", service)
         self._close_faults(service, ("stop", "kill"), "started by Start Service")
 
-    @keyword
+    @keyword(tags=["requires:service-control"])
     def resume_service(self, service: str) -> None:
         """Resumes a paused ``service`` and closes its pause faults.
 
@@ -299,7 +296,7 @@ class XnaiFaults:
         self._plain_action("resume", service)
         self._close_faults(service, ("pause",), "resumed by Resume Service")
 
-    @keyword
+    @keyword(tags=["requires:service-control"])
     def restart_service(self, service: str, grace: timedelta = timedelta(seconds=10)) -> None:
         """Restarts ``service`` (stop with ``grace``, then start), as the health monitor's recovery does.
 
@@ -320,7 +317,7 @@ class XnaiFaults:
             raise Failure(str(err)) from None
         logger.info(outcome)
 
-    @keyword
+    @keyword(tags=["requires:service-control"])
     def service_instance_id(self, service: str) -> str:
         """An id of the running instance of ``service`` (pid, or container id and start time); changes on restart.
 
@@ -348,7 +345,7 @@ class XnaiFaults:
         return self._apply(service, kind, undo, {"type": ttype, "stream": stream, "toxicity": float(toxicity),
                                                  **attributes}, duration, lambda: client.add_toxic(proxy, toxic))
 
-    @keyword
+    @keyword(tags=["requires:fault-proxy"])
     def add_latency(self, service: str, latency: timedelta, jitter: timedelta = timedelta(0),
                     stream: str = "downstream", toxicity: float = 1.0, duration: timedelta | None = None) -> str:
         """Delays the traffic to ``service`` by ``latency`` ± ``jitter`` on each chunk.
@@ -360,7 +357,7 @@ class XnaiFaults:
         return self._toxic(service, "latency", "latency", {"latency": lat * 1000, "jitter": jit * 1000},
                            stream, toxicity, _seconds(duration, "duration", False))
 
-    @keyword
+    @keyword(tags=["requires:fault-proxy"])
     def limit_bandwidth(self, service: str, rate_kb_per_s: float, stream: str = "downstream",
                         duration: timedelta | None = None) -> str:
         """Limits the traffic to ``service`` to ``rate_kb_per_s`` kilobytes per second.
@@ -373,7 +370,7 @@ class XnaiFaults:
         return self._toxic(service, "bandwidth", "bandwidth", {"rate": float(rate_kb_per_s)}, stream,
                            duration=_seconds(duration, "duration", False))
 
-    @keyword
+    @keyword(tags=["requires:fault-proxy"])
     def reset_connections(self, service: str, after: timedelta = timedelta(0), toxicity: float = 1.0,
                           duration: timedelta | None = None) -> str:
         """Resets (TCP RST) connections to ``service`` ``after`` they open.
@@ -384,7 +381,7 @@ class XnaiFaults:
         return self._toxic(service, "reset", "reset_peer", {"timeout": _seconds(after, "after") * 1000},
                            toxicity=toxicity, duration=_seconds(duration, "duration", False))
 
-    @keyword
+    @keyword(tags=["requires:fault-proxy"])
     def blackhole_service(self, service: str, duration: timedelta | None = None) -> str:
         """Swallows every request to ``service``: connections open, nothing ever answers.
 
@@ -394,7 +391,7 @@ class XnaiFaults:
         return self._toxic(service, "blackhole", "timeout", {"timeout": 0}, "upstream",
                            duration=_seconds(duration, "duration", False))
 
-    @keyword
+    @keyword(tags=["requires:fault-proxy"])
     def time_out_connections(self, service: str, after: timedelta, duration: timedelta | None = None) -> str:
         """Stops data to ``service`` and closes each connection ``after`` the given time.
 
@@ -404,7 +401,7 @@ class XnaiFaults:
         return self._toxic(service, "timeout", "timeout", {"timeout": _seconds(after, "after", False) * 1000},
                            "upstream", duration=_seconds(duration, "duration", False))
 
-    @keyword
+    @keyword(tags=["requires:fault-proxy"])
     def cut_responses_after(self, service: str, size_bytes: int, duration: timedelta | None = None) -> str:
         """Closes each connection from ``service`` after ``size_bytes`` of response: a cut mid-response.
 
@@ -416,7 +413,7 @@ class XnaiFaults:
         return self._toxic(service, "cut", "limit_data", {"bytes": int(size_bytes)},
                            duration=_seconds(duration, "duration", False))
 
-    @keyword
+    @keyword(tags=["requires:fault-proxy"])
     def delay_connection_close(self, service: str, delay: timedelta, duration: timedelta | None = None) -> str:
         """Keeps each connection to ``service`` open ``delay`` longer when it closes.
 
@@ -426,7 +423,7 @@ class XnaiFaults:
         return self._toxic(service, "slow_close", "slow_close", {"delay": _seconds(delay, "delay") * 1000},
                            duration=_seconds(duration, "duration", False))
 
-    @keyword
+    @keyword(tags=["requires:fault-proxy"])
     def fail_requests(self, service: str, status: int = 503, count: int = 0, fraction: float = 1.0,
                       duration: timedelta | None = None) -> str:
         """Answers requests to ``service`` with HTTP ``status``: the next ``count`` (0 = all), or a ``fraction``.
@@ -442,7 +439,7 @@ class XnaiFaults:
         return self._toxic(service, "http_status", "http_status", {"status": int(status), "count": int(count)},
                            toxicity=fraction, duration=_seconds(duration, "duration", False))
 
-    @keyword
+    @keyword(tags=["requires:fault-proxy"])
     def delay_first_byte(self, service: str, delay: timedelta, duration: timedelta | None = None) -> str:
         """Holds the first byte of each response from ``service`` for ``delay``: a slow first byte.
 
@@ -452,7 +449,7 @@ class XnaiFaults:
         return self._toxic(service, "first_byte_delay", "first_byte_delay",
                            {"delay": _seconds(delay, "delay") * 1000}, duration=_seconds(duration, "duration", False))
 
-    @keyword
+    @keyword(tags=["requires:fault-proxy"])
     def cut_off_service(self, service: str, duration: timedelta | None = None) -> str:
         """Closes the path to ``service``: connections through the proxy are refused.
 
@@ -465,15 +462,12 @@ class XnaiFaults:
                            lambda: client.set_enabled(proxy, False))
 
     # ------------------------------------------------------------- the LLM --
-    def _control(self, variable: str, what: str, kind: str, control: dict, undo_body: dict,
+    def _control(self, capability: str, kind: str, control: dict, undo_body: dict,
                  duration: float | None, base: str | None = None, service: str = "rag_api") -> str:
-        """A fault applied through one of the target's control routes (``${<variable>}`` under the API,
-        or under ``base``)."""
-        path = self._var(variable, "")
-        if not path:
-            raise SkipExecution(f"This target offers no control of {what} (${{{variable}}} is empty; the testbed "
-                                "has one). To run this test, give the target such a control route, or fail what it "
-                                "depends on instead.")
+        """A fault applied through one of the target's control routes (the capability's variable names
+        the route under the API, or under ``base``)."""
+        capabilities.require(capability, self._var)
+        path = self._var(capabilities.lookup(capability).variables[0])
         url = f"{base}{path}" if base else f"{self._var('RAG_API_URL')}{self._var('API_PREFIX')}{path}"
         host = requests.utils.urlparse(url).hostname or ""
         try:
@@ -491,10 +485,10 @@ class XnaiFaults:
         return self._apply(service, kind, undo, control, duration, act)
 
     def _llm(self, kind: str, control: dict, duration: float | None) -> str:
-        return self._control("LLM_CONTROL_PATH", "its LLM", kind, control,
+        return self._control("llm-control", kind, control,
                              {"mode": "ok", "token_delay_s": None, "fail_after_tokens": 0}, duration)
 
-    @keyword
+    @keyword(tags=["requires:breaker-bypass"])
     def take_circuit_breaker_out_of_the_path(self, name: str) -> str:
         """Makes the RAG API call through without breaker ``name`` (testbed: ``${BREAKER_CONTROL_PATH}``):
         the baseline of the breaker-overhead measurement.  Undone like every fault.
@@ -503,10 +497,10 @@ class XnaiFaults:
         | ${fault}= | Take Circuit Breaker Out Of The Path | rag_api |
         | Remove Fault | ${fault} |
         """
-        return self._control("BREAKER_CONTROL_PATH", f"breaker {name}", "breaker_bypassed",
+        return self._control("breaker-bypass", "breaker_bypassed",
                              {"name": name, "bypass": True}, {"name": name, "bypass": False}, None)
 
-    @keyword
+    @keyword(tags=["requires:llm-control"])
     def slow_down_the_llm(self, token_delay: timedelta, duration: timedelta | None = None) -> str:
         """Makes the RAG API's LLM produce one token per ``token_delay`` (testbed: ``${LLM_CONTROL_PATH}``).
 
@@ -518,7 +512,7 @@ class XnaiFaults:
             raise Failure(f"token_delay={delay:g} s: use at most 10 s.")
         return self._llm("slow_llm", {"mode": "slow", "token_delay_s": delay}, _seconds(duration, "duration", False))
 
-    @keyword
+    @keyword(tags=["requires:llm-control"])
     def make_the_llm_fail(self, duration: timedelta | None = None, after_tokens: int = 0) -> str:
         """Makes every generation of the RAG API's LLM fail (the ``rag_api`` breaker counts the failures).
 
@@ -535,7 +529,7 @@ class XnaiFaults:
             control["fail_after_tokens"] = int(after_tokens)
         return self._llm("failing_llm", control, _seconds(duration, "duration", False))
 
-    @keyword
+    @keyword(tags=["requires:voice-control"])
     def make_the_voice_engine_fail(self, engine: str, duration: timedelta | None = None) -> str:
         """Makes the voice service's ``tts`` (synthesis) or ``stt`` (recognition) engine fail on every
         call (testbed: ``${VOICE_CONTROL_PATH}``); its breaker counts the failures.  Undone like every fault.
@@ -545,7 +539,7 @@ class XnaiFaults:
         """
         if engine not in ("tts", "stt"):
             raise Failure(f"engine={engine!r}: use tts or stt.")
-        return self._control("VOICE_CONTROL_PATH", "its voice engines", f"failing_{engine}", {"fail": engine},
+        return self._control("voice-control", f"failing_{engine}", {"fail": engine},
                              {"fail": None}, _seconds(duration, "duration", False), base=self._var("VOICE_URL"),
                              service="voice")
 
@@ -665,7 +659,7 @@ class XnaiFaults:
         """
         return [dict(r) for r in self._active.values()]
 
-    @keyword
+    @keyword(tags=["requires:fault-proxy"])
     def network_path_should_be_clean(self, service: str) -> None:
         """Fails if the fault proxy in front of ``service`` is disabled or still holds a toxic.
 

@@ -19,10 +19,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import requests
 from robot.api import logger
 from robot.api.deco import keyword, library
-from robot.api.exceptions import Failure, SkipExecution
+from robot.api.exceptions import Failure
 from robot.libraries.BuiltIn import BuiltIn
 
-from xnai_qa import report, targetconfig
+from xnai_qa import capabilities, report, targetconfig
 
 STATUSES = ("healthy", "degraded", "unhealthy", "unknown")
 ALERT_FIELDS = ("service", "status", "previous_status", "timestamp")
@@ -67,15 +67,21 @@ class XnaiHealth:
             raise Failure(f"GET {url} failed: {type(err).__name__}: {err}") from None
         if resp.status_code != 200:
             raise Failure(f"GET {url} answered {resp.status_code}: {resp.text[:300]}")
-        return resp.json()
+        try:
+            return resp.json()
+        except ValueError:
+            raise Failure(f"GET {url} answered 200 with {resp.headers.get('Content-Type')!r}, not JSON: "
+                          f"{resp.text[:120]!r}") from None
+
+    def _has_monitor_route(self, route: str) -> bool:
+        return bool(self._var("MONITOR_URL", "") and (self._var("MONITOR_PATHS", {}) or {}).get(route))
 
     def _monitor(self, route: str) -> str:
         paths = self._var("MONITOR_PATHS", {}) or {}
         if not self._var("MONITOR_URL", ""):
-            raise SkipExecution("This target has no health monitor reachable over HTTP (${MONITOR_URL} is empty): "
-                                "set XNAI_MONITOR_URL to its detailed report's base URL.")
+            raise capabilities.skip("health-monitor", "${MONITOR_URL} is empty")
         if not paths.get(route):
-            raise SkipExecution(f"This target's health monitor offers no '{route}' route (${{MONITOR_PATHS}}).")
+            raise capabilities.skip("health-monitor", f"it offers no '{route}' route in ${{MONITOR_PATHS}}")
         return f"{self._var('MONITOR_URL')}{paths[route]}"
 
     @staticmethod
@@ -86,7 +92,7 @@ class XnaiHealth:
         return value
 
     # ---------------------------------------------------------- reports --
-    @keyword
+    @keyword(tags=["requires:health-monitor"])
     def get_health_report(self) -> dict:
         """The monitor's detailed report: ``services`` (per service: status, last_check, response_time,
         consecutive_failures, details ...), ``summary``, ``monitoring_active``, ``timestamp``.
@@ -112,7 +118,15 @@ class XnaiHealth:
             url = self._monitor("aggregate")
         else:
             raise Failure(f"via={via!r}: use gateway or monitor.")
-        return self._get(url)
+        try:
+            targetconfig.check_host_allowed(requests.utils.urlparse(url).hostname or "", self._var("ALLOWED_HOSTS", []))
+        except targetconfig.TargetConfigError as err:
+            raise Failure(str(err)) from None
+        try:
+            return self._get(url)
+        except Failure as err:
+            raise Failure(f"The stack serves no aggregate health report at {url}, which the seed's KG-4 requires "
+                          f"(GET /health: an overall status, each service's status, a timestamp): {err}") from None
 
     @keyword
     def aggregate_health_should_be_complete(self, health: dict, checked=None) -> None:
@@ -140,7 +154,7 @@ class XnaiHealth:
         if not -5 <= age <= 60:
             raise Failure(f"The aggregate report's timestamp {health['timestamp']} is {age:.0f} s old.")
 
-    @keyword
+    @keyword(tags=["requires:health-monitor"])
     def wait_until_monitor_reports(self, service: str, status: str, timeout: timedelta | None = None) -> float:
         """Polls the detailed report until ``service`` has ``status``; returns the seconds waited.
         ``timeout`` defaults to ``${HEALTH_DETECTION_BOUND_S}``.
@@ -180,7 +194,7 @@ class XnaiHealth:
                 raise Failure(describe(value, bound))
             time.sleep(0.1)
 
-    @keyword
+    @keyword(tags=["requires:health-monitor"])
     def wait_until_monitor_reports_every_service_healthy(self, timeout: timedelta | None = None) -> float:
         """Polls the detailed report until every service is healthy; returns the seconds waited.
         ``timeout`` defaults to ``${HEALTH_RECOVERY_BOUND_S}``.
@@ -222,7 +236,7 @@ class XnaiHealth:
             self._receiver.alerts.clear()
         return self._since
 
-    @keyword
+    @keyword(tags=["requires:health-monitor"])
     def recovery_actions_since_watching(self) -> list:
         """The monitor's recovery actions (service, action, failures, ok, detail) since the mark.
 
@@ -232,7 +246,7 @@ class XnaiHealth:
         actions = self._get(self._monitor("recovery"))["actions"]
         return [a for a in actions if float(a.get("time", 0)) >= self._since]
 
-    @keyword
+    @keyword(tags=["requires:health-monitor"])
     def wait_for_recovery_action(self, service: str, action: str, timeout: timedelta | None = None) -> dict:
         """Waits until the monitor has taken ``action`` (restart, clear_cache, reconnect_database) for
         ``service`` since the mark; returns it (``failures`` says at which failure count it fired).
@@ -256,7 +270,7 @@ class XnaiHealth:
                               f"(actions since the mark: {self.recovery_actions_since_watching()}).")
             time.sleep(0.2)
 
-    @keyword
+    @keyword(tags=["requires:health-monitor"])
     def no_recovery_action_should_have_been_taken(self) -> None:
         """Fails if the monitor took any recovery action since the mark.
 
@@ -271,7 +285,7 @@ class XnaiHealth:
     @keyword
     def start_alert_receiver(self) -> str:
         """Starts the alert receiver on loopback (port ``${ALERT_RECEIVER_PORT}``, 0 = any) and, where the
-        target offers a callbacks route, registers it with the monitor; returns its URL.
+        target's monitor offers a callbacks route, registers it with the monitor; returns its URL.
 
         Example:
         | Start Alert Receiver |
@@ -283,7 +297,7 @@ class XnaiHealth:
             threading.Thread(target=server.serve_forever, name="xnai-alert-receiver", daemon=True).start()
             self._receiver = server
         url = f"http://127.0.0.1:{self._receiver.server_address[1]}/alerts"
-        if (self._var("MONITOR_PATHS", {}) or {}).get("callbacks"):
+        if self._has_monitor_route("callbacks"):
             self._register([url])
         return url
 
@@ -301,7 +315,7 @@ class XnaiHealth:
         """
         if self._receiver is None:
             return
-        if (self._var("MONITOR_PATHS", {}) or {}).get("callbacks"):
+        if self._has_monitor_route("callbacks"):
             try:
                 self._register([])
             except (Failure, requests.RequestException) as err:

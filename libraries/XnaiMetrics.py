@@ -9,10 +9,10 @@ from pathlib import Path
 import requests
 from robot.api import logger
 from robot.api.deco import keyword, library
-from robot.api.exceptions import Failure, SkipExecution
+from robot.api.exceptions import Failure
 from robot.libraries.BuiltIn import BuiltIn
 
-from xnai_qa import baselines, charts, leaks, report, resources, stats, targetconfig
+from xnai_qa import baselines, capabilities, charts, leaks, report, resources, stats, targetconfig
 from xnai_qa.faults.backends import FaultError, make_backend, service_pid
 
 MAX_SAMPLES = 10_000
@@ -132,14 +132,13 @@ class XnaiMetrics:
         try:
             backend = make_backend(get)
         except FaultError as err:
-            raise SkipExecution(f"This target offers no process figures of '{service}' (descriptors, memory): "
-                                f"{err}") from None
+            raise capabilities.skip("process-figures", f"of '{service}': {err}") from None
         try:
             return service_pid(backend, service, services[service])
         except FaultError as err:
             raise Failure(f"Cannot find the process of '{service}': {err}") from None
 
-    @keyword
+    @keyword(tags=["requires:process-figures"])
     def get_resource_figures(self, service: str) -> dict:
         """One sample of ``service``: ``rss_mb``, ``uss_mb``, ``fds``, ``sockets``, ``threads``.
 
@@ -151,7 +150,7 @@ class XnaiMetrics:
         logger.info(f"{service}: {figures}")
         return figures
 
-    @keyword
+    @keyword(tags=["requires:process-figures"])
     def start_resource_capture(self, service: str, interval: timedelta = timedelta(milliseconds=250)) -> str:
         """Samples ``service`` in the background every ``interval`` until `Stop Resource Capture`; returns its id.
 
@@ -196,7 +195,7 @@ class XnaiMetrics:
                 f"{service}: descriptors", "seconds", "count"), html=True)
         return summary
 
-    @keyword
+    @keyword(tags=["requires:process-figures"])
     def action_should_not_leak(self, service: str, action: str, *args, warmup: int = 2, rounds: int = 5,
                                settle: timedelta = timedelta(seconds=3), min_growth_kb: float = 64.0,
                                max_slope_kb: float = 512.0, check: str = "fds,sockets,memory") -> dict:

@@ -9,10 +9,10 @@ from datetime import datetime, timedelta, timezone
 import requests
 from robot.api import logger
 from robot.api.deco import keyword, library
-from robot.api.exceptions import Failure, SkipExecution
+from robot.api.exceptions import Failure
 from robot.libraries.BuiltIn import BuiltIn
 
-from xnai_qa import targetconfig
+from xnai_qa import capabilities, targetconfig
 
 OUTCOMES = ("ok", "refused", "reset", "closed", "timeout", "incomplete")
 
@@ -135,7 +135,7 @@ class XnaiProbes:
         except OSError as err:
             raise Failure(f"Service '{service}': expected a refusal, got {type(err).__name__}: {err}") from None
 
-    @keyword
+    @keyword(tags=["requires:service-logs"])
     def service_log_should_not_contain(self, service: str, *texts: str) -> None:
         """Fails if the log of ``service`` since its last start contains any of ``texts``.
 
@@ -169,10 +169,9 @@ class XnaiProbes:
         try:
             backend = make_backend(get)
         except FaultError as err:
-            raise SkipExecution(f"This target offers no log of '{service}': {err}") from None
+            raise capabilities.skip("service-logs", f"of '{service}': {err}") from None
         if not isinstance(backend, DockerBackend):
-            raise SkipExecution(f"This target offers no log of '{service}': set SERVICE_LOG_DIR, or reach its "
-                                "container with FAULT_BACKEND=docker.")
+            raise capabilities.skip("service-logs", "${SERVICE_LOG_DIR} is empty and FAULT_BACKEND is not docker")
         container = backend.container(service, self._service(service))
         started = container.attrs.get("State", {}).get("StartedAt", "")  # e.g. 2026-11-26T21:37:15.123456789Z
         try:

@@ -12,10 +12,10 @@ import time
 import requests
 from robot.api import logger
 from robot.api.deco import keyword, library
-from robot.api.exceptions import Failure, SkipExecution
+from robot.api.exceptions import Failure
 from robot.libraries.BuiltIn import BuiltIn
 
-from xnai_qa import targetconfig
+from xnai_qa import capabilities, targetconfig
 
 
 @library(scope="GLOBAL", auto_keywords=False)
@@ -32,7 +32,7 @@ class XnaiRAG:
         except targetconfig.TargetConfigError as err:
             raise Failure(str(err)) from None
 
-    @keyword
+    @keyword(tags=["requires:rag-facts"])
     def get_rag_facts(self) -> list:
         """``${RAG_FACTS}``: each ``question``, ``source`` (the document holding the answer) and
         ``answer_contains``.  Skips the test when the target lists none (the facts depend on its corpus).
@@ -42,8 +42,7 @@ class XnaiRAG:
         """
         facts = self._var("RAG_FACTS", []) or []
         if not facts:
-            raise SkipExecution("${RAG_FACTS} is empty: list questions whose answers live in the target's "
-                                "documents (question, source, answer_contains) in the variables file.")
+            raise capabilities.skip("rag-facts", "${RAG_FACTS} is empty")
         for fact in facts:
             missing = [k for k in ("question", "source", "answer_contains") if k not in fact]
             if missing:

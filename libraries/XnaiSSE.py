@@ -19,7 +19,7 @@ from robot.api.deco import keyword, library
 from robot.api.exceptions import Failure
 from robot.libraries.BuiltIn import BuiltIn
 
-from xnai_qa import targetconfig
+from xnai_qa import capabilities, targetconfig
 from xnai_qa.sse import Event, FramingError, Grammar, decode_payloads, grammar_problems
 from xnai_qa.sseclient import StreamOptions, open_stream
 
@@ -250,7 +250,7 @@ class XnaiSSE:
             raise Failure(f"Stream lasted {stream['duration_ms']} ms (limit {total_ms} ms).")
 
     # ---------------------------------------------------- server side --
-    @keyword
+    @keyword(tags=["requires:stream-debug"])
     def get_server_stream_state(self) -> dict:
         """The RAG API's own view of its streams (testbed debug route ``${STREAM_DEBUG_PATH}``):
         ``open_streams``, ``task_count``, ``tasks`` by coroutine, ``retained_bytes``, ``fds``.
@@ -260,10 +260,8 @@ class XnaiSSE:
         Example:
         | ${state}= | Get Server Stream State |
         """
-        path = self._var("STREAM_DEBUG_PATH", "")
-        if not path:
-            BuiltIn().skip("The target exposes no stream debug route (STREAM_DEBUG_PATH is empty): server-side "
-                           "tasks and streams cannot be observed here.")
+        capabilities.require("stream-debug", self._var)
+        path = self._var("STREAM_DEBUG_PATH")
         url = f"{self._var('RAG_API_URL')}{self._var('API_PREFIX')}{path}"
         self._check(url)
         resp = requests.get(url, timeout=5, headers={"Connection": "close"})
@@ -271,7 +269,7 @@ class XnaiSSE:
             raise Failure(f"{url} answered {resp.status_code}: is the testbed started with --debug-endpoints?")
         return resp.json()
 
-    @keyword
+    @keyword(tags=["requires:stream-debug"])
     def get_quiet_server_stream_state(self, wait: timedelta = timedelta(seconds=2)) -> dict:
         """`Get Server Stream State` once no stream is open (waiting up to ``wait``; a stream that never
         closes is left to the tests that look for it), as the quietest of three readings 0.1 s apart:
@@ -294,7 +292,7 @@ class XnaiSSE:
         return min(readings, key=lambda r: (r.get("open_streams", 0), r.get("task_count", 0),
                                             r.get("other_sockets", 0), r.get("file_fds", 0)))
 
-    @keyword
+    @keyword(tags=["requires:stream-debug"])
     def server_streams_should_return_to(self, baseline: dict, timeout: timedelta = timedelta(seconds=5)) -> dict:
         """Polls the server's stream state until open streams, tasks, file descriptors, sockets (other than
         inbound connections and the Redis pool) and retained memory are back *exactly* at ``baseline``

@@ -18,10 +18,11 @@ from pathlib import Path
 import requests
 from robot.api import logger
 from robot.api.deco import keyword, library
-from robot.api.exceptions import Failure, FatalError
+from robot.api.exceptions import Failure, FatalError, SkipExecution
 from robot.libraries.BuiltIn import BuiltIn
+from robot.utils import escape
 
-from xnai_qa import targetconfig
+from xnai_qa import capabilities, targetconfig
 from xnai_qa.faults.backends import FaultError
 from xnai_qa.faults.ledger import heal_ledger
 
@@ -45,6 +46,7 @@ class XnaiTarget:
         self._started_here = False
         self._under_pabot = False
         self._testbed_env: dict | None = None
+        self._detected: dict[str, str] | None = None  # capability -> "" (offered) or why not
 
     # ----------------------------------------------------------- helpers --
     @staticmethod
@@ -116,6 +118,65 @@ class XnaiTarget:
             raise FatalError(f"Faults left by an earlier run could not be undone: {err}") from None
         for line in healed:
             logger.warn(f"Healed a fault left by an earlier (killed) run: {line}")
+        self.target_capabilities()
+
+    @keyword
+    def target_capabilities(self) -> dict:
+        """Detects what the target offers the suite and returns ``{capability: reason}``: an empty
+        reason where it is offered, else why not (``${LLM_CONTROL_PATH} is empty``, the container engine
+        does not answer ...).  Detected once per run, from the variables and, where a variable alone
+        cannot tell, a probe (the container engine answers).  `Prepare Target` calls it and logs the
+        table; ``report.html`` shows it at the top with the number of tests each missing capability
+        skipped.  The capabilities and how to provide each are listed in the README.
+
+        Example:
+        | ${offered}= | Target Capabilities |
+        """
+        if self._detected is None:
+            get = BuiltIn().get_variable_value
+            engine = None
+
+            def engine_answers() -> str:
+                nonlocal engine
+                if engine is None:
+                    try:
+                        from xnai_qa.faults.backends import make_backend  # noqa: PLC0415
+                        make_backend(lambda name, default=None: get("${%s}" % name, default))
+                        engine = ""
+                    except (FaultError, ImportError) as err:
+                        engine = f"the container engine does not answer: {err}"
+                return engine
+
+            probes = {}
+            if get("${FAULT_BACKEND}", "") == "docker":
+                probes = {"service-control": engine_answers, "process-figures": engine_answers}
+                if not get("${SERVICE_LOG_DIR}", ""):
+                    probes["service-logs"] = engine_answers
+            self._detected = capabilities.detect(lambda name, default=None: get("${%s}" % name, default), probes)
+            missing = {k: v for k, v in self._detected.items() if v}
+            logger.info("Target capabilities: " + (", ".join(k for k, v in self._detected.items() if not v) or "none")
+                        + (" offered; missing: " + "; ".join(f"{k} ({v})" for k, v in missing.items()) if missing
+                           else " offered (all)."))
+            BuiltIn().set_suite_metadata("Target capabilities", capabilities.table(self._detected), top=True)
+        return dict(self._detected)
+
+    @keyword
+    def requires(self, *needed: str) -> None:
+        """Skips the test, naming the capability and how to provide it, unless the target offers every
+        capability in ``needed``.  The same as tagging the test ``requires:<capability>`` (the tag is
+        checked before the test's setup runs, so nothing is set up for a test that cannot run).
+
+        Example:
+        | Requires | llm-control | fault-proxy |
+        """
+        detected = self.target_capabilities()
+        for name in needed:
+            try:
+                cap = capabilities.lookup(name)
+            except capabilities.UnknownCapability as err:
+                raise Failure(str(err)) from None
+            if detected[name]:
+                raise SkipExecution(cap.skip_message(detected[name]))
 
     @keyword
     def start_testbed_unless_running(self) -> None:
@@ -129,7 +190,8 @@ class XnaiTarget:
         if self._testbed("owner").returncode == 0:
             logger.info("Testbed already running; using it as it is.")
             return
-        result = self._testbed("up", "--owner", TESTBED_OWNER, "--debug-endpoints")
+        debug = ["--debug-endpoints"] if self._var("TESTBED_REACH") == "full" else []
+        result = self._testbed("up", "--owner", TESTBED_OWNER, *debug)
         logger.info(result.stdout.strip())
         if result.returncode != 0:
             raise FatalError(f"The testbed did not start:\n{result.stderr.strip() or result.stdout.strip()}")
@@ -284,6 +346,23 @@ class XnaiTarget:
         return svc["health_url"]
 
     # ---------------------------------------------------------- listener --
+    def start_test(self, data, result) -> None:  # noqa: ARG002 - listener API
+        """A test tagged ``requires:<capability>`` the target lacks is skipped in place of its setup."""
+        needs = capabilities.required_by(data.tags)
+        if not needs:
+            return
+        try:
+            self.requires(*needs)
+        except (Failure, SkipExecution) as err:
+            kind = "BuiltIn.Skip" if isinstance(err, SkipExecution) else "BuiltIn.Fail"
+            data.setup.config(name=kind, args=(escape(str(err)),))
+
+    def end_suite(self, data, result) -> None:  # noqa: ARG002 - listener API
+        """The whole run's table, with how many tests each missing capability skipped."""
+        if result.parent is None and self._detected is not None:
+            result.metadata["Target capabilities"] = capabilities.table(
+                self._detected, capabilities.skipped_counts(result.all_tests))
+
     def close(self) -> None:
         """End of a plain ``robot`` run of single suite files: stop what this process started.
 

@@ -17,10 +17,10 @@ import requests
 from psycopg.rows import dict_row
 from robot.api import logger
 from robot.api.deco import keyword, library
-from robot.api.exceptions import Failure, SkipExecution
+from robot.api.exceptions import Failure
 from robot.libraries.BuiltIn import BuiltIn
 
-from xnai_qa import targetconfig
+from xnai_qa import capabilities, targetconfig
 
 
 def _plain(value) -> str:
@@ -67,8 +67,7 @@ class XnaiTasks:
             raise Failure(f"via={via!r}: use direct or gateway.")
         prefix = self._var("VIKUNJA_GATEWAY_PREFIX", "")
         if not prefix:
-            raise SkipExecution("This target's gateway does not route the task service (${VIKUNJA_GATEWAY_PREFIX} "
-                                "is empty; older Caddyfiles route /vikunja/*).")
+            raise capabilities.skip("vikunja-gateway", "${VIKUNJA_GATEWAY_PREFIX} is empty")
         return f"{self._var('GATEWAY_URL')}{prefix}"
 
     @keyword
@@ -175,7 +174,7 @@ class XnaiTasks:
         if within is not None and took > within.total_seconds():
             raise Failure(f"GET {path} answered {status} after {took:.2f} s, more than {within.total_seconds():g} s.")
 
-    @keyword
+    @keyword(tags=["requires:vikunja-db"])
     def task_should_be_stored_in_the_database(self, task: dict) -> dict:
         """Reads the task's row from PostgreSQL and fails unless its title and project match.
 
@@ -189,7 +188,7 @@ class XnaiTasks:
             raise Failure(f"Task {task['id']} is stored as {row}, the API said {task}.")
         return row
 
-    @keyword
+    @keyword(tags=["requires:vikunja-db"])
     def task_should_belong_to(self, task: dict, project: dict) -> None:
         """Fails unless the stored task is in ``project`` (the project the API was asked to put it in).
 
@@ -204,8 +203,7 @@ class XnaiTasks:
     def _query(self, sql: str, params: tuple):
         db = self._var("VIKUNJA_DB", {}) or {}
         if not db:
-            raise SkipExecution("This target offers no access to the task service's database (${VIKUNJA_DB} is "
-                                "empty): set its host, port, dbname and user, and XNAI_VIKUNJA_DB_PASSWORD.")
+            raise capabilities.skip("vikunja-db", "${VIKUNJA_DB} is empty")
         try:
             targetconfig.check_host_allowed(db["host"], self._var("ALLOWED_HOSTS", []))
         except targetconfig.TargetConfigError as err:

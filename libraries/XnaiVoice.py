@@ -17,7 +17,7 @@ from robot.api.deco import keyword, library
 from robot.api.exceptions import Failure, SkipExecution
 from robot.libraries.BuiltIn import BuiltIn
 
-from xnai_qa import report, targetconfig, wavcheck
+from xnai_qa import capabilities, report, targetconfig, wavcheck
 
 
 def _words(text: str) -> list[str]:
@@ -35,8 +35,8 @@ class XnaiVoice:
     def _url(self, path: str) -> str:
         base = self._var("VOICE_URL", "")
         if not base:
-            raise SkipExecution("${VOICE_URL} is empty: this target has no voice endpoint (the XNAi stack runs "
-                                "voice inside its API and UI processes).")
+            raise capabilities.skip("voice", "${VOICE_URL} is empty (the XNAi stack may run voice inside its API "
+                                    "and UI processes)")
         try:
             targetconfig.check_host_allowed(urlparse(base).hostname or "", self._var("ALLOWED_HOSTS", []))
         except targetconfig.TargetConfigError as err:
@@ -52,7 +52,7 @@ class XnaiVoice:
             raise Failure(f"POST {url} failed: {type(err).__name__}: {err}") from None
         return resp, time.perf_counter() - started
 
-    @keyword
+    @keyword(tags=["requires:voice"])
     def voice_engines_should_be_available(self) -> dict:
         """Skips the test (naming what is missing and how to install it) when the voice service has no
         synthesis or recognition engine; returns its health otherwise.
@@ -70,7 +70,7 @@ class XnaiVoice:
         logger.info(f"voice engines: {health.get('engines')}")
         return health
 
-    @keyword
+    @keyword(tags=["requires:voice"])
     def synthesise_speech(self, text: str, expected_status: int = 200) -> dict:
         """``POST /tts``: the clip (``audio``), its WAV structure (``valid``, ``problems``, ``rate``,
         ``duration_s``), ``seconds`` taken and ``text``.  With ``expected_status`` other than 200 the
@@ -105,7 +105,7 @@ class XnaiVoice:
         if not low <= duration <= high:
             raise Failure(f"{duration} s of speech for {words} words is implausible (expected {low:g} to {high:g} s).")
 
-    @keyword
+    @keyword(tags=["requires:voice"])
     def recognise_speech(self, speech: dict) -> dict:
         """``POST /stt`` with the clip: ``text`` heard, ``wake_word`` (heard at the start) and ``seconds``.
 
@@ -149,7 +149,7 @@ class XnaiVoice:
             raise Failure(f"Synthesis and recognition took {total_ms:g} ms ({parts}).")
         return total_ms
 
-    @keyword
+    @keyword(tags=["requires:voice"])
     def voice_call_should_be_refused(self, engine: str) -> dict:
         """Calls the ``tts`` or ``stt`` engine once and fails unless it is refused with 503; returns the
         answer (``status``, ``body``, ``seconds``).

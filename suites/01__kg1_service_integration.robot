@@ -101,6 +101,7 @@ A Query Writes Its Answer To The Redis Cache
 
 A Task Created Through The API Is Stored In PostgreSQL
     [Documentation]    Task service -> PostgreSQL: the row is in the task database, read there directly.
+    [Tags]    requires:vikunja-db
     ${project}    Create Project
     ${task}    Create Task    ${project}    Check the stack integration
     Task Should Be Stored In The Database    ${task}

@@ -32,6 +32,7 @@ Test Tags        kg2    P0    destructive
 
 *** Test Cases ***
 Breaker Opens After The Failure Threshold
+    [Tags]    requires:llm-control
     ${threshold}    Failure Threshold Of    ${BREAKER}
     Make The LLM Fail
     Repeat Keyword    ${threshold - 1} times    Ask A Fresh Question    500
@@ -40,23 +41,27 @@ Breaker Opens After The Failure Threshold
     Circuit Breaker Should Be    ${BREAKER}    open
 
 Open Breaker Rejects Calls With 503
+    [Tags]    requires:llm-control
     Open The RAG API Breaker
     ${response}    Ask A Fresh Question    503
     Should Contain    ${response.json()}[error]    circuit open
 
 Open Breaker Goes Half-Open After The Recovery Timeout
+    [Tags]    requires:llm-control
     Open The RAG API Breaker
     Wait For The Recovery Timeout Of    ${BREAKER}
     Ask A Fresh Question    200
     Circuit Breaker Should Be    ${BREAKER}    half_open
 
 Half-Open Breaker Closes After Two Successes
+    [Tags]    requires:llm-control
     Open The RAG API Breaker
     Wait For The Recovery Timeout Of    ${BREAKER}
     Repeat Keyword    2 times    Ask A Fresh Question    200
     Circuit Breaker Should Be    ${BREAKER}    closed
 
 Half-Open Breaker Reopens On A Failure
+    [Tags]    requires:llm-control
     Open The RAG API Breaker
     Wait For The Recovery Timeout Of    ${BREAKER}
     Make The LLM Fail
@@ -64,6 +69,7 @@ Half-Open Breaker Reopens On A Failure
     Circuit Breaker Should Be    ${BREAKER}    open
 
 Breaker State Is Kept In Redis With An Expiry
+    [Tags]    requires:llm-control
     Open The RAG API Breaker
     ${state}    Circuit Breaker Should Be    ${BREAKER}    open
     ${threshold}    Failure Threshold Of    ${BREAKER}
@@ -73,6 +79,7 @@ Breaker State Is Kept In Redis With An Expiry
 Breaker State Survives An API Restart
     [Documentation]    The restarted API still finds the breaker open in Redis and reports it, without a
     ...    call that could already move it to half-open.
+    [Tags]    requires:llm-control    requires:service-control
     Open The RAG API Breaker
     Restart Service    rag_api
     Wait Until Service Is Healthy    rag_api    timeout=30s
@@ -81,6 +88,7 @@ Breaker State Survives An API Restart
     Should Not Be True    ${health.json()}[components][circuit_breakers_healthy]
 
 Health Reports An Open Breaker
+    [Tags]    requires:llm-control
     Open The RAG API Breaker
     ${health}    Get RAG API Health    via=rag_api
     Should Not Be True    ${health.json()}[components][circuit_breakers_healthy]
@@ -88,6 +96,7 @@ Health Reports An Open Breaker
 Half-Open Breaker Admits Only Its Trial Calls
     [Documentation]    While half-open, the breaker lets its trial calls through (3 in the contract) and
     ...    rejects the rest of a burst with 503; the slow LLM keeps the trial calls in flight.
+    [Tags]    requires:llm-control
     Open The RAG API Breaker
     Wait For The Recovery Timeout Of    ${BREAKER}
     Slow Down The LLM    ${SLOW_TOKEN_DELAY}
@@ -99,7 +108,7 @@ Half-Open Breaker Admits Only Its Trial Calls
 Breaker Opens After The Threshold Under 50 Requests Per Second
     [Documentation]    The seed's scenario 2: the LLM fails under a steady 50 requests per second; the
     ...    breaker opens after its threshold of failures and the rest are rejected with 503.
-    [Tags]    load    slow
+    [Tags]    load    slow    requires:llm-control
     ${timeline}    Start Breaker Timeline    ${BREAKER}    interval=10ms
     ${load}    Start Query Load    rate=50/s    duration=${BREAKER_LOAD_STAGE}    name=failure-under-load
     Fail The LLM Until The Breaker Opens
@@ -113,7 +122,7 @@ A Failing Downstream Service Opens Only Its Own Breaker
     [Documentation]    The seed's scenario 3: under 50 requests per second to A, B (a service A depends on)
     ...    stops; B's breaker opens, A's stays closed and A's errors stay within its budget
     ...    (A answers without B, degraded). The pair comes from ``${CASCADE}``.
-    [Tags]    load    slow
+    [Tags]    load    slow    requires:service-control
     Skip If    not ${CASCADE}    This target names no cascade pair (\${CASCADE} is empty).
     ${upstream}    Start Breaker Timeline    ${CASCADE}[upstream_breaker]
     ${load}    Start Query Load    rate=50/s    duration=${BREAKER_LOAD_STAGE}    name=cascade
@@ -130,7 +139,7 @@ Breaker Recovers Under Load Within The Bound
     [Documentation]    The seed's scenario 4 and its recovery bound: under 50 requests per second the LLM
     ...    fails and the breaker opens; once the fault is removed the breaker goes half-open, closes
     ...    within ``${BREAKER_RECOVERY_BOUND_S}`` s of the removal, and requests succeed again.
-    [Tags]    load    slow
+    [Tags]    load    slow    requires:llm-control
     ${timeline}    Start Breaker Timeline    ${BREAKER}    interval=10ms
     ${load}    Start Query Load    rate=50/s    duration=${BREAKER_RECOVERY_LOAD}    name=recovery-under-load
     Fail The LLM Until The Breaker Opens

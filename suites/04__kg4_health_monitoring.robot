@@ -26,18 +26,21 @@ Test Tags         kg4    P1    destructive
 
 *** Test Cases ***
 Monitor Reports Every Service Healthy
+    [Tags]    requires:health-monitor
     ${report}    Get Health Report
     Should Be True    ${report}[monitoring_active]    The monitor is not running its checks
     Should Be Equal As Integers    ${report}[summary][healthy]    ${report}[summary][total]
     ...    Not every service is healthy: ${report}[summary]
 
 HTTP Checker Reports Status And Response Time
+    [Tags]    requires:health-monitor
     ${report}    Get Health Report
     VAR    ${rag_api}    ${report}[services][rag_api]
     Should Be Equal As Integers    ${rag_api}[details][status_code]    200
     Should Be True    0 < ${rag_api}[response_time] < ${TIMINGS}[check_timeout_s]
 
 Redis Checker Reports Ping And Memory
+    [Tags]    requires:health-monitor
     ${report}    Get Health Report
     VAR    ${redis}    ${report}[services][redis][details]
     Should Be True    ${redis}[ping]    The Redis checker did not PING
@@ -45,12 +48,14 @@ Redis Checker Reports Ping And Memory
     Should Be True    ${redis}[memory_percent] < 94    Redis memory above the seed's 94 %
 
 Database Checker Runs A Query
+    [Tags]    requires:health-monitor
     ${report}    Get Health Report
     VAR    ${postgres}    ${report}[services][postgres][details]
     Should Be Equal As Integers    ${postgres}[result]    1    The database checker's query did not answer 1
 
 A Stopped Service Is Detected Within The Bound
     [Documentation]    MkDocs has no recovery rule, so it stays down while the monitor notices.
+    [Tags]    requires:health-monitor    requires:service-control
     Stop Service    mkdocs
     ${seconds}    Wait Until Monitor Reports    mkdocs    unhealthy
     Log    Detected a stopped MkDocs in ${seconds} s (bound ${HEALTH_DETECTION_BOUND_S} s)
@@ -58,12 +63,13 @@ A Stopped Service Is Detected Within The Bound
 A Paused Service Is Detected Within The Bound
     [Documentation]    A paused (SIGSTOP) service accepts connections and never answers: only the
     ...    check timeout catches it.
+    [Tags]    requires:health-monitor    requires:service-control
     Pause Service    embeddings
     ${seconds}    Wait Until Monitor Reports    embeddings    unhealthy
     Log    Detected a paused embeddings service in ${seconds} s (bound ${HEALTH_DETECTION_BOUND_S} s)
 
 The Monitor Restarts A Stopped RAG API
-    [Tags]    slow
+    [Tags]    slow    requires:health-monitor    requires:service-control
     Stop Service    rag_api
     ${action}    Wait For Recovery Action    rag_api    restart
     Recovery Action Should Have Fired At    ${action}    2
@@ -71,7 +77,7 @@ The Monitor Restarts A Stopped RAG API
     Ask The RAG API    Is the API back?    via=rag_api
 
 The Monitor Restarts A Stopped Redis
-    [Tags]    slow
+    [Tags]    slow    requires:health-monitor    requires:service-control
     Stop Service    redis
     ${action}    Wait For Recovery Action    redis    restart
     Recovery Action Should Have Fired At    ${action}    3
@@ -79,7 +85,7 @@ The Monitor Restarts A Stopped Redis
     Redis Should Answer Ping
 
 The Monitor Restarts A Stopped Chainlit UI
-    [Tags]    slow
+    [Tags]    slow    requires:health-monitor    requires:service-control
     Stop Service    ui
     ${action}    Wait For Recovery Action    chainlit_ui    restart
     Recovery Action Should Have Fired At    ${action}    2
@@ -90,7 +96,7 @@ The Monitor Restarts A Stopped Chainlit UI
 The Monitor Clears The API Cache After Five Failures
     [Documentation]    With the API cut off from its clients, a restart cannot help; at five failures
     ...    the monitor clears the query cache, and Redis shows it.
-    [Tags]    slow
+    [Tags]    slow    requires:fault-proxy    requires:health-monitor
     Ask The RAG API    What does the monitor clear after five failures?    via=rag_api
     ${cached}    Count Redis Keys    query:*
     Should Be True    ${cached} > 0    The query left nothing in the cache
@@ -103,7 +109,7 @@ The Monitor Clears The API Cache After Five Failures
 The Monitor Reconnects The Task Service To Its Database
     [Documentation]    With PostgreSQL cut off, the task service fails its checks; the monitor restarts
     ...    it at three failures and asks it to reconnect at five. Once the path is back it is healthy.
-    [Tags]    slow
+    [Tags]    slow    requires:fault-proxy    requires:health-monitor
     Cut Off Service    postgres
     ${action}    Wait For Recovery Action    vikunja    reconnect_database
     Recovery Action Should Have Fired At    ${action}    5
@@ -111,19 +117,30 @@ The Monitor Reconnects The Task Service To Its Database
     Wait Until Monitor Reports    vikunja    healthy    timeout=${HEALTH_RECOVERY_BOUND_S}s
 
 An Alert Names The Service, Its Status And The Time
+    [Tags]    requires:health-monitor    requires:service-control
     Stop Service    mkdocs
     ${alert}    Wait For Alert    mkdocs    unhealthy
     Alert Should Be Well Formed    ${alert}
     Should Be Equal    ${alert}[previous_status]    degraded
 
+The Stack Serves An Aggregate Health Report
+    [Documentation]    The seed's aggregate ``GET /health`` at the gateway answers with an overall status,
+    ...    each service's status and a fresh timestamp. It needs nothing but the gateway: a stack
+    ...    without it fails here, while the tests that read its health monitor skip without one.
+    [Setup]    NONE
+    ${health}    Get Aggregate Health
+    Aggregate Health Should Be Complete    ${health}
+
 Aggregate Health Is Complete Through The Gateway
     [Documentation]    The gateway's aggregate names every service the monitor checks, each with a status.
+    [Tags]    requires:health-monitor
     ${report}    Get Health Report
     ${health}    Get Aggregate Health
     Aggregate Health Should Be Complete    ${health}    checked=${report}[services]
     Should Be Equal    ${health}[status]    healthy
 
 Aggregate Health Is Degraded While A Secondary Service Is Down
+    [Tags]    requires:health-monitor    requires:service-control
     Stop Service    mkdocs
     Wait Until Monitor Reports    mkdocs    unhealthy
     ${health}    Get Aggregate Health
@@ -131,12 +148,14 @@ Aggregate Health Is Degraded While A Secondary Service Is Down
     Should Be Equal    ${health}[services][mkdocs]    unhealthy
 
 Aggregate Health Is Unhealthy While The RAG API Is Unreachable
+    [Tags]    requires:fault-proxy    requires:health-monitor
     Cut Off Service    rag_api
     ${health}    Wait Until Aggregate Health Is    unhealthy
     Should Be Equal    ${health}[services][rag_api]    unhealthy
 
 Queries Still Answer While The Task Service Is Down
     [Documentation]    Graceful degradation: the task service is not on the query path.
+    [Tags]    requires:health-monitor    requires:service-control
     Stop Service    vikunja
     ${answer}    Ask The RAG API    How does XNAi keep answering when Vikunja is down?
     Answer Should Cite Sources    ${answer}
@@ -145,7 +164,7 @@ No False Alarm Under Normal Load With A Slower API
     [Documentation]    150 ms of extra latency on the API path is slow-ish but healthy (the check
     ...    timeout is ${TIMINGS}[check_timeout_s] s): over several monitor intervals of normal load no
     ...    service leaves healthy, no recovery action fires and no alert is sent.
-    [Tags]    load    slow
+    [Tags]    load    slow    requires:fault-proxy    requires:health-monitor
     Add Latency    rag_api    150ms
     ${result}    Run Load    ${RAG_API_URL}${API_PREFIX}${HEALTH_PATH}    rate=10/s
     ...    duration=${HEALTH_DETECTION_BOUND_S}s    name=quiet-period

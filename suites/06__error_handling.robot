@@ -53,16 +53,19 @@ An Unknown Route Is A 404 From The API
 Queries Are Answered Promptly While Redis Does Not Answer
     [Documentation]    Redis accepts connections and never answers (a blackhole): the API must answer
     ...    without its cache within the bound, not wait for ever.
+    [Tags]    requires:fault-proxy
     Blackhole Service    redis
     ${response}    Send API Request    POST    ${QUERY_PATH}    json=${{ {$QUERY_FIELD: "Redis down " + $TEST_NAME} }}
     ...    within=${DEGRADED_ANSWER_BOUND_S}s
     Should Be Equal As Integers    ${response}[status]    200    The API did not answer without Redis
 
 The Task Service Answers 503 Promptly While Its Database Is Down
+    [Tags]    requires:fault-proxy
     Cut Off Service    postgres
     Task Request Should Answer    503    within=${ERROR_RESPONSE_BOUND_S}s
 
 A Refused Upstream Is A 502 At The Gateway
+    [Tags]    requires:fault-proxy
     Cut Off Service    rag_api
     ${response}    Send API Request    GET    ${HEALTH_PATH}    within=${ERROR_RESPONSE_BOUND_S}s
     Should Be Equal As Integers    ${response}[status]    502
@@ -71,7 +74,7 @@ A Refused Upstream Is A 502 At The Gateway
 A Hung Upstream Is A 504 At The Gateway Within The Bound
     [Documentation]    The API takes the request and does not answer in time (its LLM hangs): the gateway
     ...    gives up with a 504 (or 502) within ``${GATEWAY_TIMEOUT_BOUND_S}`` s instead of holding the client.
-    [Tags]    slow
+    [Tags]    slow    requires:llm-control
     Slow Down The LLM    10s
     ${response}    Send API Request    POST    ${QUERY_PATH}    json=${{ {$QUERY_FIELD: "Hung " + str(time.time())} }}
     ...    within=${GATEWAY_TIMEOUT_BOUND_S}s
@@ -80,6 +83,7 @@ A Hung Upstream Is A 504 At The Gateway Within The Bound
 An LLM Failure Mid-Stream Ends In An Error Frame
     [Documentation]    Tokens flow, then the LLM fails: the 200 stream ends with the contract's error
     ...    frame (no done frame), and the error says nothing of the server's insides.
+    [Tags]    requires:llm-control
     Make The LLM Fail    after_tokens=3
     ${stream}    Open Answer Stream    ${QUESTION}
     Stream Should End With Error    ${stream}
@@ -99,6 +103,7 @@ Slow Clients Do Not Hold Up Other Clients
 No Error Answer Leaks A Stack Trace Or A Secret
     [Documentation]    Bad input, a wrong route, a wrong method and a failing LLM: none of the answers
     ...    carries a stack trace or the value of a secret variable (Redis password, tokens).
+    [Tags]    requires:llm-control
     @{answers}    Provoke Every Kind Of Error Answer
     FOR    ${answer}    IN    @{answers}
         Response Should Not Leak Internals    ${answer}

@@ -31,6 +31,7 @@ A Valid Token Is Accepted
 
 A Task Lands In The Project It Was Created In
     [Documentation]    With two projects, a task created in the second is stored in the second.
+    [Tags]    requires:vikunja-db
     Create Project
     ${second}    Create Project
     ${task}    Create Task    ${second}
@@ -66,6 +67,6 @@ Tasks Are Served Through The Gateway
 The Task Service Reconnects After A Database Restart
     [Documentation]    The first request after PostgreSQL is back must succeed: the service re-opens its
     ...    connection by itself, without waiting for the health monitor.
-    [Tags]    destructive
+    [Tags]    destructive    requires:service-control
     Restart Service    postgres
     Task Request Should Answer    200

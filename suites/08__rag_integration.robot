@@ -18,7 +18,7 @@ Suite Setup      Take The First RAG Fact
 Test Teardown    Remove All Faults
 Test Timeout     1 minute
 
-Test Tags        rag    P2    destructive
+Test Tags        rag    P2    destructive    requires:rag-facts
 
 
 *** Test Cases ***

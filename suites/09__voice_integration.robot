@@ -18,7 +18,7 @@ Test Setup       Voice Engines Should Be Available
 Test Teardown    Remove All Faults
 Test Timeout     1 minute
 
-Test Tags        voice    P3
+Test Tags        voice    P3    requires:voice
 
 
 *** Test Cases ***
@@ -48,10 +48,12 @@ The Wake Word Is Heard Only When Spoken
     Should Not Be True    ${heard}[wake_word]    A wake word was heard in "${heard}[text]"
 
 A Failing Synthesiser Opens Its Breaker And Queries Still Answer
+    [Tags]    requires:voice-control
     Fail The Voice Engine Until Its Breaker Opens    tts    voice_tts
     [Teardown]    Heal The Voice Engines
 
 A Failing Recogniser Opens Its Breaker And Queries Still Answer
+    [Tags]    requires:voice-control
     Fail The Voice Engine Until Its Breaker Opens    stt    voice_stt
     [Teardown]    Heal The Voice Engines
 

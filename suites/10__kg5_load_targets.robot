@@ -61,6 +61,7 @@ Memory Stays Flat Under Repeated Normal Load
     [Documentation]    Rounds of normal load: the API's memory may not grow in every round (after two
     ...    warm-up rounds), the leak rule of psutil's own tests. Memory is judged, not latency, so a late
     ...    send schedule does not fail a round.
+    [Tags]    requires:process-figures
     Action Should Not Leak    rag_api    Run Load Profile    normal    duration=2s    record=${False}
     ...    fail_if_invalid=${False}
     ...    warmup=2    rounds=4    check=memory    min_growth_kb=${LEAK_MIN_GROWTH_KB}

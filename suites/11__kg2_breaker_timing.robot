@@ -38,6 +38,7 @@ Breaker Adds Less Than 2 ms Per Call
     [Documentation]    The p50 of one-token queries with the breaker minus the p50 without it is below
     ...    ``${BREAKER_OVERHEAD_MS}`` ms, and the measurement decides it (on a noisy machine it takes more
     ...    rounds until its interval clears the limit, within a bound).
+    [Tags]    requires:breaker-bypass
     ${overhead}    Measure Breaker Overhead    ${BREAKER}    limit_ms=${BREAKER_OVERHEAD_MS}    samples=640
     ...    max_rounds=64
     Breaker Overhead Should Be Below    ${overhead}    ${BREAKER_OVERHEAD_MS}

@@ -191,6 +191,13 @@ DEFECTS: dict[str, Defect] = {
                                             "Redis Checker Reports Ping And Memory", "Database Checker Runs A Query"))),
         Defect("monitor-no-reconnect", "the monitor never asks the task service to reconnect its database",
                (f"{KG4}.The Monitor Reconnects The Task Service To Its Database",)),
+        Defect("gateway-drops-aggregate-health", "the gateway does not route GET /health to the monitor's aggregate "
+               "report (the UI's catch-all answers it), as in a Caddyfile without the health monitor",
+               (f"{KG4}.The Stack Serves An Aggregate Health Report",
+                f"{KG4}.Aggregate Health Is Complete Through The Gateway",
+                f"{KG4}.Aggregate Health Is Degraded While A Secondary Service Is Down",
+                f"{KG4}.Aggregate Health Is Unhealthy While The RAG API Is Unreachable",
+                f"{KG1}.Aggregate Health Through The Gateway Covers The Stack")),
         Defect("aggregate-omits-task-service", "the aggregate /health leaves the task service out",
                (f"{KG4}.Aggregate Health Is Complete Through The Gateway",
                 f"{KG1}.Aggregate Health Through The Gateway Covers The Stack")),

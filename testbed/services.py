@@ -362,7 +362,8 @@ def caddyfile(cfg: TestbedConfig) -> str:
     handle_errors 502 {
         respond "The assistant is taking a short break. Please try again." 200
     }""" if cfg.has_defect("gateway-masks-upstream-errors") else "")
-    monitor = f"""
+    # The seed's aggregate health at the gateway (none: the defect, as in a Caddyfile without the monitor).
+    monitor = "" if cfg.has_defect("gateway-drops-aggregate-health") else f"""
     handle /health* {{
         reverse_proxy 127.0.0.1:{cfg.port("monitor")}
     }}"""

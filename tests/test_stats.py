@@ -29,3 +29,13 @@ def test_summary_counts_errors_and_rounds():
     assert summary["errors"] == 3
     assert summary["min"] == 1.235
     assert summary["max"] == 2.0
+
+
+def test_median_interval_is_the_sign_test_interval_and_ignores_outliers():
+    from xnai_qa.stats import median_interval
+
+    assert median_interval(list(range(1, 17))) == (4, 13)  # n=16: the 4th and 13th values (97.9 %)
+    assert median_interval([1, 2, 3]) == (1, 3)  # too few for 95 %: all of them
+    quiet = [1.0 + 0.01 * i for i in range(30)]
+    low, high = median_interval([*quiet, 50.0, -50.0])
+    assert 1.0 <= low <= high <= 1.3

@@ -63,6 +63,13 @@ def _describe_testbed() -> dict:
     return json.loads(result.stdout)
 
 
+def _reach() -> str:
+    reach = os.environ.get("XNAI_TESTBED_REACH", "") or "full"
+    if reach not in ("full", "bare"):
+        raise ValueError(f"XNAI_TESTBED_REACH={reach!r}: use full (the default) or bare.")
+    return reach
+
+
 def get_variables():
     cfg = _describe_testbed()
     ports = cfg["ports"]
@@ -75,6 +82,9 @@ def get_variables():
     variables.update(
         {
             "TARGET": "testbed",
+            # full: with the testbed's controls (debug routes, fault proxy, process control); bare: without
+            # them, as the suite would reach a real stack (XNAI_TESTBED_REACH=bare).
+            "TESTBED_REACH": _reach(),
             "TESTBED_BASE_PORT": cfg["base_port"],
             "TESTBED_RUN_DIR": cfg["run_dir"],
             "SERVICES": {
@@ -134,4 +144,12 @@ def get_variables():
             ],
         }
     )
+    if variables["TESTBED_REACH"] == "bare":
+        # The testbed as the suite reaches a real stack: its services only, none of the testbed's own
+        # controls (no debug routes, no fault proxy, no process control, no logs, no monitor hold).
+        # What the suite cannot do without them, it must SKIP naming the capability, never FAIL.
+        variables.update({"STREAM_DEBUG_PATH": "", "LLM_CONTROL_PATH": "", "BREAKER_CONTROL_PATH": "",
+                          "VOICE_CONTROL_PATH": "", "FAULT_PROXY_URL": "", "SERVICE_LOG_DIR": "",
+                          "FAULT_BACKEND": "none",
+                          "MONITOR_PATHS": {k: v for k, v in variables["MONITOR_PATHS"].items() if k != "hold"}})
     return variables
