@@ -82,12 +82,15 @@ class XnaiTarget:
         """Checks every target variable and stops the run if one is missing or malformed.
 
         The failure lists each problem with the variable's name and the fix.
-        Hosts must be loopback unless listed in ``${ALLOWED_HOSTS}``.
+        Hosts must be loopback unless listed in ``${ALLOWED_HOSTS}``: the services' hosts and every URL
+        (gateway, RAG API, Redis, fault proxy, monitor, task service, voice, container engine, each
+        service's health and proxy URL), read strictly (a URL with user info is refused).
 
         Example:
         | Target Configuration Should Be Valid |
         """
-        variables = {name: BuiltIn().get_variable_value("${%s}" % name) for name in targetconfig.RULES}
+        names = [*targetconfig.RULES, *targetconfig.URL_VARIABLES]
+        variables = {name: BuiltIn().get_variable_value("${%s}" % name) for name in names}
         variables = {k: v for k, v in variables.items() if v is not None}
         try:
             targetconfig.validate(variables)

@@ -70,7 +70,7 @@ class XnaiTasks:
             raise capabilities.skip("vikunja-gateway", "${VIKUNJA_GATEWAY_PREFIX} is empty")
         return f"{self._var('GATEWAY_URL')}{prefix}"
 
-    @keyword
+    @keyword(tags=["requires:vikunja"])
     def get_task_service_info(self, via: str = "direct") -> dict:
         """``GET /api/v1/info`` (no token needed) ``via`` the service directly or the ``gateway``.
 
@@ -82,7 +82,7 @@ class XnaiTasks:
             raise Failure(f"The task service's info has no version: {info}")
         return info
 
-    @keyword
+    @keyword(tags=["requires:vikunja"])
     def create_project(self, title: str | None = None) -> dict:
         """Creates a project (``PUT /api/v1/projects``) and returns it; a unique title when none is given.
 
@@ -91,7 +91,7 @@ class XnaiTasks:
         """
         return self._call("PUT", "/api/v1/projects", {"title": title or f"xnai-qa {uuid.uuid4().hex[:8]}"}).json()
 
-    @keyword
+    @keyword(tags=["requires:vikunja"])
     def create_task(self, project: dict, title: str | None = None, description: str = "") -> dict:
         """Creates a task in ``project`` (``PUT /api/v1/projects/{id}/tasks``) and returns it.
 
@@ -101,7 +101,7 @@ class XnaiTasks:
         body = {"title": title or f"task {uuid.uuid4().hex[:8]}", "description": description}
         return self._call("PUT", f"/api/v1/projects/{project['id']}/tasks", body).json()
 
-    @keyword
+    @keyword(tags=["requires:vikunja"])
     def get_project_tasks(self, project: dict) -> list:
         """``GET /api/v1/projects/{id}/tasks``.
 
@@ -110,7 +110,7 @@ class XnaiTasks:
         """
         return self._call("GET", f"/api/v1/projects/{project['id']}/tasks").json()
 
-    @keyword
+    @keyword(tags=["requires:vikunja"])
     def get_all_tasks(self, via: str = "direct") -> list:
         """``GET /api/v1/tasks/all`` (what XNAi's integration calls), ``via`` the service or the ``gateway``.
 
@@ -119,7 +119,7 @@ class XnaiTasks:
         """
         return self._call("GET", "/api/v1/tasks/all", base=self._base(via)).json()
 
-    @keyword
+    @keyword(tags=["requires:vikunja"])
     def get_task(self, task: dict, expected_status: int = 200) -> dict | None:
         """``GET /api/v1/tasks/{id}``; ``expected_status=404`` to check it is gone.
 
@@ -129,7 +129,7 @@ class XnaiTasks:
         resp = self._call("GET", f"/api/v1/tasks/{task['id']}", expected=(int(expected_status),))
         return resp.json()
 
-    @keyword
+    @keyword(tags=["requires:vikunja"])
     def update_task(self, task: dict, **changes) -> dict:
         """``POST /api/v1/tasks/{id}`` with the given fields (title, description, done).
 
@@ -138,7 +138,7 @@ class XnaiTasks:
         """
         return self._call("POST", f"/api/v1/tasks/{task['id']}", changes).json()
 
-    @keyword
+    @keyword(tags=["requires:vikunja"])
     def delete_task(self, task: dict) -> None:
         """``DELETE /api/v1/tasks/{id}``.
 
@@ -147,7 +147,7 @@ class XnaiTasks:
         """
         self._call("DELETE", f"/api/v1/tasks/{task['id']}")
 
-    @keyword
+    @keyword(tags=["requires:vikunja"])
     def task_service_should_refuse(self, token: str, path: str = "/api/v1/tasks/all") -> None:
         """Fails unless ``path`` answers 401 with a ``missing`` or ``invalid`` token.
 
@@ -158,7 +158,7 @@ class XnaiTasks:
         if resp.status_code != 401:
             raise Failure(f"GET {path} with a {token} token answered {resp.status_code}, not 401.")
 
-    @keyword
+    @keyword(tags=["requires:vikunja"])
     def task_request_should_answer(self, status: int, path: str = "/api/v1/tasks/all",
                                    within: timedelta | None = None) -> None:
         """Fails unless an authenticated ``GET path`` answers ``status`` (e.g. 200 after a database restart),
@@ -174,7 +174,7 @@ class XnaiTasks:
         if within is not None and took > within.total_seconds():
             raise Failure(f"GET {path} answered {status} after {took:.2f} s, more than {within.total_seconds():g} s.")
 
-    @keyword(tags=["requires:vikunja-db"])
+    @keyword(tags=["requires:vikunja", "requires:vikunja-db"])
     def task_should_be_stored_in_the_database(self, task: dict) -> dict:
         """Reads the task's row from PostgreSQL and fails unless its title and project match.
 
@@ -188,7 +188,7 @@ class XnaiTasks:
             raise Failure(f"Task {task['id']} is stored as {row}, the API said {task}.")
         return row
 
-    @keyword(tags=["requires:vikunja-db"])
+    @keyword(tags=["requires:vikunja", "requires:vikunja-db"])
     def task_should_belong_to(self, task: dict, project: dict) -> None:
         """Fails unless the stored task is in ``project`` (the project the API was asked to put it in).
 

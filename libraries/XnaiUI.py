@@ -27,7 +27,7 @@ class XnaiUI:
     def _var(name: str, default=None):
         return BuiltIn().get_variable_value("${%s}" % name, default)
 
-    @keyword
+    @keyword(tags=["requires:ui"])
     def ask_through_the_ui(self, question: str, timeout: str = "20s") -> dict:
         """Asks ``question`` over a WebSocket-only Socket.IO connection and returns the answer.
 

@@ -9,7 +9,8 @@ Documentation     KG-1: every service is discoverable, reachable and healthy, di
 ...
 ...               Testbed defects this suite catches: ``gateway-drops-api-route``, ``slow-health``,
 ...               ``no-request-id``, ``health-ignores-redis``, ``ui-drops-stream``, ``cache-never-written``,
-...               ``tasks-info-needs-token``, ``aggregate-omits-task-service`` (see ``python -m testbed defects``).
+...               ``tasks-info-needs-token``, ``aggregate-omits-task-service``, ``gateway-drops-aggregate-health`` (see
+...               ``python -m testbed defects``).
 
 Resource          ../resources/xnai.resource
 
@@ -89,6 +90,7 @@ Aggregate Health Through The Gateway Covers The Stack
     END
 
 Task Service Answers Through The Gateway
+    [Tags]    requires:vikunja
     ${info}    Get Task Service Info    via=gateway
     Log    Task service ${info}[version]
 
@@ -101,12 +103,13 @@ A Query Writes Its Answer To The Redis Cache
 
 A Task Created Through The API Is Stored In PostgreSQL
     [Documentation]    Task service -> PostgreSQL: the row is in the task database, read there directly.
-    [Tags]    requires:vikunja-db
+    [Tags]    requires:vikunja-db    requires:vikunja
     ${project}    Create Project
     ${task}    Create Task    ${project}    Check the stack integration
     Task Should Be Stored In The Database    ${task}
 
 The Docs Site Serves Its Pages
+    [Tags]    requires:mkdocs
     ${url}    Service Health URL    mkdocs
     ${page}    GET    ${url}    expected_status=200
     Should Contain    ${page.headers}[Content-Type]    text/html
@@ -114,5 +117,6 @@ The Docs Site Serves Its Pages
 A Question Through The UI WebSocket Is Answered In Streamed Tokens
     [Documentation]    UI -> API: the question goes the browser's way, over the Chainlit UI's Socket.IO
     ...    WebSocket behind the gateway's catch-all; the answer arrives token by token.
+    [Tags]    requires:ui
     ${answer}    Ask Through The UI    What is the Caddy gateway?
     UI Answer Should Be Streamed    ${answer}    min_tokens=5

@@ -11,7 +11,8 @@ Documentation     KG-4: the health monitor detects failures within its bound, fi
 ...               Testbed defects this suite catches: ``monitor-misses-stopped-service``,
 ...               ``monitor-slow-detection``, ``monitor-no-restart``, ``alert-never-sent``,
 ...               ``alert-wrong-payload``, ``aggregate-always-healthy``, ``monitor-false-positive``,
-...               ``checkers-report-no-details``, ``monitor-no-reconnect``, ``aggregate-omits-task-service``.
+...               ``checkers-report-no-details``, ``monitor-no-reconnect``, ``aggregate-omits-task-service``,
+...               ``gateway-drops-aggregate-health``.
 
 Resource          ../resources/xnai.resource
 
@@ -55,7 +56,7 @@ Database Checker Runs A Query
 
 A Stopped Service Is Detected Within The Bound
     [Documentation]    MkDocs has no recovery rule, so it stays down while the monitor notices.
-    [Tags]    requires:health-monitor    requires:service-control
+    [Tags]    requires:health-monitor    requires:service-control    requires:mkdocs
     Stop Service    mkdocs
     ${seconds}    Wait Until Monitor Reports    mkdocs    unhealthy
     Log    Detected a stopped MkDocs in ${seconds} s (bound ${HEALTH_DETECTION_BOUND_S} s)
@@ -85,7 +86,7 @@ The Monitor Restarts A Stopped Redis
     Redis Should Answer Ping
 
 The Monitor Restarts A Stopped Chainlit UI
-    [Tags]    slow    requires:health-monitor    requires:service-control
+    [Tags]    slow    requires:health-monitor    requires:service-control    requires:ui
     Stop Service    ui
     ${action}    Wait For Recovery Action    chainlit_ui    restart
     Recovery Action Should Have Fired At    ${action}    2
@@ -109,7 +110,7 @@ The Monitor Clears The API Cache After Five Failures
 The Monitor Reconnects The Task Service To Its Database
     [Documentation]    With PostgreSQL cut off, the task service fails its checks; the monitor restarts
     ...    it at three failures and asks it to reconnect at five. Once the path is back it is healthy.
-    [Tags]    slow    requires:fault-proxy    requires:health-monitor
+    [Tags]    slow    requires:fault-proxy    requires:health-monitor    requires:vikunja
     Cut Off Service    postgres
     ${action}    Wait For Recovery Action    vikunja    reconnect_database
     Recovery Action Should Have Fired At    ${action}    5
@@ -117,7 +118,7 @@ The Monitor Reconnects The Task Service To Its Database
     Wait Until Monitor Reports    vikunja    healthy    timeout=${HEALTH_RECOVERY_BOUND_S}s
 
 An Alert Names The Service, Its Status And The Time
-    [Tags]    requires:health-monitor    requires:service-control
+    [Tags]    requires:health-monitor    requires:service-control    requires:mkdocs
     Stop Service    mkdocs
     ${alert}    Wait For Alert    mkdocs    unhealthy
     Alert Should Be Well Formed    ${alert}
@@ -140,7 +141,7 @@ Aggregate Health Is Complete Through The Gateway
     Should Be Equal    ${health}[status]    healthy
 
 Aggregate Health Is Degraded While A Secondary Service Is Down
-    [Tags]    requires:health-monitor    requires:service-control
+    [Tags]    requires:health-monitor    requires:service-control    requires:mkdocs
     Stop Service    mkdocs
     Wait Until Monitor Reports    mkdocs    unhealthy
     ${health}    Get Aggregate Health
@@ -155,7 +156,7 @@ Aggregate Health Is Unhealthy While The RAG API Is Unreachable
 
 Queries Still Answer While The Task Service Is Down
     [Documentation]    Graceful degradation: the task service is not on the query path.
-    [Tags]    requires:health-monitor    requires:service-control
+    [Tags]    requires:health-monitor    requires:service-control    requires:vikunja
     Stop Service    vikunja
     ${answer}    Ask The RAG API    How does XNAi keep answering when Vikunja is down?
     Answer Should Cite Sources    ${answer}

@@ -60,7 +60,7 @@ Queries Are Answered Promptly While Redis Does Not Answer
     Should Be Equal As Integers    ${response}[status]    200    The API did not answer without Redis
 
 The Task Service Answers 503 Promptly While Its Database Is Down
-    [Tags]    requires:fault-proxy
+    [Tags]    requires:fault-proxy    requires:vikunja
     Cut Off Service    postgres
     Task Request Should Answer    503    within=${ERROR_RESPONSE_BOUND_S}s
 

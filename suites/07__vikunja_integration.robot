@@ -12,7 +12,7 @@ Suite Setup      Open Target Sessions
 Test Teardown    Remove All Faults
 Test Timeout     1 minute
 
-Test Tags        vikunja    P1
+Test Tags        vikunja    P1    requires:vikunja
 
 
 *** Test Cases ***

@@ -72,6 +72,36 @@ def test_non_loopback_hosts_are_refused_unless_allowed():
     targetconfig.validate(valid(SERVICES=services, ALLOWED_HOSTS=["192.0.2.10"]))
 
 
+@pytest.mark.parametrize("name", ["GATEWAY_URL", "RAG_API_URL", "REDIS_URL", "FAULT_PROXY_URL", "MONITOR_URL",
+                                  "VIKUNJA_URL", "VOICE_URL", "DOCKER_URL"])
+def test_every_url_variable_must_name_an_allowed_host(name):
+    url = "tcp://192.0.2.10:2375" if name == "DOCKER_URL" else "http://192.0.2.10:8000"
+    with pytest.raises(TargetConfigError, match=rf"\$\{{{name}\}}: host '192.0.2.10' is not loopback"):
+        targetconfig.validate(valid(**{name: url}))
+    targetconfig.validate(valid(**{name: url}, ALLOWED_HOSTS=["192.0.2.10"]))
+
+
+def test_service_health_and_proxy_urls_must_name_an_allowed_host():
+    services = {"gateway": {"host": "127.0.0.1", "port": 8000, "health_url": "http://192.0.2.10/health"},
+                "rag_api": {"host": "127.0.0.1", "port": 8012, "proxy_url": "http://192.0.2.11:1"}}
+    with pytest.raises(TargetConfigError) as err:
+        targetconfig.validate(valid(SERVICES=services))
+    assert "${SERVICES}['gateway'][health_url]: host '192.0.2.10'" in str(err.value)
+    assert "${SERVICES}['rag_api'][proxy_url]: host '192.0.2.11'" in str(err.value)
+
+
+@pytest.mark.parametrize("url", ["http://192.0.2.10\\@127.0.0.1:24000", "http://user@127.0.0.1:8000",
+                                 "http://127.0.0.1 :8000", "http:///path"])
+def test_a_url_parsers_could_read_differently_is_refused(url):
+    """requests connected to 192.0.2.10 for the first one while urllib.parse read 127.0.0.1."""
+    with pytest.raises(TargetConfigError, match=r"\$\{GATEWAY_URL\}: '"):
+        targetconfig.validate(valid(GATEWAY_URL=url))
+
+
+def test_a_unix_socket_is_local():
+    targetconfig.validate(valid(DOCKER_URL="unix:///var/run/docker.sock"))
+
+
 def test_loopback_detection():
     assert targetconfig.is_loopback("127.0.0.1")
     assert targetconfig.is_loopback("::1")
@@ -118,7 +148,7 @@ def test_host_file_rejects_a_bad_port_variable(monkeypatch):
 
 def test_all_variables_files_define_the_same_names(testbed_env):
     names = {n: set(_load(n)) for n in ("testbed", "xnai_host", "xnai_compose")}
-    testbed_only = {"TESTBED_BASE_PORT", "TESTBED_RUN_DIR"}
+    testbed_only = {"TESTBED_BASE_PORT", "TESTBED_RUN_DIR", "TESTBED_REACH"}
     assert names["testbed"] - testbed_only == names["xnai_host"] == names["xnai_compose"]
 
 
@@ -134,3 +164,26 @@ def test_api_url_goes_through_the_gateway_or_straight_and_refuses_other_hosts():
         targetconfig.api_url(get, "/query", "rag_api")
     with pytest.raises(targetconfig.TargetConfigError, match="use gateway or rag_api"):
         targetconfig.api_url(get, "/query", "sideways")
+
+
+def test_a_real_stack_run_never_loads_the_testbed(tmp_path):
+    """With a real-stack variables file, the testbed's default file adds nothing: no slot, no run
+    folder, and none of its values fill a gap (here: no Redis password, so the run stops naming it)."""
+    import os
+    import subprocess
+    import sys
+
+    from robot.api import ExecutionResult
+
+    home = tmp_path / "testbed-home"
+    env = {k: v for k, v in os.environ.items() if k != "XNAI_REDIS_PASSWORD"}
+    env.update(XNAI_TESTBED_HOME=str(home), XNAI_FAULT_LEDGER=str(tmp_path / "ledger.jsonl"))
+    subprocess.run(  # noqa: S603
+        [sys.executable, "-m", "robot", "--outputdir", str(tmp_path), "--console", "none", "--log", "NONE",
+         "--report", "NONE", "--variablefile", "variables/xnai_host.py",
+         "--test", "Suites.Kg1 Service Integration.RAG API Is Healthy Directly", "suites/"],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=120, check=False,
+    )
+    suite = ExecutionResult(str(tmp_path / "output.xml")).suite
+    assert suite.setup.failed and "XNAI_REDIS_PASSWORD" in suite.setup.message, suite.setup.message
+    assert not home.exists(), f"the testbed was touched: {list(home.rglob('*'))}"

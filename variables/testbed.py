@@ -1,9 +1,10 @@
 """Target: the embedded testbed (the default).
 
-Imported by every suite through ``resources/xnai.resource``.  The testbed's
-ports follow ``XNAI_TESTBED_BASE_PORT`` (default 18000); its secrets live in
-its run folder (``.testbed/run-<port>/config.json``, mode 0600) and are asked
-of the testbed's own CLI, so this file shares no code with the testbed.
+Imported by every suite through ``resources/xnai.resource``, where it is the default: with a
+variables file on the command line (``--variablefile variables/xnai_host.py``) it returns nothing.
+The testbed's ports follow ``XNAI_TESTBED_BASE_PORT`` (default 18000); its secrets live in its run
+folder (``.testbed/run-<port>/config.json``, mode 0600) and are asked of the testbed's own CLI, so
+this file shares no code with the testbed.
 """
 
 import json
@@ -70,7 +71,24 @@ def _reach() -> str:
     return reach
 
 
+def _target_chosen_elsewhere() -> bool:
+    """True when a variables file given on the command line already named the target: then this
+    default, imported by every suite through ``resources/xnai.resource``, adds nothing (no testbed
+    slot, no ``.testbed/``, and no value of the testbed's fills a gap in the user's file: a missing
+    variable stops the run, naming it)."""
+    try:
+        from robot.libraries.BuiltIn import BuiltIn, RobotNotRunningError  # noqa: PLC0415
+    except ImportError:
+        return False
+    try:
+        return BuiltIn().get_variable_value("${TARGET}") is not None
+    except RobotNotRunningError:  # loaded outside a run (tests, tools)
+        return False
+
+
 def get_variables():
+    if _target_chosen_elsewhere():
+        return {}
     cfg = _describe_testbed()
     ports = cfg["ports"]
     host = "127.0.0.1"

@@ -11,11 +11,8 @@ Usage (inside the suite's runner container, see README)::
 """
 
 import os
-from pathlib import Path
 
 from xnai_qa.targetconfig import common_variables, real_stack_variables
-
-REPO_ROOT = Path(__file__).resolve().parent.parent
 
 SERVICE_HOSTS = {
     "gateway": ("caddy", 8000),
@@ -43,8 +40,12 @@ def get_variables():
             "REQUIRED_SERVICES": list(SERVICE_HOSTS),
             "GATEWAY_URL": "http://caddy:8000",
             "RAG_API_URL": f"http://rag:{SERVICE_HOSTS['rag_api'][1]}",
-            "VIKUNJA_URL": "http://vikunja:3456",
-            **real_stack_variables("redis", 6379, REPO_ROOT),
+            "VIKUNJA_URL": "",
+            **real_stack_variables("redis", 6379),
         }
     )
+    if os.environ.get("XNAI_VIKUNJA_TOKEN"):  # the task service, where the stack runs one (its token given)
+        variables["SERVICES"]["vikunja"] = {"host": "vikunja", "port": 3456, "compose_service": "vikunja"}
+        variables["ALLOWED_HOSTS"] = sorted({*variables["ALLOWED_HOSTS"], "vikunja"})
+        variables["VIKUNJA_URL"] = "http://vikunja:3456"
     return variables

@@ -12,11 +12,8 @@ Only published ports are reachable from the host: the gateway (8000), MkDocs
 """
 
 import os
-from pathlib import Path
 
 from xnai_qa.targetconfig import common_variables, real_stack_variables
-
-REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
 def _port(env: str, default: int) -> int:
@@ -46,8 +43,12 @@ def get_variables():
             "REQUIRED_SERVICES": ["gateway", "rag_api", "redis", "postgres"],
             "GATEWAY_URL": f"http://{host}:{gw}",
             "RAG_API_URL": f"http://{host}:{rag}",
-            "VIKUNJA_URL": f"http://{host}:{_port('XNAI_VIKUNJA_PORT', 3456)}",
-            **real_stack_variables(host, redis_port, REPO_ROOT),
+            "VIKUNJA_URL": "",
+            **real_stack_variables(host, redis_port),
         }
     )
+    if os.environ.get("XNAI_VIKUNJA_TOKEN"):  # the task service, where the stack runs one (its token given)
+        port = _port("XNAI_VIKUNJA_PORT", 3456)
+        variables["SERVICES"]["vikunja"] = {"host": host, "port": port, "compose_service": "vikunja"}
+        variables["VIKUNJA_URL"] = f"http://{host}:{port}"
     return variables

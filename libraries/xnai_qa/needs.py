@@ -1,7 +1,8 @@
 """Which capabilities each test needs, read from the suites themselves (no test is run).
 
 A library keyword that reaches into the target beyond its public interface carries a tag
-``requires:<capability>`` (see ``capabilities.py``).  A test needs every capability of the keywords it
+``requires:<capability>`` (see ``capabilities.py``); a component of the stack named as an argument
+(``Stop Service    mkdocs``) needs that component's capability.  A test needs every capability of the keywords it
 calls, directly or through user keywords, in its setup or body (and in the setups of its suites):
 teardowns only restore.  ``tests/test_capabilities.py`` holds each test's ``requires:`` tags equal to
 what this finds, so what a test declares is what it really needs.
@@ -18,7 +19,11 @@ from robot.api import TestSuiteBuilder
 from robot.libdocpkg import LibraryDocumentation
 from robot.running.builder import ResourceFileBuilder
 
-from .capabilities import TAG_PREFIX, required_by
+from .capabilities import CAPABILITIES, TAG_PREFIX, required_by
+
+# A component of the stack named as an argument (``Stop Service    mkdocs``) is a need of its own:
+# a target that does not list that service cannot offer the test.
+SERVICE_CAPABILITIES = {cap.service: cap.name for cap in CAPABILITIES.values() if cap.service}
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 
@@ -68,6 +73,8 @@ class Needs:
         for arg in args:  # Run Keyword ..., Wait Until Keyword Succeeds ...: keyword names as arguments
             if isinstance(arg, str) and (_norm(arg) in self.user or _norm(arg) in self.library):
                 out |= self.of_keyword(_norm(arg))
+            if isinstance(arg, str) and arg in SERVICE_CAPABILITIES:
+                out.add(SERVICE_CAPABILITIES[arg])
         return out
 
     def of_keyword(self, key: str) -> set[str]:

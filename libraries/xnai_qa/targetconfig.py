@@ -165,11 +165,53 @@ def validate(variables: Mapping[str, Any]) -> None:
                 check_host_allowed(svc["host"], variables["ALLOWED_HOSTS"])
             except TargetConfigError as err:
                 problems.append(f"${{SERVICES}}['{name}']: {err}")
+        problems += url_problems(variables)
     if problems:
         raise TargetConfigError(
             "The target's variables are not usable:\n- " + "\n- ".join(problems)
             + "\nFix the variables file given with --variablefile (default: variables/testbed.py)."
         )
+
+
+# Every URL the suite may connect to: each must name a loopback host or one in ALLOWED_HOSTS.
+URL_VARIABLES = ("GATEWAY_URL", "RAG_API_URL", "REDIS_URL", "FAULT_PROXY_URL", "MONITOR_URL", "VIKUNJA_URL",
+                 "VOICE_URL", "DOCKER_URL")
+SERVICE_URL_KEYS = ("health_url", "proxy_url")
+
+
+def url_host(url: str) -> str:
+    """The host a URL connects to, read strictly: a URL that different parsers could read differently
+    (user info, a backslash, whitespace, no host) raises ``TargetConfigError``."""
+    from urllib.parse import urlsplit  # noqa: PLC0415
+
+    if not isinstance(url, str) or any(c in url for c in "\\ \t\r\n"):
+        raise TargetConfigError(f"'{url}' has a backslash or whitespace: write a plain scheme://host:port/path")
+    parts = urlsplit(url)
+    if parts.scheme == "unix":  # a local socket (the Docker engine)
+        return "localhost"
+    if "@" in parts.netloc:
+        raise TargetConfigError(f"'{url}' carries user info ('@'): credentials go in Secret variables, and "
+                                "parsers disagree on which host such a URL names")
+    if not parts.hostname:
+        raise TargetConfigError(f"'{url}' names no host: write scheme://host:port")
+    return parts.hostname
+
+
+def url_problems(variables: Mapping[str, Any]) -> list[str]:
+    """Every URL variable (and each service's health_url and proxy_url) whose host is not allowed."""
+    allowed = variables.get("ALLOWED_HOSTS") or []
+    urls = [(f"${{{name}}}", variables.get(name)) for name in URL_VARIABLES]
+    for service, entry in (variables.get("SERVICES") or {}).items():
+        urls += [(f"${{SERVICES}}['{service}'][{key}]", entry.get(key)) for key in SERVICE_URL_KEYS]
+    problems = []
+    for where, url in urls:
+        if url in (None, ""):
+            continue
+        try:
+            check_host_allowed(url_host(url), allowed)
+        except TargetConfigError as err:
+            problems.append(f"{where}: {err}")
+    return problems
 
 
 def is_loopback(host: str) -> bool:
@@ -303,7 +345,7 @@ def common_variables(profile_name: str) -> dict[str, Any]:
     }
 
 
-def real_stack_variables(redis_host: str, redis_port: int, repo_root) -> dict[str, Any]:
+def real_stack_variables(redis_host: str, redis_port: int) -> dict[str, Any]:
     """What both real-stack profiles (host and compose) read from the environment:
     Redis (TLS by default, password as a Secret), fault backend, proxy, ledger, Docker."""
     import os  # noqa: PLC0415
@@ -320,7 +362,9 @@ def real_stack_variables(redis_host: str, redis_port: int, repo_root) -> dict[st
         "SERVICE_LOG_DIR": "",
         "FAULT_BACKEND": os.environ.get("XNAI_FAULT_BACKEND", "docker"),
         "FAULT_PROXY_URL": os.environ.get("XNAI_FAULT_PROXY_URL", ""),
-        "FAULT_LEDGER": os.environ.get("XNAI_FAULT_LEDGER", str(Path(repo_root) / ".xnai-faults" / "ledger.jsonl")),
+        # Outside the repository, and outliving the run: the next run heals what a killed one left.
+        "FAULT_LEDGER": os.environ.get("XNAI_FAULT_LEDGER") or str(
+            Path(os.environ.get("XDG_STATE_HOME") or Path.home() / ".local" / "state") / "xnai-qa" / "fault-ledger.jsonl"),
         "DOCKER_URL": os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock"),
         # The task service's token and the health monitor: from the environment (empty: those tests fail
         # naming the variable, or skip where the stack offers no such route).
