@@ -108,16 +108,18 @@ class XnaiRedis:
         return _text(newest[0][0]) if newest else "0-0"
 
     @keyword
-    def redis_stream_entries_since(self, key: str, mark: str, limit: int = 1000) -> list:
-        """The entries of stream ``key`` added after ``mark`` (each its fields plus ``id``), oldest first.
+    def redis_stream_entries_since(self, key: str, mark: str, limit: int = 1000, field: str | None = None) -> list:
+        """The entries of stream ``key`` added after ``mark`` (each a dictionary of its fields plus ``id``),
+        oldest first; with ``field``, only that field of each entry (``None`` where an entry lacks it).
 
         Example:
         | ${entries}= | Redis Stream Entries Since | xnai_queries | ${mark} |
+        | ${ids}= | Redis Stream Entries Since | xnai_queries | ${mark} | field=txn_id |
         """
         entries = self._redis().xrange(key, min=f"({mark}", count=int(limit))
         out = [{"id": _text(eid), **{_text(k): _text(v) for k, v in fields.items()}} for eid, fields in entries]
         logger.info(f"{len(out)} entries in {key} after {mark}")
-        return out
+        return out if field is None else [entry.get(field) for entry in out]
 
 
 def _text(value) -> str:

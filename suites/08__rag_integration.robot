@@ -5,7 +5,8 @@ Documentation    RAG integration: answers cite the documents their facts come fr
 ...              first, every query leaves one record with its request id, and answers stay right while
 ...              the cache breaker is open.
 ...
-...              The facts come from ``${RAG_FACTS}`` (the target's own documents).
+...              The facts come from ``${RAG_FACTS}`` (the target's own documents): the tests that need
+...              one are tagged ``requires:rag-facts``; the others ask a question of their own.
 ...
 ...              Testbed defects this suite catches: ``wrong-sources``, ``max-tokens-ignored``,
 ...              ``cache-never-written``, ``cache-never-hit``, ``docs-search-misranks``,
@@ -14,15 +15,20 @@ Documentation    RAG integration: answers cite the documents their facts come fr
 
 Resource         ../resources/xnai.resource
 
-Suite Setup      Take The First RAG Fact
+Suite Setup      Open Target Sessions
 Test Teardown    Remove All Faults
 Test Timeout     1 minute
 
-Test Tags        rag    P2    destructive    requires:rag-facts
+Test Tags        rag    P2    destructive
+
+
+*** Variables ***
+${QUESTION}    How does the Caddy gateway route requests to the RAG API?
 
 
 *** Test Cases ***
 An Answer Cites The Document Its Facts Come From
+    [Tags]    requires:rag-facts
     @{facts}    Get RAG Facts
     FOR    ${fact}    IN    @{facts}
         ${reply}    Ask And Time    ${fact}[question]
@@ -32,30 +38,30 @@ An Answer Cites The Document Its Facts Come From
     END
 
 Without Retrieval An Answer Cites No Source
-    ${reply}    Ask And Time    ${FACT_QUESTION}    use_rag=${False}
+    ${reply}    Ask And Time    ${QUESTION}    use_rag=${False}
     Should Be Empty    ${reply}[answer][sources]    Sources cited although retrieval was off
     Should Not Be Empty    ${reply}[answer][response]
-    ${stream}    Open Answer Stream    ${FACT_QUESTION}    use_rag=${False}
+    ${stream}    Open Answer Stream    ${QUESTION}    use_rag=${False}
     Should Not Contain    ${stream}[types]    sources
 
 Streamed And Plain Answers Agree
-    ${reply}    Ask And Time    ${FACT_QUESTION}
-    ${stream}    Open Answer Stream    ${FACT_QUESTION}
+    ${reply}    Ask And Time    ${QUESTION}
+    ${stream}    Open Answer Stream    ${QUESTION}
     Stream Should Follow The XNAi Grammar    ${stream}
     Should Be Equal    ${stream}[text]    ${reply}[answer][response]    The streamed and plain answers differ
     Should Be Equal    ${stream}[sources]    ${reply}[answer][sources]    They cite different sources
 
 The Token Limit Is Honoured
-    ${reply}    Ask And Time    ${FACT_QUESTION}    max_tokens=5
+    ${reply}    Ask And Time    ${QUESTION}    max_tokens=5
     Should Be True    0 < ${reply}[answer][tokens_generated] <= 5
     ...    ${reply}[answer][tokens_generated] tokens generated with max_tokens=5
-    ${stream}    Open Answer Stream    ${FACT_QUESTION}    max_tokens=5
+    ${stream}    Open Answer Stream    ${QUESTION}    max_tokens=5
     Should Be True    0 < ${stream}[token_count] <= 5    ${stream}[token_count] tokens streamed with max_tokens=5
 
 A Query Is Cached Once And Served Faster On Repeat
     [Documentation]    The first asking writes one cache entry; the repeat adds none and takes less than
     ...    half the time (the LLM is skipped).
-    ${question}    Fresh Fact Question
+    ${question}    Fresh Question
     ${before}    Count Redis Keys    ${QUERY_CACHE_PATTERN}
     ${first}    Ask And Time    ${question}
     ${written}    Count Redis Keys    ${QUERY_CACHE_PATTERN}
@@ -68,6 +74,7 @@ A Query Is Cached Once And Served Faster On Repeat
     ...    The repeat took ${repeat}[seconds] s, the first ${first}[seconds] s: not served from the cache
 
 Document Search Ranks The Right Document First
+    [Tags]    requires:rag-facts
     @{facts}    Get RAG Facts
     FOR    ${fact}    IN    @{facts}
         ${results}    Search The Docs    ${fact}[question]
@@ -77,46 +84,45 @@ Document Search Ranks The Right Document First
 
 Every Query Leaves One Record With Its Request ID
     [Documentation]    The ``${QUERY_STREAM}`` stream grows by one entry per query request, naming the
-    ...    request's id.
+    ...    request's id in ``${QUERY_RECORD_ID_FIELD}``.
     ${mark}    Mark Redis Stream    ${QUERY_STREAM}
     ${ids}    Ask Fresh Questions And Collect Their Request IDs    3
-    ${entries}    Redis Stream Entries Since    ${QUERY_STREAM}    ${mark}
-    ${recorded}    Evaluate    [e.get("request_id") for e in $entries]
+    ${recorded}    Redis Stream Entries Since    ${QUERY_STREAM}    ${mark}    field=${QUERY_RECORD_ID_FIELD}
     Lists Should Be Equal    ${recorded}    ${ids}    The query records do not match the requests
 
 Answers Stay Right While The Cache Breaker Is Open
     [Documentation]    Degraded, not broken: with ``redis_cache`` open, a question is answered from the
     ...    documents, cites the right source, and nothing is written to the cache.
+    [Tags]    requires:rag-facts
+    ${fact}    First RAG Fact
     Force Circuit Breaker Open    redis_cache
-    ${question}    Fresh Fact Question
+    ${question}    Fresh Question    ${fact}[question]
     ${before}    Count Redis Keys    ${QUERY_CACHE_PATTERN}
     ${reply}    Ask And Time    ${question}
-    List Should Contain Value    ${reply}[answer][sources]    ${FACT_SOURCE}
+    List Should Contain Value    ${reply}[answer][sources]    ${fact}[source]
     ${after}    Count Redis Keys    ${QUERY_CACHE_PATTERN}
     Should Be Equal As Integers    ${after}    ${before}    The cache was written while its breaker was open
     [Teardown]    Reset Circuit Breaker    redis_cache
 
 
 *** Keywords ***
-Take The First RAG Fact
-    [Documentation]    Opens the sessions; the first of ``${RAG_FACTS}`` serves the tests that need one
-    ...    fact (every test skips, saying why, when the target lists none).
-    Open Target Sessions
+First RAG Fact
+    [Documentation]    The first of ``${RAG_FACTS}``: a question whose answer lives in a known document.
     @{facts}    Get RAG Facts
-    VAR    ${FACT_QUESTION}    ${facts}[0][question]    scope=SUITE    # robocop: off=VAR05
-    VAR    ${FACT_SOURCE}    ${facts}[0][source]    scope=SUITE    # robocop: off=VAR05
+    RETURN    ${facts}[0]
 
-Fresh Fact Question
-    [Documentation]    The first fact's question made unique (never cached), same meaning.
+Fresh Question
+    [Documentation]    ``question`` made unique (never cached), same meaning.
+    [Arguments]    ${question}=${QUESTION}
     ${suffix}    Evaluate    uuid.uuid4().hex[:8]    modules=uuid
-    RETURN    ${FACT_QUESTION} (${suffix})
+    RETURN    ${question} (${suffix})
 
 Ask Fresh Questions And Collect Their Request IDs
     [Documentation]    Asks ``count`` never-asked questions; returns their ``X-Request-ID`` values in order.
     [Arguments]    ${count}
     VAR    @{ids}    @{EMPTY}
     FOR    ${_}    IN RANGE    ${count}
-        ${question}    Fresh Fact Question
+        ${question}    Fresh Question
         ${reply}    Ask And Time    ${question}
         Append To List    ${ids}    ${reply}[request_id]
     END

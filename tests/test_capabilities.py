@@ -58,8 +58,9 @@ def test_the_table_counts_the_tests_each_missing_capability_skipped():
 
     counts = capabilities.skipped_counts([T("SKIP", "Missing capability 'fault-proxy' (x): ..."),
                                           T("SKIP", "Missing capability 'fault-proxy' (y): ..."),
+                                          T("SKIP", "Skipped in parent suite setup:\nMissing capability 'ui' (z)"),
                                           T("SKIP", "another reason"), T("FAIL", "Missing capability 'ui'")])
-    assert counts == {"fault-proxy": 2}
+    assert counts == {"fault-proxy": 2, "ui": 1}
     table = capabilities.table({"fault-proxy": "${FAULT_PROXY_URL} is empty", "ui": ""}, counts)
     assert "| fault-proxy | *no* | 2 |" in table and "| ui | yes |" in table
 

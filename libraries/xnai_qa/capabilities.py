@@ -41,7 +41,7 @@ class Capability:
         return self.check(get) if self.check else ""
 
     def skip_message(self, detail: str = "") -> str:
-        detail = f" ({detail})" if detail else ""
+        detail = f" ({detail.rstrip('.')})" if detail else ""
         return f"{SKIP_PREFIX} '{self.name}'{detail}: this test needs to {self.enables}. To provide it: {self.provide}"
 
 
@@ -142,6 +142,7 @@ def table(detected: Mapping[str, str], skipped: Mapping[str, int] | None = None)
     rows = ["| =Capability= | =Offered= | =Tests skipped= | =Why not / how to provide= |"]
     for name, why in detected.items():
         count = (skipped or {}).get(name, 0)
+        why = why.rstrip(".")
         cell = "" if not why else f"{why}. To provide it: {CAPABILITIES[name].provide}" if name in CAPABILITIES else why
         rows.append(f"| {name} | {'yes' if not why else '*no*'} | {count if why else ''} | {cell.replace('|', '/')} |")
     return "\n".join(rows)
@@ -152,9 +153,13 @@ def skipped_counts(tests: Iterable[Any]) -> dict[str, int]:
     counts: dict[str, int] = {}
     for test in tests:
         message = getattr(test, "message", "") or ""
-        if getattr(test, "status", "") == "SKIP" and message.startswith(SKIP_PREFIX + " '"):
-            name = message[len(SKIP_PREFIX) + 2:].split("'", 1)[0]
-            counts[name] = counts.get(name, 0) + 1
+        if getattr(test, "status", "") != "SKIP":
+            continue
+        for line in message.splitlines():  # also "Skipped in parent suite setup:\n<the message>"
+            if line.startswith(SKIP_PREFIX + " '"):
+                name = line[len(SKIP_PREFIX) + 2:].split("'", 1)[0]
+                counts[name] = counts.get(name, 0) + 1
+                break
     return counts
 
 

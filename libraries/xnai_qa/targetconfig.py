@@ -326,6 +326,7 @@ def common_variables(profile_name: str) -> dict[str, Any]:
         "RAG_FACTS": [],
         "QUERY_CACHE_PATTERN": "query:*",
         "QUERY_STREAM": "xnai_queries",
+        "QUERY_RECORD_ID_FIELD": "txn_id",  # the field of a query record naming its request (the stack's code)
         # Voice: the stack runs it inside its API and UI processes with no HTTP endpoint of its own, so a
         # real target leaves VOICE_URL empty and the voice tests skip, saying so.
         "VOICE_URL": "",

@@ -283,7 +283,7 @@ def create_app(cfg: TestbedConfig | None = None) -> FastAPI:
         try:
             await state["redis"].xadd(
                 QUERY_STREAM,
-                {"request_id": request.state.request_id, "endpoint": endpoint,
+                {"txn_id": request.state.request_id, "endpoint": endpoint,
                  "query_hash": cache_key(req).split(":", 1)[1], "ts": str(time.time())},
                 maxlen=10000, approximate=True,
             )
