@@ -15,6 +15,7 @@ import argparse
 import json
 import os
 import sys
+from pathlib import Path
 
 from xnai_qa.contract import PROFILES
 
@@ -46,9 +47,29 @@ def _parser() -> argparse.ArgumentParser:
     svc.add_argument("name")
     svc.add_argument("--grace", type=float, default=supervisor.STOP_GRACE_S,
                      help="seconds between SIGTERM and SIGKILL for stop/restart")
+    left = sub.add_parser("leftovers", help="find testbed processes left running (by their marker, not state.json)")
+    left.add_argument("--snapshot", metavar="FILE", help="write the testbeds running now (before a test run)")
+    left.add_argument("--check", metavar="FILE",
+                      help="stop and list every testbed that runs now but not in FILE's snapshot; exit 1 if any")
     sub.add_parser("owner", help=argparse.SUPPRESS)
     sub.add_parser("describe", help="the testbed's config as JSON, secrets included (for variables/testbed.py)")
     return parser
+
+
+def _leftovers(args) -> int:
+    """``leftovers --snapshot F`` before a test run, ``--check F`` after it: a testbed the run started
+    and left running is stopped, listed, and makes the check fail (testbeds that ran before stay)."""
+    running = supervisor.marked_processes()
+    if args.snapshot:
+        Path(args.snapshot).write_text(json.dumps(sorted(running)))
+        return 0
+    before = set(json.loads(Path(args.check).read_text())) if args.check and Path(args.check).exists() else set()
+    left = {run: procs for run, procs in running.items() if run not in before}
+    for run, procs in sorted(left.items()):
+        print(f"testbed left running: {run} ({len(procs)} processes, pids "
+              f"{', '.join(str(p.pid) for p in procs[:6])}{' ...' if len(procs) > 6 else ''}); stopping it")
+        supervisor.stop_processes(procs)
+    return 1 if left else 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -60,6 +81,8 @@ def main(argv: list[str] | None = None) -> int:
             for d in defect_registry.DEFECTS.values():
                 print(f"{d.name}\n    breaks:    {d.breaks}\n    caught by: " + "\n               ".join(d.caught_by))
             return 0
+        if args.command == "leftovers":
+            return _leftovers(args)
         if args.command == "describe":
             cfg = cfgmod.load_or_create()
             data = json.loads(cfg.to_json())
@@ -76,6 +99,17 @@ def main(argv: list[str] | None = None) -> int:
                 os.environ["XNAI_TESTBED_DEBUG"] = "1"
             cfg = cfgmod.load_or_create()
             if supervisor.is_running(cfg):
+                # Asked for other settings than it runs with: say so rather than silently ignore them.
+                asked = []
+                if os.environ.get("XNAI_PROFILE") and os.environ["XNAI_PROFILE"] != cfg.profile:
+                    asked.append(f"profile {os.environ['XNAI_PROFILE']} (it runs {cfg.profile})")
+                if os.environ.get("XNAI_TESTBED_DEFECTS") and sorted(cfgmod.defects_from_env()) != sorted(cfg.defects):
+                    asked.append(f"defects {', '.join(cfgmod.defects_from_env())} (it runs with "
+                                 f"{', '.join(cfg.defects) or 'none'})")
+                if asked:
+                    print(f"testbed: already running in {cfg.run_dir}, not with the {' and '.join(asked)} asked for: "
+                          "run 'python -m testbed down' first", file=sys.stderr)
+                    return 2
                 print(f"testbed already running in {cfg.run_dir} (gateway http://127.0.0.1:{cfg.port('gateway')})")
                 return 0
             cfg = cfgmod.load_or_create(apply_env=True)
@@ -94,13 +128,17 @@ def main(argv: list[str] | None = None) -> int:
                 return 3
             if args.command == "owner":
                 return 3
+            if args.command == "service":
+                print(f"testbed: no testbed runs here (no run folder for base port {cfgmod.base_port_from_env()}): "
+                      f"nothing to {args.action}", file=sys.stderr)
+                return 3
             print("testbed not running; nothing to stop" if args.command == "down" else "nothing to clean")
             return 0
         if args.command == "clean":
             if supervisor.is_running(cfg) or any(r.alive for r in supervisor.status(cfg)):
                 print("testbed: still running; run 'python -m testbed down' first", file=sys.stderr)
                 return 2
-            removed = supervisor.clean(cfg)
+            removed = supervisor.clean(cfg)  # refuses, too, while any marked process lives
             print("removed: " + ", ".join(removed))
             return 0
         if args.command == "service":
@@ -125,7 +163,9 @@ def main(argv: list[str] | None = None) -> int:
                               "services": [r.__dict__ for r in rows]}, indent=2))
         else:
             for r in rows:
-                print(f"{r.name:10} port {r.port:<6} {'running' if r.alive else 'stopped':8} pid {r.pid or '-'}")
+                word = "paused" if r.paused else "running" if r.alive else "stopped"
+                note = "" if r.recorded else "  (found by its marker: state.json does not record it)"
+                print(f"{r.name:10} port {r.port:<6} {word:8} pid {r.pid or '-'}{note}")
         return 0 if all(r.alive for r in rows) else 3
     except (supervisor.TestbedError, ValueError) as err:
         print(f"testbed: {err}", file=sys.stderr)

@@ -169,6 +169,9 @@ def _prepare_redis(cfg: TestbedConfig) -> Launch:
                 "protected-mode yes",
                 "daemonize no",
                 "loglevel notice",
+                # Keep the environment readable: a rewritten process title overwrites it, and the
+                # supervisor finds a testbed's processes by the marker there (state.json may be lost).
+                "set-proc-title no",
                 "",
             ]
         )

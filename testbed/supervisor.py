@@ -42,11 +42,44 @@ class ServiceStatus:
     port: int
     pid: int | None
     alive: bool
+    paused: bool = False  # alive but stopped by SIGSTOP (a pause fault, or a killed run's leftover)
+    recorded: bool = True  # False: found by its marker only (state.json lost or damaged)
 
 
 # --------------------------------------------------------------- state --
 def _state_path(cfg: TestbedConfig) -> Path:
     return cfg.run_path / "state.json"
+
+
+# Every process of a testbed carries these in its environment (inherited by its children), so its
+# processes are found without state.json: a lost or damaged state file never reads "nothing runs".
+MARK_RUN = "XNAI_TESTBED_RUN"
+MARK_SERVICE = "XNAI_TESTBED_SERVICE"
+
+
+def marked_processes(run_path: Path | None = None) -> dict[str, list[psutil.Process]]:
+    """{run folder: live processes of that testbed}, by their environment marker; every testbed's
+    (``run_path`` None) or one's."""
+    want = str(Path(run_path).resolve()) if run_path is not None else None
+    found: dict[str, list[psutil.Process]] = {}
+    for proc in psutil.process_iter():
+        try:
+            env = proc.environ()
+            if proc.status() == psutil.STATUS_ZOMBIE:
+                continue
+        except psutil.Error:
+            continue
+        run = env.get(MARK_RUN)
+        if run and (want is None or run == want):
+            found.setdefault(run, []).append(proc)
+    return found
+
+
+def _marked_service(proc: psutil.Process) -> str | None:
+    try:
+        return proc.environ().get(MARK_SERVICE)
+    except psutil.Error:
+        return None
 
 
 def read_state(cfg: TestbedConfig) -> dict:
@@ -94,12 +127,26 @@ def _process(entry: dict | None) -> psutil.Process | None:
 
 
 def status(cfg: TestbedConfig) -> list[ServiceStatus]:
+    """One row per service: from state.json, and where it has no live entry, from the processes'
+    markers (a service found only that way is ``recorded=False``)."""
     state = read_state(cfg)
+    marked: dict[str, list[psutil.Process]] = {}
+    for proc in marked_processes(cfg.run_path).get(str(cfg.run_path.resolve()), []):
+        marked.setdefault(_marked_service(proc) or "?", []).append(proc)
     rows = []
     for name in SERVICE_ORDER:
         entry = state["services"].get(name)
         proc = _process(entry)
-        rows.append(ServiceStatus(name, cfg.port(SERVICES[name].port_key), entry and entry["pid"], proc is not None))
+        recorded = proc is not None
+        if proc is None and marked.get(name):
+            proc = min(marked[name], key=lambda p: p.pid)  # the service's first process (its leader)
+        try:
+            paused = proc is not None and proc.status() == psutil.STATUS_STOPPED
+        except psutil.Error:
+            paused = False
+        pid = proc.pid if proc is not None else entry and entry["pid"]
+        rows.append(ServiceStatus(name, cfg.port(SERVICES[name].port_key), pid, proc is not None, paused,
+                                  recorded or proc is None))
     return rows
 
 
@@ -116,6 +163,7 @@ def _spawn(name: str, cfg: TestbedConfig) -> subprocess.Popen:
     logs.mkdir(parents=True, exist_ok=True)
     env = dict(os.environ)
     env.update(launch.env)
+    env.update({MARK_RUN: str(cfg.run_path.resolve()), MARK_SERVICE: name})
     with open(logs / f"{name}.log", "ab") as log:
         log.write(f"\n--- start {time.strftime('%Y-%m-%dT%H:%M:%S')} ---\n".encode())
         log.flush()
@@ -375,14 +423,43 @@ def down(cfg: TestbedConfig) -> list[str]:
         state = read_state(cfg)
         state.pop("owner", None)
         _write_state(cfg, state)
+        strays = stop_strays(cfg)
+        if strays:
+            stopped.append(f"{len(strays)} process(es) not in state.json ({', '.join(sorted(set(strays)))})")
         return stopped
 
 
+def stop_strays(cfg: TestbedConfig, grace_s: float = STOP_GRACE_S) -> list[str]:
+    """Stops every process of this testbed that its marker finds but state.json no longer knows
+    (a lost or damaged state file, a killed supervisor); returns their services' names."""
+    procs = marked_processes(cfg.run_path).get(str(cfg.run_path.resolve()), [])
+    names = [_marked_service(p) or "?" for p in procs]
+    stop_processes(procs, grace_s)
+    return names
+
+
+def stop_processes(procs: list[psutil.Process], grace_s: float = STOP_GRACE_S) -> None:
+    """SIGCONT (a paused process cannot act on SIGTERM), SIGTERM, then SIGKILL after ``grace_s``."""
+    for proc in procs:
+        with contextlib.suppress(psutil.Error):
+            proc.send_signal(signal.SIGCONT)
+            proc.terminate()
+    for proc in _wait_gone(procs, grace_s):
+        with contextlib.suppress(psutil.Error):
+            proc.kill()
+
+
 def clean(cfg: TestbedConfig) -> list[str]:
-    """Delete a stopped testbed's run folder and its PostgreSQL data (wherever it lives)."""
+    """Delete a stopped testbed's run folder and its PostgreSQL data (wherever it lives).  Refuses while
+    any process of this testbed lives, whatever state.json says (it may be lost or damaged)."""
     import shutil  # noqa: PLC0415
 
     from .services import postgres_data_dir  # noqa: PLC0415
+
+    alive = marked_processes(cfg.run_path).get(str(cfg.run_path.resolve()), [])
+    if alive:
+        raise TestbedError(f"{len(alive)} process(es) of this testbed still run (pids "
+                           f"{', '.join(str(p.pid) for p in alive[:8])}): run 'python -m testbed down' first.")
 
     removed = []
     pgdata = postgres_data_dir(cfg)

@@ -144,3 +144,46 @@ def test_defects_lists_each_switch_with_what_catches_it(testbed_env):
     assert result.returncode == 0
     assert "gateway-drops-api-route" in result.stdout
     assert "caught by: Kg1 Service Integration." in result.stdout
+
+
+def test_a_lost_or_damaged_state_file_never_reads_nothing_runs(testbed_env):
+    """Corrupt state.json while the testbed runs: status still finds every service (by the processes'
+    environment marker), clean refuses instead of deleting a live database's files, down stops all."""
+    assert cli(testbed_env, "up").returncode == 0
+    run = Path(testbed_env["XNAI_TESTBED_HOME"]) / f"run-{testbed_env['XNAI_TESTBED_BASE_PORT']}"
+    try:
+        (run / "state.json").write_text("{not json")
+        status = cli(testbed_env, "status", "--json")
+        services = json.loads(status.stdout)["services"]
+        assert all(s["alive"] and not s["recorded"] for s in services), services
+        clean = cli(testbed_env, "clean")
+        assert clean.returncode == 2 and "still running" in clean.stderr
+        from testbed.config import TestbedConfig
+        from testbed.services import postgres_data_dir
+
+        pgdata = postgres_data_dir(TestbedConfig.from_file(run / "config.json"))
+        assert pgdata.exists() and (run / "logs").exists(), "clean removed data under a live testbed"
+        down = cli(testbed_env, "down")
+        assert down.returncode == 0 and "not in state.json" in down.stdout, down.stdout
+    finally:
+        cli(testbed_env, "down")
+    assert not run_dir_processes(testbed_env), "processes left after down"
+    assert cli(testbed_env, "clean").returncode == 0
+
+
+def test_status_shows_a_paused_service_and_up_refuses_other_settings(testbed_env):
+    assert cli(testbed_env, "up").returncode == 0
+    try:
+        assert cli(testbed_env, "service", "pause", "mkdocs").returncode == 0
+        status = cli(testbed_env, "status")
+        assert any(line.startswith("mkdocs") and " paused " in line for line in status.stdout.splitlines()), status.stdout
+        assert cli(testbed_env, "service", "resume", "mkdocs").returncode == 0
+        other = cli({**testbed_env, "XNAI_TESTBED_DEFECTS": "slow-health"}, "up")
+        assert other.returncode == 2 and "slow-health" in other.stderr and "down" in other.stderr, other.stderr
+    finally:
+        cli(testbed_env, "down")
+
+
+def test_a_service_action_without_a_testbed_says_so(testbed_env):
+    result = cli(testbed_env, "service", "stop", "redis")
+    assert result.returncode == 3 and "no testbed runs" in result.stderr
