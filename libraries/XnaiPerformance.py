@@ -23,7 +23,7 @@ from robot.api.deco import keyword, library
 from robot.api.exceptions import Failure, SkipExecution
 from robot.libraries.BuiltIn import BuiltIn
 
-from xnai_qa import baselines, load, performance, resources
+from xnai_qa import baselines, load, performance, resources, targetconfig
 
 
 class _MemorySampler(threading.Thread):
@@ -268,6 +268,7 @@ class XnaiPerformance:
             step_duration=timedelta(seconds=float(cap.get("step_duration_s", 300))),
             max_rate=cap.get("max_rate", "2000/s"), p99_ms=float(cap.get("p99_ms", 1000)),
             max_error_rate=float(cap.get("max_error_rate", 0.01)), method="POST",
+            max_steps=targetconfig.CAPACITY_MAX_STEPS,
             json=self._query_body("capacity"), max_memory_percent=float(cap.get("max_memory_percent", 95)))
         self._summary_file().add("capacity", None, capacity)
         good = f"{capacity['last_good_rate']}/s" if capacity["last_good_rate"] is not None else "none"

@@ -47,6 +47,7 @@ class XnaiTarget:
         self._under_pabot = False
         self._testbed_env: dict | None = None
         self._detected: dict[str, str] | None = None  # capability -> "" (offered) or why not
+        self._announced_timeouts = False
 
     # ----------------------------------------------------------- helpers --
     @staticmethod
@@ -122,6 +123,21 @@ class XnaiTarget:
         for line in healed:
             logger.warn(f"Healed a fault left by an earlier (killed) run: {line}")
         self.target_capabilities()
+        self._announce_test_timeouts()
+
+    def _announce_test_timeouts(self) -> None:
+        """Once per run, on the console: how long a test of each suite may take in this profile (its
+        timeout, which follows from the profile's planned durations)."""
+        timeouts = BuiltIn().get_variable_value("${TEST_TIMEOUTS}") or {}
+        if not timeouts or self._announced_timeouts:
+            return
+        self._announced_timeouts = True
+        from robot.utils import secs_to_timestr, timestr_to_secs  # noqa: PLC0415
+
+        longest = max(timeouts, key=lambda k: timestr_to_secs(timeouts[k]))
+        parts = ", ".join(f"{k} {secs_to_timestr(timestr_to_secs(v), compact=True)}" for k, v in timeouts.items())
+        logger.console(f"[xnai] profile {self._var('PROFILE')}: a test may take at most (per suite) {parts}; "
+                       f"the longest plan is {longest}'s.")
 
     @keyword
     def target_capabilities(self) -> dict:

@@ -16,7 +16,7 @@ Resource          ../resources/xnai.resource
 
 Suite Setup       Open Target Sessions
 Suite Teardown    Delete All Sessions
-Test Timeout      1 minute
+Test Timeout      ${TEST_TIMEOUTS}[kg1]
 
 Test Tags         kg1    P0
 

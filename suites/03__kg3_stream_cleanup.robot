@@ -20,7 +20,7 @@ Resource         ../resources/xnai.resource
 
 Suite Setup      Open Target Sessions
 Test Teardown    Remove All Faults
-Test Timeout     2 minutes
+Test Timeout     ${TEST_TIMEOUTS}[kg3]
 
 Test Tags        kg3    P1
 

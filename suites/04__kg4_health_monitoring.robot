@@ -20,7 +20,7 @@ Suite Setup       Open Target Sessions And Start The Alert Receiver
 Suite Teardown    Stop Alert Receiver
 Test Setup        Wait Until The Stack Is Healthy And Start Watching
 Test Teardown     Remove All Faults
-Test Timeout      3 minutes
+Test Timeout      ${TEST_TIMEOUTS}[kg4]
 
 Test Tags         kg4    P1    destructive
 

@@ -23,7 +23,7 @@ Resource         ../resources/xnai.resource
 Suite Setup      Open Target Sessions
 Test Setup       Hold The Monitor And Wait For A Healthy API
 Test Teardown    Remove All Faults
-Test Timeout     10 minutes
+Test Timeout     ${TEST_TIMEOUTS}[kg5_baselines]
 
 Test Tags        kg5    P1    load    slow
 
@@ -53,5 +53,6 @@ Capacity Exceeds The Peak Profile
     [Documentation]    The seed's procedure 3: the rate rises from the normal profile's until errors pass
     ...    1 %, p99 passes 1000 ms or memory passes 95 %; the last good rate must carry the peak profile.
     [Tags]    stress
+    [Timeout]    ${TEST_TIMEOUTS}[capacity]
     ${capacity}    Find The Capacity Knee
     Capacity Should Be At Least    ${capacity}    peak

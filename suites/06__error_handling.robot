@@ -14,7 +14,7 @@ Resource         ../resources/xnai.resource
 
 Suite Setup      Open Target Sessions
 Test Teardown    Remove All Faults
-Test Timeout     2 minutes
+Test Timeout     ${TEST_TIMEOUTS}[errors]
 
 Test Tags        errors    P2    destructive
 

@@ -10,7 +10,7 @@ Resource         ../resources/xnai.resource
 
 Suite Setup      Open Target Sessions
 Test Teardown    Remove All Faults
-Test Timeout     1 minute
+Test Timeout     ${TEST_TIMEOUTS}[functional]
 
 Test Tags        vikunja    P1    requires:vikunja
 

@@ -16,7 +16,7 @@ Resource         ../resources/xnai.resource
 Suite Setup      Open Target Sessions
 Test Setup       Voice Engines Should Be Available
 Test Teardown    Remove All Faults
-Test Timeout     1 minute
+Test Timeout     ${TEST_TIMEOUTS}[functional]
 
 Test Tags        voice    P3    requires:voice
 

@@ -21,7 +21,7 @@ Resource         ../resources/xnai.resource
 Suite Setup      Open Target Sessions
 Test Setup       Hold The Monitor And Wait For A Healthy API
 Test Teardown    Remove All Faults
-Test Timeout     10 minutes
+Test Timeout     ${TEST_TIMEOUTS}[kg5_load]
 
 Test Tags        kg5    P1    load    slow
 

@@ -16,7 +16,7 @@ Resource         ../resources/breakers.resource
 Suite Setup      Open Sessions And Name The Query URL
 Test Setup       Reset Every Circuit Breaker
 Test Teardown    Restore The LLM And The Breakers
-Test Timeout     5 minutes
+Test Timeout     ${TEST_TIMEOUTS}[kg2_timing]
 
 Test Tags        kg2    P0    destructive    slow
 

@@ -187,3 +187,26 @@ def test_a_real_stack_run_never_loads_the_testbed(tmp_path):
     suite = ExecutionResult(str(tmp_path / "output.xml")).suite
     assert suite.setup.failed and "XNAI_REDIS_PASSWORD" in suite.setup.message, suite.setup.message
     assert not home.exists(), f"the testbed was touched: {list(home.rglob('*'))}"
+
+
+def test_test_timeouts_follow_the_profiles_planned_durations():
+    """No test may end on its timeout because the production profile's durations are long: each
+    suite's timeout covers its longest plan (15 min normal load, 3 baseline runs with cooldowns, a
+    capacity search of 50 five-minute steps each repeated once at most)."""
+    from robot.utils import timestr_to_secs
+
+    fast, production = (common_variables(p)["TEST_TIMEOUTS"] for p in ("fast", "production"))
+    secs = {k: timestr_to_secs(v) for k, v in production.items()}
+    assert secs["kg5_load"] >= 15 * 60 + 5 * 60
+    assert secs["kg5_baselines"] >= 3 * (5 * 60 + 5 * 60)
+    assert secs["capacity"] >= targetconfig.CAPACITY_MAX_STEPS * 300 * 2
+    assert all(timestr_to_secs(production[k]) >= timestr_to_secs(fast[k]) for k in fast)
+
+
+def test_every_suite_takes_its_timeout_from_the_profile():
+    import re
+
+    keys = set(common_variables("fast")["TEST_TIMEOUTS"])
+    for path in sorted((REPO / "suites").glob("[0-9]*.robot")):
+        found = re.findall(r"^Test Timeout\s+\$\{TEST_TIMEOUTS\}\[(\w+)\]\s*$", path.read_text(), flags=re.M)
+        assert len(found) == 1 and found[0] in keys, f"{path.name}: Test Timeout    ${{TEST_TIMEOUTS}}[<one of {keys}>]"

@@ -249,7 +249,7 @@ def common_variables(profile_name: str) -> dict[str, Any]:
 
     timings = profile(profile_name)
     production = timings.name == "production"
-    return {
+    variables = {
         "PROFILE": timings.name,
         "ALLOWED_HOSTS": [],
         "API_PREFIX": API_PREFIX,
@@ -344,6 +344,38 @@ def common_variables(profile_name: str) -> dict[str, Any]:
         "RESPONSE_TIME_SAMPLES": 30,
         "STOP_GRACE_S": 10,
     }
+    variables["TEST_TIMEOUTS"] = test_timeouts(variables, timings)
+    return variables
+
+
+def test_timeouts(variables: Mapping[str, Any], timings) -> dict[str, str]:
+    """Each suite's test timeout, from the durations its tests plan in this profile: half as long again
+    as the longest plan, plus a minute, never below the suite's own floor.  So no test ends on its
+    timeout because a profile's durations grew (the production profile's load runs last 5 to 15 min,
+    its capacity steps 5 min each)."""
+    from robot.utils import timestr_to_secs  # noqa: PLC0415
+
+    durations = {name: timestr_to_secs(p["duration"]) for name, p in variables["LOAD_PROFILES"].items()}
+    cooldown = timestr_to_secs(variables["PROFILE_COOLDOWN"])
+    stage = timings.load_duration_s
+    recovery = timings.breaker("rag_api").recovery_timeout_s
+    capacity = variables["CAPACITY"]["step_duration_s"] * CAPACITY_MAX_STEPS * 2  # each step repeated once at most
+    plans = {  # suite -> (its longest test's planned seconds, the floor)
+        "kg1": (3 * variables["REQUEST_TIMEOUT_S"], 60),
+        "kg2": (3 * stage + 2 * recovery, 300),  # stepped load, then a recovery timeout under load
+        "kg2_timing": (3 * stage + 120, 300),  # gradual load's three stages; the overhead's 64 rounds
+        "kg3": (3 * timings.stream_timeout_s, 120),  # a stream held past the server's timeout, and rounds
+        "kg4": (2 * variables["HEALTH_RECOVERY_BOUND_S"] + 4 * timings.monitor_interval_s, 180),
+        "kg5_load": (max(durations.values()) + cooldown, 600),  # one profile run after a cooldown
+        "kg5_baselines": (3 * (durations["baseline"] + cooldown) + durations["stress"], 600),
+        "capacity": (capacity + cooldown, 600),
+        "errors": (2 * variables["GATEWAY_TIMEOUT_BOUND_S"] + variables["DEGRADED_ANSWER_BOUND_S"], 120),
+        "functional": (3 * variables["REQUEST_TIMEOUT_S"], 60),  # Vikunja, RAG, voice
+    }
+    return {suite: f"{int(max(floor, planned * 1.5 + 60))} seconds" for suite, (planned, floor) in plans.items()}
+
+
+CAPACITY_MAX_STEPS = 50  # Find Capacity's bound on the steps of one search
 
 
 def real_stack_variables(redis_host: str, redis_port: int) -> dict[str, Any]:

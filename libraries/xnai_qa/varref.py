@@ -104,6 +104,7 @@ DESCRIPTIONS: dict[str, str] = {
     "FAULT_LEDGER": "The file every fault is written to before it takes effect (healed by the next run).",
     "DOCKER_URL": "The container engine's API (Docker, or Podman's Docker-compatible socket).",
     "QUERY_RECORD_ID_FIELD": "The field of a ${QUERY_STREAM} record that names its request's id (txn_id in the stack's code).",
+    "TEST_TIMEOUTS": "Each suite's test timeout, from the durations its tests plan in the profile (never below a floor).",
     "TESTBED_REACH": "Testbed only: full (with its controls) or bare (none of them, as the suite reaches a real stack; "
                      "XNAI_TESTBED_REACH=bare).",
     "TESTBED_BASE_PORT": "Testbed only: this process's base port (its services at fixed offsets from it).",
