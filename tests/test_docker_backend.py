@@ -30,6 +30,7 @@ from .conftest import free_port
 
 REPO = Path(__file__).resolve().parent.parent
 IMAGE = "xnai-test/busybox:1"
+PROJECT = "xnai-qa-test"  # the compose project of the test containers: the only one the backend may touch
 
 pytestmark = pytest.mark.docker
 
@@ -144,7 +145,8 @@ def web(docker_url):
     port = free_port()
     container = client.containers.run(
         IMAGE, ["/bin/busybox", "httpd", "-f", "-p", f"127.0.0.1:{port}", "-h", "/www"],
-        detach=True, network_mode="host", labels={"com.docker.compose.service": "web"},
+        detach=True, network_mode="host", labels={"com.docker.compose.service": "web",
+                                                  "com.docker.compose.project": PROJECT},
         name=f"web-{port}",
     )
     _wait_http(port, ok=True)
@@ -171,12 +173,12 @@ def _wait_http(port: int, ok: bool, limit: float = 20.0) -> None:
 
 
 def test_finds_the_container_by_compose_label(web):
-    backend = DockerBackend(web["url"])
+    backend = DockerBackend(web["url"], PROJECT)
     assert backend.container("web", web["entry"]).id == web["container"].id
 
 
 def test_stop_then_start(web):
-    backend = DockerBackend(web["url"])
+    backend = DockerBackend(web["url"], PROJECT)
     backend.act("stop", "web", web["entry"], grace_s=1)
     _wait_http(web["port"], ok=False)
     backend.act("start", "web", web["entry"])
@@ -184,7 +186,7 @@ def test_stop_then_start(web):
 
 
 def test_kill_then_undo_from_the_ledger_spec(web, tmp_path):
-    backend = DockerBackend(web["url"])
+    backend = DockerBackend(web["url"], PROJECT)
     ledger = Ledger(tmp_path / "ledger.jsonl")
     ledger.record_apply("web", "kill", backend.spec("start", "web", web["entry"]))
     backend.act("kill", "web", web["entry"])
@@ -195,7 +197,7 @@ def test_kill_then_undo_from_the_ledger_spec(web, tmp_path):
 
 
 def test_pause_hangs_and_resume_recovers(web):
-    backend = DockerBackend(web["url"])
+    backend = DockerBackend(web["url"], PROJECT)
     backend.act("pause", "web", web["entry"])
     with pytest.raises(requests.Timeout):
         requests.get(f"http://127.0.0.1:{web['port']}/", timeout=0.5)
@@ -205,7 +207,7 @@ def test_pause_hangs_and_resume_recovers(web):
 
 
 def test_restart_changes_the_instance_id(web):
-    backend = DockerBackend(web["url"])
+    backend = DockerBackend(web["url"], PROJECT)
     before = backend.instance_id("web", web["entry"])
     backend.act("restart", "web", web["entry"], grace_s=1)
     _wait_http(web["port"], ok=True)
@@ -213,43 +215,44 @@ def test_restart_changes_the_instance_id(web):
 
 
 def test_undo_is_idempotent_and_survives_a_removed_container(web):
-    backend = DockerBackend(web["url"])
+    backend = DockerBackend(web["url"], PROJECT)
     spec = backend.spec("start", "web", web["entry"])
     assert "running" in perform_undo(spec)
     web["container"].remove(force=True)
     assert perform_undo(spec) == "container gone"
 
 
-def test_containers_on_other_networks_are_refused_unless_allowed(docker_url):
-    """host/none networking is loopback-safe; any other network needs the host in ALLOWED_HOSTS."""
+def test_containers_of_another_compose_project_are_never_touched(docker_url):
+    """A container is found only among the configured project's, by label or by name; whatever its
+    network (a stack's own bridge networks are fine on a user's machine: actions send no traffic)."""
     import docker
 
     client = docker.DockerClient(base_url=docker_url, version="auto")
-    isolated = client.containers.create(IMAGE, ["/bin/busybox", "sh"], network_mode="none",
-                                        labels={"com.docker.compose.service": "isolated"})
-    # A network mode other than host/none: sharing another container's namespace.
-    sharing = client.containers.create(IMAGE, ["/bin/busybox", "sh"], network_mode=f"container:{isolated.id}",
-                                       labels={"com.docker.compose.service": "sharing"})
+    ours = client.containers.create(IMAGE, ["/bin/busybox", "sh"], network_mode="none",
+                                    labels={"com.docker.compose.service": "db", "com.docker.compose.project": PROJECT})
+    theirs = client.containers.create(IMAGE, ["/bin/busybox", "sh"], network_mode="none", name="their-db",
+                                      labels={"com.docker.compose.service": "db", "com.docker.compose.project": "other"})
     try:
-        backend = DockerBackend(docker_url)
-        assert backend.container("isolated", {"host": "127.0.0.1"}).id == isolated.id
-        with pytest.raises(FaultError, match="unless the service's host .sharing. is listed in ALLOWED_HOSTS"):
-            backend.container("sharing", {"host": "sharing"})
-        allowed = DockerBackend(docker_url, allowed_hosts=["sharing"])
-        assert allowed.container("sharing", {"host": "sharing"}).id == sharing.id
+        backend = DockerBackend(docker_url, PROJECT)
+        assert backend.container("db", {"host": "127.0.0.1"}).id == ours.id
+        with pytest.raises(FaultError, match="container their-db is not in compose project 'xnai-qa-test'"):
+            backend.container("db", {"host": "127.0.0.1", "container": "their-db"})
+        assert DockerBackend(docker_url, "other").container("db", {"host": "127.0.0.1"}).id == theirs.id
+        with pytest.raises(FaultError, match="COMPOSE_PROJECT"):
+            DockerBackend(docker_url, "")
     finally:
-        sharing.remove(force=True)
-        isolated.remove(force=True)
+        theirs.remove(force=True)
+        ours.remove(force=True)
 
 
 def test_a_missing_service_container_is_named(docker_url):
     with pytest.raises(FaultError, match="expected one container .*compose.service=nosuch.*found 0"):
-        DockerBackend(docker_url).container("nosuch", {"host": "127.0.0.1"})
+        DockerBackend(docker_url, PROJECT).container("nosuch", {"host": "127.0.0.1"})
 
 
 def test_no_engine_gives_a_clear_error():
     with pytest.raises(FaultError, match="No Docker Engine at unix:///nonexistent.sock"):
-        DockerBackend("unix:///nonexistent.sock")
+        DockerBackend("unix:///nonexistent.sock", PROJECT)
 
 
 FAULT_SUITE = """*** Settings ***
@@ -278,6 +281,7 @@ SERVICES = {{"web": {{"host": "127.0.0.1", "port": {port}, "compose_service": "w
 ALLOWED_HOSTS = []
 FAULT_BACKEND = "docker"
 DOCKER_URL = "{url}"
+COMPOSE_PROJECT = "xnai-qa-test"
 FAULT_PROXY_URL = ""
 FAULT_LEDGER = "{ledger}"
 """

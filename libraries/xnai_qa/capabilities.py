@@ -71,7 +71,8 @@ CAPABILITIES: dict[str, Capability] = {c.name: c for c in (
                ("FAULT_PROXY_URL",)),
     Capability("service-control", "stop, pause, kill or restart a service of the stack",
                "FAULT_BACKEND=docker with ${DOCKER_URL} reaching the Docker engine or Podman's Docker-compatible "
-               "socket, and each service's compose_service in ${SERVICES} (the testbed controls its processes).",
+               "socket, XNAI_COMPOSE_PROJECT naming the stack's compose project, and each service's "
+               "compose_service in ${SERVICES} (the testbed controls its processes).",
                check=_backend),
     Capability("process-figures", "read a service's open descriptors, memory and threads",
                "the same reach as service-control: the testbed's processes, or the service's container through "

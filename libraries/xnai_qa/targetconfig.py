@@ -343,6 +343,7 @@ def common_variables(profile_name: str) -> dict[str, Any]:
         "READY_TIMEOUT_S": 60,
         "RESPONSE_TIME_SAMPLES": 30,
         "STOP_GRACE_S": 10,
+        "COMPOSE_PROJECT": "",
     }
     variables["TEST_TIMEOUTS"] = test_timeouts(variables, timings)
     return variables
@@ -394,6 +395,8 @@ def real_stack_variables(redis_host: str, redis_port: int) -> dict[str, Any]:
         "REDIS_CA_FILE": os.environ.get("XNAI_REDIS_CA_FILE", ""),
         "SERVICE_LOG_DIR": "",
         "FAULT_BACKEND": os.environ.get("XNAI_FAULT_BACKEND", "docker"),
+        # The compose project whose containers the Docker backend may act on (and no other).
+        "COMPOSE_PROJECT": os.environ.get("XNAI_COMPOSE_PROJECT", ""),
         "FAULT_PROXY_URL": os.environ.get("XNAI_FAULT_PROXY_URL", ""),
         # Outside the repository, and outliving the run: the next run heals what a killed one left.
         "FAULT_LEDGER": os.environ.get("XNAI_FAULT_LEDGER") or str(

@@ -68,16 +68,26 @@ def _testbed_cli(base_port: int, home: str, *args: str, timeout: float = 240) ->
 
 
 # ---------------------------------------------------------------- docker --
+PROJECT_LABEL = "com.docker.compose.project"
+SERVICE_LABEL = "com.docker.compose.service"
+
+
 class DockerBackend:
-    """A Docker Engine through the ``docker`` SDK; services found by compose label or container name."""
+    """A Docker Engine (or Podman's Docker-compatible socket) through the ``docker`` SDK.  A service is
+    the one container of the configured compose project with its service label (or the container its
+    entry names, which must belong to that project): no container of another project is ever touched."""
 
     name = "docker"
 
-    def __init__(self, url: str, allowed_hosts: list[str] | tuple[str, ...] = ()):
+    def __init__(self, url: str, project: str):
         import docker  # noqa: PLC0415
 
+        if not project:
+            raise FaultError("FAULT_BACKEND=docker acts only on the containers of one compose project, and "
+                             "${COMPOSE_PROJECT} is empty: set XNAI_COMPOSE_PROJECT to your stack's project "
+                             "name (docker compose ls / podman compose ls).")
         self.url = url
-        self.allowed_hosts = list(allowed_hosts)
+        self.project = project
         try:
             self.client = docker.DockerClient(base_url=url, version="auto", timeout=60)
             self.client.ping()
@@ -85,7 +95,8 @@ class DockerBackend:
             raise FaultError(f"No Docker Engine at {url}: {err}. Start dockerd or fix DOCKER_URL.") from None
 
     def container(self, service: str, entry: dict):
-        """The one container of ``service``: by ``container`` name, else label com.docker.compose.service."""
+        """The one container of ``service`` in the configured project: by ``container`` name, else by its
+        compose service label (``compose_service``, default the service's name)."""
         import docker  # noqa: PLC0415
 
         if entry.get("container"):
@@ -93,20 +104,20 @@ class DockerBackend:
                 found = [self.client.containers.get(entry["container"])]
             except docker.errors.NotFound:
                 found = []
+            for container in found:
+                if (container.labels or {}).get(PROJECT_LABEL) != self.project:
+                    raise FaultError(f"Service '{service}': container {entry['container']} is not in compose project "
+                                     f"'{self.project}' (its project: {(container.labels or {}).get(PROJECT_LABEL)!r}); "
+                                     "the suite acts only on the configured project's containers.")
         else:
             label = entry.get("compose_service", service)
-            found = self.client.containers.list(all=True, filters={"label": f"com.docker.compose.service={label}"})
+            found = self.client.containers.list(all=True, filters={"label": [f"{SERVICE_LABEL}={label}",
+                                                                              f"{PROJECT_LABEL}={self.project}"]})
         if len(found) != 1:
-            where = entry.get("container") or f"label com.docker.compose.service={entry.get('compose_service', service)}"
+            where = entry.get("container") or (f"labels {PROJECT_LABEL}={self.project}, "
+                                               f"{SERVICE_LABEL}={entry.get('compose_service', service)}")
             raise FaultError(f"Service '{service}': expected one container ({where}), found {len(found)}.")
-        container = found[0]
-        mode = container.attrs.get("HostConfig", {}).get("NetworkMode", "")
-        if mode not in ("host", "none") and entry.get("host") not in self.allowed_hosts:
-            raise FaultError(
-                f"Container {container.name} uses network '{mode}'. Faults go only to containers on host/none "
-                f"networking unless the service's host ({entry.get('host')}) is listed in ALLOWED_HOSTS."
-            )
-        return container
+        return found[0]
 
     def spec(self, action: str, service: str, entry: dict) -> dict:
         return {"backend": "docker", "action": action, "service": service, "url": self.url,
@@ -211,7 +222,7 @@ def make_backend(get_var):
         return ProcessBackend(get_var("TESTBED_BASE_PORT", None), str(Path(run_dir).parent))
     if kind == "docker":
         return DockerBackend(get_var("DOCKER_URL", "unix:///var/run/docker.sock") or "unix:///var/run/docker.sock",
-                             get_var("ALLOWED_HOSTS", []))
+                             get_var("COMPOSE_PROJECT", "") or "")
     raise FaultError(f"FAULT_BACKEND={kind!r}: service actions need 'process' (testbed) or 'docker' (real stack).")
 
 
