@@ -101,7 +101,7 @@ Cut Off Service Refuses Through The Proxy
 Fault On The Redis Path Reaches The API
     [Documentation]    The API talks to Redis through the proxy, so a cut-off there shows in its health report.
     Cut Off Service    redis
-    ${health}    Get RAG API Health    via=rag_api
+    ${health}    Get RAG API Health    via=direct
     Should Not Be True    ${health.json()}[components][health_redis]    Health still reports Redis up
 
 Bad Fault Arguments Are Refused And Nothing Is Applied

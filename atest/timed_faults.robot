@@ -37,6 +37,16 @@ A Timed Stop Of The RAG API Ends On Time
     Should Be True    ${times}[late_s] <= 0.5    The stop was undone ${times}[late_s] s late
     Wait Until Service Is Healthy    rag_api    timeout=30s
 
+Holding The Monitor Keeps It From Restarting A Stopped Service
+    [Documentation]    With the monitor's recovery actions held, a stopped Redis is seen unhealthy and
+    ...    its restart is recorded as held, not taken: Redis stays down until the test restores it.
+    Hold The Health Monitor's Recovery Actions
+    Start Watching The Health Monitor
+    Stop Service    redis
+    ${held}    Wait For Recovery Action    redis    restart_held
+    Should Be Equal As Integers    ${held}[failures]    3    The restart was held at the wrong failure count
+    Service Should Refuse Connections    redis
+
 Queries Answer Cleanly While Redis Is Paused And Health Recovers
     [Documentation]    Redis paused for 5 s under 20 queries per second: every query is answered, the API's
     ...    health reports Redis down meanwhile, and everything is healthy again within 30 s. The pause
@@ -55,8 +65,8 @@ Queries Answer Cleanly While Redis Is Paused And Health Recovers
 
 Streamed And Plain Answers Agree While Redis Is Slowed
     Add Latency    redis    100ms
-    ${plain}    Ask The RAG API    ${QUESTION}    via=rag_api
-    ${stream}    Open Answer Stream    ${QUESTION}    via=rag_api
+    ${plain}    Ask The RAG API    ${QUESTION}    via=direct
+    ${stream}    Open Answer Stream    ${QUESTION}    via=direct
     Stream Should Follow The XNAi Grammar    ${stream}
     Should Be Equal    ${stream}[text]    ${plain.json()}[response]
 
@@ -72,12 +82,12 @@ Start Query Load At 20 Per Second
 
 RAG API Health Should Report Redis Down
     [Documentation]    The API's health body says Redis is not reachable (``components.health_redis`` false).
-    ${health}    Get RAG API Health    via=rag_api
+    ${health}    Get RAG API Health    via=direct
     Should Not Be True    ${health.json()}[components][health_redis]    Health still reports Redis up
 
 RAG API Health Should Report Redis Up
     [Documentation]    The API's health body says Redis answers (``components.health_redis`` true).
-    ${health}    Get RAG API Health    via=rag_api
+    ${health}    Get RAG API Health    via=direct
     Should Be True    ${health.json()}[components][health_redis]    Health still reports Redis down
 
 Remove All Faults And Wait For Health

@@ -469,12 +469,15 @@ class XnaiFaults:
         capabilities.require(capability, self._var)
         path = self._var(capabilities.lookup(capability).variables[0])
         url = f"{base}{path}" if base else f"{self._var('RAG_API_URL')}{self._var('API_PREFIX')}{path}"
-        host = requests.utils.urlparse(url).hostname or ""
+        return self._post_control(url, service, kind, control, undo_body, duration)
+
+    def _post_control(self, url: str, service: str, kind: str, control: dict, undo_body: dict,
+                      duration: float | None) -> str:
+        """POSTs ``control`` to a control route as a fault whose undo POSTs ``undo_body`` there."""
         try:
-            targetconfig.check_host_allowed(host, self._var("ALLOWED_HOSTS", []))
+            targetconfig.check_host_allowed(requests.utils.urlparse(url).hostname or "", self._var("ALLOWED_HOSTS", []))
         except targetconfig.TargetConfigError as err:
             raise Failure(str(err)) from None
-        undo = {"backend": "http", "url": url, "json": undo_body}
 
         def act():
             resp = requests.post(url, json=control, timeout=10)
@@ -482,7 +485,7 @@ class XnaiFaults:
                 raise FaultError(f"{url} answered {resp.status_code}: {resp.text[:200]}")
             return resp.json()
 
-        return self._apply(service, kind, undo, control, duration, act)
+        return self._apply(service, kind, {"backend": "http", "url": url, "json": undo_body}, control, duration, act)
 
     def _llm(self, kind: str, control: dict, duration: float | None) -> str:
         return self._control("llm-control", kind, control,
@@ -563,20 +566,8 @@ class XnaiFaults:
             logger.warn("This target offers no way to hold its health monitor's recovery actions "
                         "(${MONITOR_PATHS}[hold] or ${MONITOR_URL} is empty): the monitor may act during this test.")
             return ""
-        url = f"{self._var('MONITOR_URL')}{path}"
-        try:
-            targetconfig.check_host_allowed(requests.utils.urlparse(url).hostname or "", self._var("ALLOWED_HOSTS", []))
-        except targetconfig.TargetConfigError as err:
-            raise Failure(str(err)) from None
-
-        def act():
-            resp = requests.post(url, json={"hold": True}, timeout=10)
-            if resp.status_code != 200:
-                raise FaultError(f"{url} answered {resp.status_code}: {resp.text[:200]}")
-            return resp.json()
-
-        return self._apply("monitor", "monitor_held", {"backend": "http", "url": url, "json": {"hold": False}},
-                           {}, None, act)
+        return self._post_control(f"{self._var('MONITOR_URL')}{path}", "monitor", "monitor_held",
+                                  {"hold": True}, {"hold": False}, None)
 
     # --------------------------------------------------------- management --
     @keyword

@@ -73,6 +73,10 @@ class XnaiHealth:
             raise Failure(f"GET {url} answered 200 with {resp.headers.get('Content-Type')!r}, not JSON: "
                           f"{resp.text[:120]!r}") from None
 
+    def _monitor_name(self, service: str) -> str:
+        """What the health monitor calls ``service`` (its ``monitor_name`` in ``${SERVICES}``, else the same)."""
+        return ((self._var("SERVICES", {}) or {}).get(service) or {}).get("monitor_name", service)
+
     def _has_monitor_route(self, route: str) -> bool:
         return bool(self._var("MONITOR_URL", "") and (self._var("MONITOR_PATHS", {}) or {}).get(route))
 
@@ -107,17 +111,17 @@ class XnaiHealth:
     @keyword
     def get_aggregate_health(self, via: str = "gateway") -> dict:
         """The seed's aggregate report (``status``, ``services``, ``timestamp``) ``via`` the gateway or
-        the ``monitor`` directly.
+        the monitor ``direct``.
 
         Example:
         | ${health}= | Get Aggregate Health |
         """
         if via == "gateway":
             url = f"{self._var('GATEWAY_URL')}{self._var('AGGREGATE_HEALTH_PATH', '/health')}"
-        elif via == "monitor":
+        elif via == "direct":
             url = self._monitor("aggregate")
         else:
-            raise Failure(f"via={via!r}: use gateway or monitor.")
+            raise Failure(f"via={via!r}: use gateway or direct (the monitor itself).")
         try:
             targetconfig.check_host_allowed(requests.utils.urlparse(url).hostname or "", self._var("ALLOWED_HOSTS", []))
         except targetconfig.TargetConfigError as err:
@@ -159,9 +163,13 @@ class XnaiHealth:
         """Polls the detailed report until ``service`` has ``status``; returns the seconds waited.
         ``timeout`` defaults to ``${HEALTH_DETECTION_BOUND_S}``.
 
+        ``service`` is the suite's name for it (``${SERVICES}``); where the monitor names it otherwise,
+        the service's ``monitor_name`` says how (the UI: ``chainlit_ui``).
+
         Example:
         | ${seconds}= | Wait Until Monitor Reports | mkdocs | unhealthy |
         """
+        service = self._monitor_name(service)
         wanted = self._status(status)
         bound = timeout.total_seconds() if timeout else float(self._var("HEALTH_DETECTION_BOUND_S", 60))
 
@@ -255,6 +263,7 @@ class XnaiHealth:
         Example:
         | ${action}= | Wait For Recovery Action | rag_api | restart |
         """
+        service = self._monitor_name(service)
         bound = timeout.total_seconds() if timeout else float(self._var("HEALTH_RECOVERY_BOUND_S", 120))
         started = time.monotonic()
         while True:
@@ -334,6 +343,7 @@ class XnaiHealth:
         """
         if self._receiver is None:
             raise Failure("Start the alert receiver first (Start Alert Receiver).")
+        service = self._monitor_name(service)
         wanted = self._status(status)
         bound = timeout.total_seconds() if timeout else float(self._var("HEALTH_DETECTION_BOUND_S", 60)) + 5
         started = time.monotonic()

@@ -32,7 +32,7 @@ Every Service Answers Its Health Check
     Every Required Service Should Answer Its Health Check
 
 RAG API Is Healthy Directly
-    ${health}    Get RAG API Health    via=rag_api
+    ${health}    Get RAG API Health    via=direct
     Health Report Should Be Complete    ${health}
     Health Status Should Be    ${health}    healthy
 
@@ -49,9 +49,9 @@ Gateway Keeps The API Prefix
     Should Be Equal    ${response.json()}[request_id]    ${response.headers}[X-Request-ID]
 
 Every API Response Carries A Request ID
-    ${health}    Get RAG API Health    via=rag_api
+    ${health}    Get RAG API Health    via=direct
     Response Should Carry A Request ID    ${health}
-    ${answer}    Ask The RAG API    What does the Caddy gateway forward?    via=rag_api
+    ${answer}    Ask The RAG API    What does the Caddy gateway forward?    via=direct
     Response Should Carry A Request ID    ${answer}
 
 Query Is Answered Through The Gateway
@@ -75,7 +75,7 @@ Health Reports The Live Redis Connection
     [Documentation]    The health check really talks to Redis: it refreshes ``${HEALTH_CHECK_KEY}``
     ...    with its short expiry, so a report of Redis health is never a guess.
     Delete Redis Key    ${HEALTH_CHECK_KEY}
-    ${health}    Get RAG API Health    via=rag_api
+    ${health}    Get RAG API Health    via=direct
     Should Be True    ${health.json()}[components][health_redis]    Health reports Redis down
     Redis Key Should Exist    ${HEALTH_CHECK_KEY}
     Redis Key Should Expire Within    ${HEALTH_CHECK_KEY}    ${HEALTH_CHECK_KEY_TTL_S}

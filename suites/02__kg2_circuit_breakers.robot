@@ -84,13 +84,13 @@ Breaker State Survives An API Restart
     Restart Service    rag_api
     Wait Until Service Is Healthy    rag_api    timeout=30s
     Circuit Breaker Should Be    ${BREAKER}    open
-    ${health}    Get RAG API Health    via=rag_api
+    ${health}    Get RAG API Health    via=direct
     Should Not Be True    ${health.json()}[components][circuit_breakers_healthy]
 
 Health Reports An Open Breaker
     [Tags]    requires:llm-control
     Open The RAG API Breaker
-    ${health}    Get RAG API Health    via=rag_api
+    ${health}    Get RAG API Health    via=direct
     Should Not Be True    ${health.json()}[components][circuit_breakers_healthy]
 
 Half-Open Breaker Admits Only Its Trial Calls

@@ -38,21 +38,21 @@ A Complete Stream Follows The Grammar
 Normal Completion Frees Stream Resources
     [Tags]    requires:stream-debug
     ${baseline}    Server Stream Baseline
-    ${stream}    Open Answer Stream    ${QUESTION}    via=rag_api
+    ${stream}    Open Answer Stream    ${QUESTION}    via=direct
     Stream Should Follow The XNAi Grammar    ${stream}
     Server Streams Should Return To    ${baseline}
 
 Disconnect Mid-Stream Frees Stream Resources
     [Tags]    requires:stream-debug
     ${baseline}    Server Stream Baseline
-    ${stream}    Open Answer Stream    ${QUESTION}    via=rag_api    stop_after_events=3
+    ${stream}    Open Answer Stream    ${QUESTION}    via=direct    stop_after_events=3
     Should Be Equal As Integers    ${stream}[event_count]    3
     Server Streams Should Return To    ${baseline}
 
 Disconnect Before The First Event Frees Stream Resources
     [Tags]    requires:stream-debug
     ${baseline}    Server Stream Baseline
-    ${stream}    Open Answer Stream    ${QUESTION}    via=rag_api    stop_before_first_event=${True}
+    ${stream}    Open Answer Stream    ${QUESTION}    via=direct    stop_before_first_event=${True}
     Should Be Equal As Integers    ${stream}[event_count]    0
     Server Streams Should Return To    ${baseline}
 
@@ -60,7 +60,7 @@ A Stream Past The Server Timeout Ends With An Error And Is Freed
     [Tags]    destructive    requires:llm-control    requires:stream-debug
     ${baseline}    Server Stream Baseline
     Slow Down The LLM    ${SLOW_TOKEN_DELAY}
-    ${stream}    Open Answer Stream    ${QUESTION}    via=rag_api    timeout=${STREAM_TOTAL_MS * 4}ms
+    ${stream}    Open Answer Stream    ${QUESTION}    via=direct    timeout=${STREAM_TOTAL_MS * 4}ms
     Stream Should End With Error    ${stream}    timeout
     Should Be True    ${stream}[duration_ms] < ${STREAM_TOTAL_MS}    Timed out after ${stream}[duration_ms] ms
     Server Streams Should Return To    ${baseline}
@@ -68,7 +68,7 @@ A Stream Past The Server Timeout Ends With An Error And Is Freed
 Twelve Concurrent Streams Complete And Are All Freed
     [Tags]    requires:stream-debug
     ${baseline}    Server Stream Baseline
-    ${streams}    Run Concurrent Streams    12    ${QUESTION}    via=rag_api
+    ${streams}    Run Concurrent Streams    12    ${QUESTION}    via=direct
     Every Stream Should Follow The XNAi Grammar    ${streams}
     Server Streams Should Return To    ${baseline}
 
@@ -94,7 +94,7 @@ Server Stream State Returns Exactly To Baseline Over Rounds
 
 No Coroutine Is Left Unawaited In The Server Log
     [Tags]    requires:service-logs
-    Open Answer Stream    ${QUESTION}    via=rag_api
+    Open Answer Stream    ${QUESTION}    via=direct
     Service Log Should Not Contain    rag_api    was never awaited    Task was destroyed but it is pending
 
 
@@ -102,10 +102,10 @@ No Coroutine Is Left Unawaited In The Server Log
 Server Stream Baseline
     [Documentation]    One stream first (so lazily opened pools exist), then the server's stream state
     ...    once no stream is open.
-    Open Answer Stream    ${QUESTION}    via=rag_api
+    Open Answer Stream    ${QUESTION}    via=direct
     ${baseline}    Get Quiet Server Stream State
     RETURN    ${baseline}
 
 Disconnect Streams Mid-Way
     [Documentation]    Five streams, each closed abruptly by the client after its second event.
-    Run Concurrent Streams    5    ${QUESTION}    via=rag_api    stop_after_events=2
+    Run Concurrent Streams    5    ${QUESTION}    via=direct    stop_after_events=2

@@ -75,7 +75,7 @@ The Monitor Restarts A Stopped RAG API
     ${action}    Wait For Recovery Action    rag_api    restart
     Recovery Action Should Have Fired At    ${action}    2
     Wait Until Monitor Reports    rag_api    healthy    timeout=${HEALTH_RECOVERY_BOUND_S}s
-    Ask The RAG API    Is the API back?    via=rag_api
+    Ask The RAG API    Is the API back?    via=direct
 
 The Monitor Restarts A Stopped Redis
     [Tags]    slow    requires:health-monitor    requires:service-control
@@ -88,9 +88,9 @@ The Monitor Restarts A Stopped Redis
 The Monitor Restarts A Stopped Chainlit UI
     [Tags]    slow    requires:health-monitor    requires:service-control    requires:ui
     Stop Service    ui
-    ${action}    Wait For Recovery Action    chainlit_ui    restart
+    ${action}    Wait For Recovery Action    ui    restart
     Recovery Action Should Have Fired At    ${action}    2
-    Wait Until Monitor Reports    chainlit_ui    healthy    timeout=${HEALTH_RECOVERY_BOUND_S}s
+    Wait Until Monitor Reports    ui    healthy    timeout=${HEALTH_RECOVERY_BOUND_S}s
     ${answer}    Ask Through The UI    Is the UI back?
     UI Answer Should Be Streamed    ${answer}
 
@@ -98,7 +98,7 @@ The Monitor Clears The API Cache After Five Failures
     [Documentation]    With the API cut off from its clients, a restart cannot help; at five failures
     ...    the monitor clears the query cache, and Redis shows it.
     [Tags]    slow    requires:fault-proxy    requires:health-monitor
-    Ask The RAG API    What does the monitor clear after five failures?    via=rag_api
+    Ask The RAG API    What does the monitor clear after five failures?    via=direct
     ${cached}    Count Redis Keys    query:*
     Should Be True    ${cached} > 0    The query left nothing in the cache
     Cut Off Service    rag_api

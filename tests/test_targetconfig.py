@@ -161,8 +161,8 @@ def test_api_url_goes_through_the_gateway_or_straight_and_refuses_other_hosts():
 
     assert targetconfig.api_url(get, "/query", "gateway") == "http://127.0.0.1:8000/xnai/api/v1/query"
     with pytest.raises(targetconfig.TargetConfigError, match="not loopback"):
-        targetconfig.api_url(get, "/query", "rag_api")
-    with pytest.raises(targetconfig.TargetConfigError, match="use gateway or rag_api"):
+        targetconfig.api_url(get, "/query", "direct")
+    with pytest.raises(targetconfig.TargetConfigError, match="use gateway or direct"):
         targetconfig.api_url(get, "/query", "sideways")
 
 

@@ -115,7 +115,7 @@ def get_variables():
                 "embeddings": {"host": host, "port": ports["embeddings"], "health_json": True, "health_url": http("embeddings") + "/health"},
                 "vikunja": {"host": host, "port": ports["vikunja"], "health_json": True, "health_url": http("vikunja") + "/api/v1/info"},
                 "mkdocs": {"host": host, "port": ports["mkdocs"], "health_url": http("mkdocs") + "/"},
-                "ui": {"host": host, "port": ports["ui"], "health_url": http("ui") + "/"},
+                "ui": {"host": host, "port": ports["ui"], "health_url": http("ui") + "/", "monitor_name": "chainlit_ui"},
                 "monitor": {"host": host, "port": ports["monitor"], "health_json": True, "health_url": http("monitor") + "/health"},
                 "faultproxy": {"host": host, "port": ports["faultproxy"], "health_url": http("faultproxy") + "/version"},
                 "voice": {"host": host, "port": ports["voice"], "health_json": True, "health_url": http("voice") + "/health"},

@@ -32,6 +32,7 @@ def get_variables():
         services[name]["health_url"] = f"http://{host}:{port}/xnai/api/v1/health"
         services[name]["health_json"] = True
     services["ui"]["health_url"] = "http://ui:8001/"  # Chainlit's liveness is GET /
+    services["ui"]["monitor_name"] = "chainlit_ui"  # what the health monitor calls it
     variables = common_variables(os.environ.get("XNAI_PROFILE", "production"))
     variables.update(
         {

@@ -412,13 +412,13 @@ def real_stack_variables(redis_host: str, redis_port: int) -> dict[str, Any]:
 
 
 def api_url(get: Callable[..., Any], path: str, via: str) -> str:
-    """The RAG API's ``path`` (under ``${API_PREFIX}``) through the ``gateway`` or straight at ``rag_api``,
+    """The RAG API's ``path`` (under ``${API_PREFIX}``) through the ``gateway`` or ``direct`` (straight at it),
     its host checked against ``${ALLOWED_HOSTS}``; ``get(name, default)`` reads a variable."""
     from urllib.parse import urlparse  # noqa: PLC0415
 
-    bases = {"gateway": get("GATEWAY_URL"), "rag_api": get("RAG_API_URL")}
+    bases = {"gateway": get("GATEWAY_URL"), "direct": get("RAG_API_URL")}
     if via not in bases:
-        raise TargetConfigError(f"via={via!r}: use gateway or rag_api.")
+        raise TargetConfigError(f"via={via!r}: use gateway or direct.")
     url = f"{bases[via]}{get('API_PREFIX')}{path}"
     check_host_allowed(urlparse(url).hostname or "", get("ALLOWED_HOSTS", []) or [])
     return url
