@@ -72,7 +72,7 @@ Resource Capture Follows A Service Under Load
     Should Be True    ${resources}[rss_mb][max] > 10
 
 Health Calls Do Not Leak
-    Action Should Not Leak    rag_api    Get RAG API Health    rag_api    warmup=2    rounds=4
+    Action Should Not Leak    rag_api    Get RAG API Health    direct    warmup=2    rounds=4
 
 A Connection Kept Open Every Round Is Reported As A Leak
     Run Keyword And Expect Error    *leaks in redis*fds*must return exactly*

@@ -60,6 +60,21 @@ class XnaiLoad:
     Rates are requests per second (``50``, ``50/s``, ``3000/min``); durations
     are Robot time strings.  Load goes only to loopback hosts or hosts listed
     in ``${ALLOWED_HOSTS}``.  Every run is bounded in time and in count.
+
+    = Load result =
+
+    What `Run Load`, `Run Stepped Load`, `Run Closed Load` and `Wait For Background Load` return:
+
+    | ``latency_ms`` | ``p50``, ``p95``, ``p99``, ``max``, ``mean`` in ms, from each request's intended send time |
+    | ``naive_latency_ms`` | the same from the actual send time (what a closed-loop tool reports) |
+    | ``sent``, ``completed``, ``ok`` | requests sent, answered (well or not), answered with an OK status |
+    | ``errors``, ``error_rate`` | errors by status or exception name (``unserved``: no free user), their share |
+    | ``throughput``, ``achieved_rate``, ``target_rate`` | OK answers per second; sends per second; the plan |
+    | ``schedule_lag_ms``, ``late_sends``, ``dropped`` | how late sends left, how many, sends dropped at the cap |
+    | ``generator_cpu_percent``, ``machine`` | the generator's CPU; the machine's ``busy_percent`` and ``steal_percent`` |
+    | ``valid``, ``invalid_reason`` | False (and why) when the generator, not the target, missed the schedule |
+    | ``timeline`` | per second: ``ok``, ``errors``, ``p50_ms``, ``p99_ms`` |
+    | ``name``, ``model``, ``stages``, ``wall_s`` | the run's name, open or closed, its stages, its duration |
     """
 
     ROBOT_LISTENER_API_VERSION = 3
@@ -137,7 +152,7 @@ class XnaiLoad:
     def run_load(self, url: str, rate="10/s", duration: timedelta = timedelta(seconds=5), method: str = "GET",
                  json=None, timeout: timedelta = timedelta(seconds=10), ok_statuses=200,  # noqa: A002
                  max_in_flight: int = 512, name: str = "load", fail_if_invalid: bool = True) -> dict:
-        """Sends requests to ``url`` at a constant ``rate`` for ``duration`` (open model) and returns the result.
+        """Sends requests to ``url`` at a constant ``rate`` for ``duration`` (open model) and returns its `load result`.
 
         Latency is measured from each request's intended send time.  Fails if
         the generator itself could not keep up (``fail_if_invalid=False`` to
@@ -255,7 +270,7 @@ class XnaiLoad:
     @keyword
     def wait_for_background_load(self, handle: str, fail_if_invalid: bool = True) -> dict:
         """Waits (bounded by the run's duration + request timeout + 30 s) for a load started in the
-        background and returns its result, logged and charted like `Run Load`'s.
+        background and returns its `load result`, logged and charted like `Run Load`'s.
 
         Example:
         | ${result}= | Wait For Background Load | ${load} |

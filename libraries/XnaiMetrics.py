@@ -170,7 +170,9 @@ class XnaiMetrics:
 
     @keyword
     def stop_resource_capture(self, capture_id: str) -> dict:
-        """Stops a capture and returns its summary (start, min, max, end, mean per figure), charted in the log.
+        """Stops a capture and returns its summary, charted in the log: ``service``, ``samples`` and, per
+        figure (``rss_mb``, ``uss_mb``, ``fds``, ``sockets``, ``threads``, ``cpu_percent``), its ``start``,
+        ``min``, ``max``, ``end`` and ``mean``.
 
         Example:
         | ${resources}= | Stop Resource Capture | ${capture} |
@@ -275,7 +277,8 @@ class XnaiMetrics:
 
     @keyword
     def baseline_figures_from_load(self, result: dict, memory_mb: float | None = None) -> dict:
-        """The figures a baseline keeps from a load result: p50, p99, error rate, throughput (and memory).
+        """The figures a baseline keeps from a load result: ``p50_ms``, ``p99_ms``, ``error_rate``,
+        ``throughput`` (and ``memory_mb`` when given).
 
         Example:
         | ${figures}= | Baseline Figures From Load | ${result} | memory_mb=${resources}[rss_mb][max] |
@@ -284,7 +287,8 @@ class XnaiMetrics:
 
     @keyword
     def combine_baseline_runs(self, *runs: dict) -> dict:
-        """The mean of each figure over several runs (the seed repeats a baseline 3 times and averages).
+        """The mean of each figure over several runs (the seed repeats a baseline 3 times and averages):
+        the same keys as `Baseline Figures From Load`.
 
         Example:
         | ${baseline}= | Combine Baseline Runs | ${run1} | ${run2} | ${run3} |

@@ -176,7 +176,8 @@ class XnaiTasks:
 
     @keyword(tags=["requires:vikunja", "requires:vikunja-db"])
     def task_should_be_stored_in_the_database(self, task: dict) -> dict:
-        """Reads the task's row from PostgreSQL and fails unless its title and project match.
+        """Reads the task's row from PostgreSQL and fails unless its title and project match; returns the
+        row (``id``, ``project_id``, ``title``, ``done``).
 
         Example:
         | Task Should Be Stored In The Database | ${task} |
