@@ -199,7 +199,9 @@ class XnaiTarget:
 
     @keyword
     def start_testbed_unless_running(self) -> None:
-        """Starts the embedded testbed if it is not running; no-op otherwise.
+        """Starts the embedded testbed if it is not running; no-op otherwise.  A testbed that came up
+        whole and has lost some services since is repaired, service by service, and keeps its owner: a
+        hand-started testbed is used and left running.
 
         Defect switches come from ``XNAI_TESTBED_DEFECTS`` in the environment.
 
@@ -214,6 +216,9 @@ class XnaiTarget:
         logger.info(result.stdout.strip())
         if result.returncode != 0:
             raise FatalError(f"The testbed did not start:\n{result.stderr.strip() or result.stdout.strip()}")
+        if result.stdout.startswith("testbed repaired"):  # its services again; its owner unchanged
+            (logger.info if f"owner {TESTBED_OWNER}," in result.stdout else logger.warn)(result.stdout.strip())
+            return
         self._started_here = True
         self._under_pabot = BuiltIn().get_variable_value("${PABOTQUEUEINDEX}") is not None
 

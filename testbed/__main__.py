@@ -98,8 +98,9 @@ def main(argv: list[str] | None = None) -> int:
             if args.debug_endpoints:
                 os.environ["XNAI_TESTBED_DEBUG"] = "1"
             cfg = cfgmod.load_or_create()
-            if supervisor.is_running(cfg):
-                # Asked for other settings than it runs with: say so rather than silently ignore them.
+            if any(r.alive for r in supervisor.status(cfg)):
+                # Asked for other settings than it runs with: say so rather than silently ignore them
+                # (or repair a testbed with settings its live services do not have).
                 asked = []
                 if os.environ.get("XNAI_PROFILE") and os.environ["XNAI_PROFILE"] != cfg.profile:
                     asked.append(f"profile {os.environ['XNAI_PROFILE']} (it runs {cfg.profile})")
@@ -110,12 +111,17 @@ def main(argv: list[str] | None = None) -> int:
                     print(f"testbed: already running in {cfg.run_dir}, not with the {' and '.join(asked)} asked for: "
                           "run 'python -m testbed down' first", file=sys.stderr)
                     return 2
+            if supervisor.is_running(cfg):
                 print(f"testbed already running in {cfg.run_dir} (gateway http://127.0.0.1:{cfg.port('gateway')})")
                 return 0
             cfg = cfgmod.load_or_create(apply_env=True)
             started = supervisor.up(cfg, owner=args.owner)
             if not started:
                 print(f"testbed already running in {cfg.run_dir}")
+                return 0
+            if isinstance(started, list):
+                print(f"testbed repaired: started {', '.join(started)} again in {cfg.run_dir} "
+                      f"(owner {supervisor.owner(cfg)}, left as it was)")
                 return 0
             defects = ", ".join(cfg.defects) or "none"
             print(f"testbed up: gateway http://127.0.0.1:{cfg.port('gateway')}  profile {cfg.profile}  "

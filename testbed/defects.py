@@ -170,7 +170,8 @@ DEFECTS: dict[str, Defect] = {
                    "An Alert Names The Service, Its Status And The Time",
                    "Aggregate Health Is Degraded While A Secondary Service Is Down",
                    "Aggregate Health Is Unhealthy While The RAG API Is Unreachable"))),
-        Defect("monitor-slow-detection", "the monitor checks every third interval only (detection slower than promised)",
+        Defect("monitor-slow-detection", "the monitor marks a failing service unhealthy only once its failures have "
+               "lasted longer than the detection bound (detection slower than promised)",
                tuple(f"{KG4}.{t}" for t in (
                    "A Stopped Service Is Detected Within The Bound", "A Paused Service Is Detected Within The Bound",
                    "Aggregate Health Is Degraded While A Secondary Service Is Down",

@@ -374,11 +374,20 @@ def service_pid(cfg: TestbedConfig, name: str) -> int | None:
     return proc.pid if proc else None
 
 
-def up(cfg: TestbedConfig, *, owner: str = "manual") -> bool:
-    """Start every service in dependency order.  Returns False if already running."""
+def up(cfg: TestbedConfig, *, owner: str = "manual") -> bool | list[str]:
+    """Start every service in dependency order.  Returns False if already running; the names it
+    started when it repaired a testbed that had come up whole and lost some services since (its
+    owner stays: a hand-started testbed stays hand-started, and is left running by a suite run)."""
     with _locked(cfg):
         if is_running(cfg):
             return False
+        state = read_state(cfg)
+        rows = status(cfg)
+        if state.get("complete") and state.get("owner") and any(r.alive and r.recorded for r in rows):
+            dead = [r.name for r in rows if not r.alive]
+            for stage in START_STAGES:
+                start_services(cfg, stage)  # starts only those not alive
+            return dead
         # Leftovers of a crashed supervisor or a killed run: stop them first.
         for stage in STOP_STAGES:
             stop_services(cfg, stage)
@@ -407,6 +416,9 @@ def up(cfg: TestbedConfig, *, owner: str = "manual") -> bool:
             for stage in STOP_STAGES:
                 stop_services(cfg, stage)
             raise
+        state = read_state(cfg)
+        state["complete"] = True  # came up whole: from now on a lost service is repaired, not the stack
+        _write_state(cfg, state)
         return True
 
 
@@ -422,6 +434,7 @@ def down(cfg: TestbedConfig) -> list[str]:
             stopped += names if took < 1.0 or not names else [f"{'+'.join(names)} (took {took:.1f} s)"]
         state = read_state(cfg)
         state.pop("owner", None)
+        state.pop("complete", None)
         _write_state(cfg, state)
         strays = stop_strays(cfg)
         if strays:

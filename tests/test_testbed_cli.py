@@ -187,3 +187,20 @@ def test_status_shows_a_paused_service_and_up_refuses_other_settings(testbed_env
 def test_a_service_action_without_a_testbed_says_so(testbed_env):
     result = cli(testbed_env, "service", "stop", "redis")
     assert result.returncode == 3 and "no testbed runs" in result.stderr
+
+
+def test_a_hand_started_testbed_with_a_service_down_is_repaired_not_restarted(testbed_env):
+    """The README's promise: a testbed you started is used and left running.  One service down is
+    started again alone; the others keep their processes, and the owner stays 'manual'."""
+    assert cli(testbed_env, "up").returncode == 0
+    try:
+        before = {s["name"]: s["pid"] for s in json.loads(cli(testbed_env, "status", "--json").stdout)["services"]}
+        assert cli(testbed_env, "service", "stop", "mkdocs").returncode == 0
+        repaired = cli(testbed_env, "up", "--owner", "robot")
+        assert repaired.returncode == 0 and "repaired: started mkdocs" in repaired.stdout, repaired.stdout
+        after = {s["name"]: s["pid"] for s in json.loads(cli(testbed_env, "status", "--json").stdout)["services"]}
+        assert after["mkdocs"] != before["mkdocs"]
+        assert {k: v for k, v in after.items() if k != "mkdocs"} == {k: v for k, v in before.items() if k != "mkdocs"}
+        assert cli(testbed_env, "owner").stdout.strip() == "manual"
+    finally:
+        cli(testbed_env, "down")
