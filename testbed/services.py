@@ -356,6 +356,9 @@ def caddyfile(cfg: TestbedConfig) -> str:
             flush_interval -1
             transport http {{
                 {header_timeout}
+                # Idle connections close on the gateway's side first (uvicorn closes them after 5 s):
+                # else a request can go out on a connection the API is closing at that moment.
+                keepalive 2s
             }}
         }}
     }}"""

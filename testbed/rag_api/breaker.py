@@ -135,6 +135,11 @@ class RedisCircuitBreaker:
                 if (st.half_open_calls >= self.spec.half_open_max_calls
                         and "breaker-half-open-unlimited" not in self.defects):
                     raise CircuitOpenError(self.spec.name)
+                if isinstance(self.lock, _NoLock):
+                    # Unserialised, the admission is decided on a count other callers are changing: this
+                    # window (a slow Redis would give it) lets a burst's calls all read the same count,
+                    # however the machine spreads their arrival.
+                    await asyncio.sleep(0.2)
                 st.half_open_calls += 1
                 changed = True
             if changed:
