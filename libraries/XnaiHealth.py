@@ -56,11 +56,17 @@ class XnaiHealth:
     def _var(name: str, default=None):
         return BuiltIn().get_variable_value("${%s}" % name, default)
 
-    def _get(self, url: str) -> dict:
+    def _check_host(self, url: str) -> None:
         try:
-            targetconfig.check_host_allowed(requests.utils.urlparse(url).hostname or "", self._var("ALLOWED_HOSTS", []))
+            targetconfig.check_host_allowed(targetconfig.url_host(url), self._var("ALLOWED_HOSTS", []))
         except targetconfig.TargetConfigError as err:
             raise Failure(str(err)) from None
+
+    def _get(self, url: str) -> dict:
+        self._check_host(url)
+        return self._fetch(url)
+
+    def _fetch(self, url: str) -> dict:
         try:
             resp = requests.get(url, timeout=float(self._var("REQUEST_TIMEOUT_S", 10)))
         except requests.RequestException as err:
@@ -122,12 +128,9 @@ class XnaiHealth:
             url = self._monitor("aggregate")
         else:
             raise Failure(f"via={via!r}: use gateway or direct (the monitor itself).")
+        self._check_host(url)
         try:
-            targetconfig.check_host_allowed(requests.utils.urlparse(url).hostname or "", self._var("ALLOWED_HOSTS", []))
-        except targetconfig.TargetConfigError as err:
-            raise Failure(str(err)) from None
-        try:
-            return self._get(url)
+            return self._fetch(url)
         except Failure as err:
             raise Failure(f"The stack serves no aggregate health report at {url}, which the seed's KG-4 requires "
                           f"(GET /health: an overall status, each service's status, a timestamp): {err}") from None

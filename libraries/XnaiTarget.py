@@ -23,7 +23,7 @@ from robot.libraries.BuiltIn import BuiltIn
 from robot.utils import escape
 
 from xnai_qa import capabilities, targetconfig
-from xnai_qa.faults.backends import FaultError
+from xnai_qa.faults.backends import FaultError, make_backend
 from xnai_qa.faults.ledger import heal_ledger
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -158,12 +158,15 @@ class XnaiTarget:
             def engine_answers() -> str:
                 nonlocal engine
                 if engine is None:
-                    try:
-                        from xnai_qa.faults.backends import make_backend  # noqa: PLC0415
+                    try:  # its address passes the loopback rule first (Requires may come before Prepare Target)
+                        url = get("${DOCKER_URL}", "") or "unix:///var/run/docker.sock"
+                        targetconfig.check_host_allowed(targetconfig.url_host(url), get("${ALLOWED_HOSTS}", []) or [])
                         make_backend(lambda name, default=None: get("${%s}" % name, default))
                         engine = ""
-                    except (FaultError, ImportError) as err:
-                        engine = f"the container engine does not answer: {err}"
+                    except targetconfig.TargetConfigError as err:
+                        engine = f"${{DOCKER_URL}}: {err}"
+                    except (FaultError, ImportError) as err:  # no engine there, or no project to act on
+                        engine = str(err)
                 return engine
 
             probes = {}

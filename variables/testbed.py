@@ -140,6 +140,7 @@ def get_variables():
             "MONITOR_PATHS": {"aggregate": "/health", "detailed": "/health/detailed",
                               "recovery": "/health/recovery", "callbacks": "/health/callbacks",
                               "hold": "/health/hold"},
+            "AGGREGATE_SERVICES": ["rag_api", "redis", "postgres", "vikunja"],
             "VIKUNJA_URL": http("vikunja"),
             "VIKUNJA_GATEWAY_PREFIX": "/vikunja",
             "VIKUNJA_TOKEN": Secret(cfg["vikunja_token"]),

@@ -49,4 +49,5 @@ def get_variables():
         variables["SERVICES"]["vikunja"] = {"host": "vikunja", "port": 3456, "compose_service": "vikunja"}
         variables["ALLOWED_HOSTS"] = sorted({*variables["ALLOWED_HOSTS"], "vikunja"})
         variables["VIKUNJA_URL"] = "http://vikunja:3456"
+        variables["AGGREGATE_SERVICES"] = [*variables["AGGREGATE_SERVICES"], "vikunja"]
     return variables

@@ -51,4 +51,5 @@ def get_variables():
         port = _port("XNAI_VIKUNJA_PORT", 3456)
         variables["SERVICES"]["vikunja"] = {"host": host, "port": port, "compose_service": "vikunja"}
         variables["VIKUNJA_URL"] = f"http://{host}:{port}"
+        variables["AGGREGATE_SERVICES"] = [*variables["AGGREGATE_SERVICES"], "vikunja"]
     return variables

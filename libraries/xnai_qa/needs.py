@@ -49,11 +49,9 @@ def _steps(body):
     for item in body:
         if getattr(item, "type", "") in ("KEYWORD", "SETUP"):
             yield item
-        for attr in ("body",):
-            inner = getattr(item, attr, None)
-            if inner is not None and getattr(item, "type", "") != "KEYWORD":
-                yield from _steps(inner)
-        for branch in getattr(item, "branches", None) or []:  # IF / TRY roots (older models)
+        elif getattr(item, "body", None) is not None:  # FOR, WHILE, GROUP, an IF or TRY branch
+            yield from _steps(item.body)
+        for branch in getattr(item, "branches", None) or []:  # IF and TRY roots
             yield from _steps(branch.body)
 
 

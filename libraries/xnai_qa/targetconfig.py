@@ -290,6 +290,8 @@ def common_variables(profile_name: str) -> dict[str, Any]:
         "MONITOR_PATHS": {"aggregate": "/health", "detailed": "/health/detailed", "recovery": "/health/recovery",
                           "callbacks": "", "hold": ""},
         "AGGREGATE_HEALTH_PATH": "/health",
+        # The services the aggregate report must name (the stack's; a target adds the task service it runs).
+        "AGGREGATE_SERVICES": ["rag_api", "redis", "postgres"],
         "HEALTH_DETECTION_BOUND_S": round(timings.monitor_interval_s * (timings.unhealthy_after_failures + 1)
                                           + timings.check_timeout_s, 1),
         # Recovery: detection up to the rule's failure count (5 at most), then the action and a restart.

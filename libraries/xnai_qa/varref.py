@@ -106,6 +106,7 @@ DESCRIPTIONS: dict[str, str] = {
     "QUERY_RECORD_ID_FIELD": "The field of a ${QUERY_STREAM} record that names its request's id (txn_id in the stack's code).",
     "TEST_TIMEOUTS": "Each suite's test timeout, from the durations its tests plan in the profile (never below a floor).",
     "COMPOSE_PROJECT": "The compose project (XNAI_COMPOSE_PROJECT) whose containers FAULT_BACKEND=docker may act on; no other project's container is touched.",
+    "AGGREGATE_SERVICES": "The services the aggregate GET /health must name (the task service where the target runs one).",
     "TESTBED_REACH": "Testbed only: full (with its controls) or bare (none of them, as the suite reaches a real stack; "
                      "XNAI_TESTBED_REACH=bare).",
     "TESTBED_BASE_PORT": "Testbed only: this process's base port (its services at fixed offsets from it).",
