@@ -49,6 +49,13 @@ def _clock(epoch: float) -> str:
     return time.strftime("%H:%M:%S", time.localtime(epoch)) + f".{int(epoch * 1000) % 1000:03d}"
 
 
+# Faults of the model: once undone, the API must answer again before the next test (see _undo_many).
+MODEL_FAULTS = ("slow_llm", "failing_llm")
+# The variable naming each control route (under the RAG API, or under a base URL).
+ROUTE_VARIABLE = {"llm-control": "LLM_CONTROL_PATH", "breaker-bypass": "BREAKER_CONTROL_PATH",
+                  "voice-control": "VOICE_CONTROL_PATH"}
+
+
 @library(scope="GLOBAL", auto_keywords=False)
 class XnaiFaults:
     """Injects faults into services of the XNAi target and guarantees they are undone.
@@ -467,7 +474,7 @@ class XnaiFaults:
         """A fault applied through one of the target's control routes (the capability's variable names
         the route under the API, or under ``base``)."""
         capabilities.require(capability, self._var)
-        path = self._var(capabilities.lookup(capability).variables[0])
+        path = self._var(ROUTE_VARIABLE[capability])
         url = f"{base}{path}" if base else f"{self._var('RAG_API_URL')}{self._var('API_PREFIX')}{path}"
         return self._post_control(url, service, kind, control, undo_body, duration)
 
@@ -488,8 +495,10 @@ class XnaiFaults:
         return self._apply(service, kind, {"backend": "http", "url": url, "json": undo_body}, control, duration, act)
 
     def _llm(self, kind: str, control: dict, duration: float | None) -> str:
-        return self._control("llm-control", kind, control,
-                             {"mode": "ok", "token_delay_s": None, "fail_after_tokens": 0}, duration)
+        undo = {"mode": "ok", "token_delay_s": None, "fail_after_tokens": 0}
+        if self._var("LLM_CONTROL_URL", ""):  # a stand-in model's own control, outside the API
+            return self._post_control(self._var("LLM_CONTROL_URL"), "rag_api", kind, control, undo, duration)
+        return self._control("llm-control", kind, control, undo, duration)
 
     @keyword(tags=["requires:breaker-bypass"])
     def take_circuit_breaker_out_of_the_path(self, name: str) -> str:
@@ -598,6 +607,7 @@ class XnaiFaults:
 
     def _undo_many(self, fault_ids: list[str], warn: bool = False) -> None:
         errors = []
+        model_restored = False
         for fault_id in reversed(fault_ids):
             record = self._active.get(fault_id)
             if record is None:
@@ -606,10 +616,34 @@ class XnaiFaults:
                 outcome = self._undo(fault_id)
                 message = f"{fault_id} ({record['kind']} on {record['service']}) undone: {outcome}"
                 logger.warn(message + " at the end of its test; undo faults in a teardown.") if warn else logger.info(message)
+                model_restored |= record["kind"] in MODEL_FAULTS
             except FaultError as err:
                 errors.append(f"{fault_id}: {err}")
         if errors:
             raise Failure("Some faults could not be undone (the next run heals them):\n" + "\n".join(errors))
+        if model_restored:
+            self._wait_until_the_api_answers()
+
+    def _wait_until_the_api_answers(self) -> None:
+        """After the model is restored, the RAG API must answer its health check again within the recovery
+        bound before the next test starts: a stack that generates on its event loop still works off the
+        requests queued behind the slow or failing model, and the next test must not inherit them."""
+        url = f"{self._var('RAG_API_URL')}{self._var('API_PREFIX')}{self._var('HEALTH_PATH', '/health')}"
+        bound = float(self._var("HEALTH_RECOVERY_BOUND_S", 60))
+        started = time.monotonic()
+        last = ""
+        while (waited := time.monotonic() - started) < bound:
+            try:
+                if requests.get(url, timeout=min(5.0, bound - waited)).status_code == 200:
+                    if waited > 1:
+                        logger.info(f"The RAG API answered its health check {waited:.1f} s after the model was restored.")
+                    return
+                last = "a non-200 answer"
+            except requests.RequestException as err:
+                last = type(err).__name__
+            time.sleep(0.2)  # a bounded poll
+        raise Failure(f"The RAG API did not answer its health check ({url}) within {bound:g} s after the model was "
+                      f"restored (last: {last}): it has not recovered from the slow or failing model.")
 
     @keyword
     def wait_for_timed_fault_to_end(self, fault_id: str, timeout: timedelta = timedelta(seconds=30)) -> dict:

@@ -19,7 +19,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import requests
 from robot.api import logger
 from robot.api.deco import keyword, library
-from robot.api.exceptions import Failure
+from robot.api.exceptions import Failure, SkipExecution
 from robot.libraries.BuiltIn import BuiltIn
 
 from xnai_qa import capabilities, report, targetconfig
@@ -42,6 +42,10 @@ class _AlertHandler(BaseHTTPRequestHandler):
 
     def log_message(self, *_args):  # quiet
         pass
+
+
+# The one test that reports a stack without an aggregate health report; the others skip, naming it.
+AGGREGATE_FINDING = "Kg4 Health Monitoring.The Stack Serves An Aggregate Health Report"
 
 
 @library(scope="GLOBAL", auto_keywords=False)
@@ -115,13 +119,22 @@ class XnaiHealth:
         return report
 
     @keyword
-    def get_aggregate_health(self, via: str = "gateway") -> dict:
+    def get_aggregate_health(self, via: str = "gateway", if_missing: str = "skip") -> dict:
         """The seed's aggregate report (``status``, ``services``, ``timestamp``) ``via`` the gateway or
         the monitor ``direct``.
 
+        A stack that serves no such report at all (404, 502, or an answer without a ``services`` map:
+        another service's catch-all, such as Chainlit's ``{"status": "ok"}``) lacks what the seed's KG-4
+        requires.  That is one finding, reported by the
+        test that asks with ``if_missing=fail`` (*The Stack Serves An Aggregate Health Report*); every
+        other caller skips, naming it.  A report that exists but times out or errs is always a failure.
+
         Example:
         | ${health}= | Get Aggregate Health |
+        | ${health}= | Get Aggregate Health | if_missing=fail |
         """
+        if if_missing not in ("skip", "fail"):
+            raise Failure(f"if_missing={if_missing!r}: use skip or fail.")
         if via == "gateway":
             url = f"{self._var('GATEWAY_URL')}{self._var('AGGREGATE_HEALTH_PATH', '/health')}"
         elif via == "direct":
@@ -130,10 +143,23 @@ class XnaiHealth:
             raise Failure(f"via={via!r}: use gateway or direct (the monitor itself).")
         self._check_host(url)
         try:
-            return self._fetch(url)
-        except Failure as err:
-            raise Failure(f"The stack serves no aggregate health report at {url}, which the seed's KG-4 requires "
-                          f"(GET /health: an overall status, each service's status, a timestamp): {err}") from None
+            resp = requests.get(url, timeout=float(self._var("REQUEST_TIMEOUT_S", 10)))
+        except requests.RequestException as err:
+            raise Failure(f"GET {url} failed: {type(err).__name__}: {err}") from None
+        try:
+            body = resp.json()
+        except ValueError:
+            body = None
+        if resp.status_code in (404, 502) or not isinstance(body, dict) or "services" not in body:
+            finding = (f"The stack serves no aggregate health report at {url}, which the seed's KG-4 requires "
+                       f"(GET /health: an overall status, each service's status, a timestamp): it answered "
+                       f"{resp.status_code} {resp.headers.get('Content-Type', '')!r} {resp.text[:120]!r}")
+            if if_missing == "fail":
+                raise Failure(finding)
+            raise SkipExecution(f"{finding}. Reported once, as a failure, by '{AGGREGATE_FINDING}'.")
+        if resp.status_code != 200:
+            raise Failure(f"GET {url} answered {resp.status_code}: {resp.text[:300]}")
+        return body
 
     @keyword
     def aggregate_health_should_be_complete(self, health: dict, checked=None) -> None:

@@ -129,6 +129,11 @@ class XnaiMetrics:
         services = get("SERVICES", {}) or {}
         if service not in services:
             raise Failure(f"No service named '{service}' in ${{SERVICES}}. Known: {', '.join(services)}.")
+        if services[service].get("process_match"):  # a stack run as plain processes on this machine
+            try:
+                return resources.find_by_match(services[service]["process_match"])
+            except LookupError as err:
+                raise Failure(f"Cannot find the process of '{service}': {err}.") from None
         try:
             backend = make_backend(get)
         except FaultError as err:

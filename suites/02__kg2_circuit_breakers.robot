@@ -13,6 +13,10 @@ Documentation    KG-2: the RAG API's circuit breaker opens after its failure thr
 ...              ``breaker-half-open-unlimited``, ``breaker-loses-concurrent-updates``,
 ...              ``downstream-failure-cascades``.
 ...
+...              Where the breaker never reaches Redis (nothing of it is observable), *A Query Writes The
+...              Breaker State To Redis* fails, once, and every other test here and in ``Kg2 Breaker Timing``
+...              skips, naming it.
+...
 ...              The scenarios that judge latency (gradual load, the breaker's overhead) are in ``Kg2 Breaker
 ...              Timing``, which runs on a quiet machine.
 ...
@@ -23,7 +27,7 @@ Documentation    KG-2: the RAG API's circuit breaker opens after its failure thr
 Resource         ../resources/breakers.resource
 
 Suite Setup      Open Sessions And Name The Query URL
-Test Setup       Reset Every Circuit Breaker
+Test Setup       Reset The Breakers Of A Breaker Test
 Test Teardown    Restore The LLM And The Breakers
 Test Timeout     ${TEST_TIMEOUTS}[kg2]
 
@@ -31,6 +35,14 @@ Test Tags        kg2    P0    destructive
 
 
 *** Test Cases ***
+A Query Writes The Breaker State To Redis
+    [Documentation]    The breaker guarding the query path keeps its state in Redis: after one answered
+    ...    question its key holds a closed breaker.  Where it does not, this is the suite's one failure for
+    ...    it, and every other breaker test skips, naming this test.
+    [Setup]    Reset Every Circuit Breaker
+    Ask A Fresh Question    200
+    Circuit Breaker Should Be    ${BREAKER}    closed
+
 Breaker Opens After The Failure Threshold
     [Tags]    requires:llm-control
     ${threshold}    Failure Threshold Of    ${BREAKER}

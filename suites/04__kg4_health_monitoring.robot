@@ -129,7 +129,7 @@ The Stack Serves An Aggregate Health Report
     ...    each service's status and a fresh timestamp. It needs nothing but the gateway: a stack
     ...    without it fails here, while the tests that read its health monitor skip without one.
     [Setup]    NONE
-    ${health}    Get Aggregate Health
+    ${health}    Get Aggregate Health    if_missing=fail
     Aggregate Health Should Be Complete    ${health}
 
 Aggregate Health Is Complete Through The Gateway

@@ -40,13 +40,19 @@ def test_a_capability_is_missing_for_the_first_thing_it_lacks():
                  "SERVICE_LOG_DIR": "", "VIKUNJA_URL": "http://127.0.0.1:1", "VIKUNJA_TOKEN": ""}
     get = lambda name, default=None: variables.get(name, default)  # noqa: E731
     found = capabilities.detect(get, probes={"service-control": lambda: "the engine does not answer"})
-    assert found["llm-control"] == "${LLM_CONTROL_PATH} is empty"
+    assert found["llm-control"] == "${LLM_CONTROL_PATH} and ${LLM_CONTROL_URL} are empty"
     assert found["ui"] == "" and found["mkdocs"] == "no 'mkdocs' service in ${SERVICES}"
     assert found["vikunja"] == "no 'vikunja' service in ${SERVICES}"
     assert found["service-control"] == "the engine does not answer"
     assert found["service-logs"] == ""  # from the container engine
     message = capabilities.lookup("llm-control").skip_message(found["llm-control"])
-    assert message.startswith("Missing capability 'llm-control' (${LLM_CONTROL_PATH} is empty): this test needs to ")
+    assert message.startswith("Missing capability 'llm-control' (${LLM_CONTROL_PATH} and ${LLM_CONTROL_URL} are "
+                              "empty): this test needs to ")
+    # A stand-in model's control outside the API, and process figures from a command-line match.
+    variables.update(LLM_CONTROL_URL="http://127.0.0.1:1/llm", FAULT_BACKEND="none",
+                     SERVICES={"rag_api": {"process_match": "uvicorn"}})
+    found = capabilities.detect(get, probes={"service-control": lambda: "no engine"})
+    assert found["llm-control"] == "" and found["process-figures"] == ""
     with pytest.raises(capabilities.UnknownCapability, match="Known: .*llm-control"):
         capabilities.lookup("llm-controls")
 
@@ -101,7 +107,7 @@ def test_a_test_whose_capability_is_missing_is_skipped_before_its_setup(tmp_path
     assert result.returncode == 1, result.stdout  # the misspelt capability is one failure
     skipped = tests["Needs The LLM Control"]
     assert skipped.status == "SKIP"
-    assert skipped.message.startswith("Missing capability 'llm-control' (${LLM_CONTROL_PATH} is empty)")
+    assert skipped.message.startswith("Missing capability 'llm-control' (${LLM_CONTROL_PATH} and ${LLM_CONTROL_URL} are empty)")
     assert "the setup ran" not in str([m.message for m in skipped.setup.body])
     assert tests["Needs A Misspelt Capability"].status == "FAIL"
     assert "Unknown capability 'llm-controls'" in tests["Needs A Misspelt Capability"].message

@@ -9,7 +9,14 @@ Usage::
 Only published ports are reachable from the host: the gateway (8000), MkDocs
 (8008) and whatever your compose file publishes.  Set ``XNAI_RAG_API_PORT``,
 ``XNAI_REDIS_PORT`` ... when you publish the internal services for testing.
+
+A stack run as plain processes on this machine (no container engine):
+``XNAI_PROCESS_MATCH='{"rag_api": "XNAi_rag_app.api.entrypoint:app"}'`` (JSON: service -> a regular
+expression of its command line) gives process figures, ``XNAI_SERVICE_LOG_DIR`` (one ``<service>.log``
+each) its logs.  ``tools/real_stack.py`` sets both for the stack's code it runs.
 """
+
+import json
 
 import os
 
@@ -47,6 +54,19 @@ def get_variables():
             **real_stack_variables(host, redis_port),
         }
     )
+    raw = os.environ.get("XNAI_PROCESS_MATCH", "")
+    try:
+        matches = json.loads(raw) if raw else {}
+    except ValueError as err:
+        raise ValueError(f"XNAI_PROCESS_MATCH is not JSON ({err}); give an object such as "
+                         '{"rag_api": "uvicorn .*entrypoint:app"}.') from None
+    if not isinstance(matches, dict):
+        raise ValueError("XNAI_PROCESS_MATCH must be a JSON object of service name -> regular expression.")
+    for service, pattern in matches.items():
+        if service not in variables["SERVICES"]:
+            raise ValueError(f"XNAI_PROCESS_MATCH names '{service}', not a service here; known: "
+                             f"{', '.join(variables['SERVICES'])}.")
+        variables["SERVICES"][service]["process_match"] = pattern
     if os.environ.get("XNAI_VIKUNJA_TOKEN"):  # the task service, where the stack runs one (its token given)
         port = _port("XNAI_VIKUNJA_PORT", 3456)
         variables["SERVICES"]["vikunja"] = {"host": host, "port": port, "compose_service": "vikunja"}

@@ -56,6 +56,18 @@ def _backend(get: Get) -> str:
     return "" if kind in ("process", "docker") else f"FAULT_BACKEND={kind!r} (use docker, or process for the testbed)"
 
 
+def _llm_control(get: Get) -> str:
+    if _nonempty(get("LLM_CONTROL_PATH", "")) or _nonempty(get("LLM_CONTROL_URL", "")):
+        return ""
+    return "${LLM_CONTROL_PATH} and ${LLM_CONTROL_URL} are empty"
+
+
+def _figures(get: Get) -> str:
+    if any((entry or {}).get("process_match") for entry in (get("SERVICES", {}) or {}).values()):
+        return ""  # per service: a service without one fails naming it
+    return _backend(get)
+
+
 def _nonempty(value: Any) -> bool:
     inner = getattr(value, "value", value)  # a robot.api.types.Secret
     return bool(inner) if not isinstance(inner, str) else bool(inner.strip())
@@ -63,8 +75,9 @@ def _nonempty(value: Any) -> bool:
 
 CAPABILITIES: dict[str, Capability] = {c.name: c for c in (
     Capability("llm-control", "make the model fail, stall or slow down on demand",
-               "a control route on the RAG API named in ${LLM_CONTROL_PATH} (the testbed has one).",
-               ("LLM_CONTROL_PATH",)),
+               "a control route on the RAG API named in ${LLM_CONTROL_PATH} (the testbed has one), or a stand-in "
+               "model's control at ${LLM_CONTROL_URL} (tools/real_stack.py runs the stack's code with one).",
+               check=_llm_control),
     Capability("fault-proxy", "put network faults (latency, resets, cut-offs, bandwidth) between services",
                "a Toxiproxy-compatible proxy in front of the services, XNAI_FAULT_PROXY_URL, and a 'proxy' "
                "entry in each proxied service of ${SERVICES} (README, 'Fault injection').",
@@ -75,8 +88,10 @@ CAPABILITIES: dict[str, Capability] = {c.name: c for c in (
                "compose_service in ${SERVICES} (the testbed controls its processes).",
                check=_backend),
     Capability("process-figures", "read a service's open descriptors, memory and threads",
-               "the same reach as service-control: the testbed's processes, or the service's container through "
-               "${DOCKER_URL}.", check=_backend),
+               "the same reach as service-control (the testbed's processes, or the service's container through "
+               "${DOCKER_URL}), or for a stack run as plain processes on this machine, a process_match (a "
+               "regular expression of its command line) in the service's ${SERVICES} entry.",
+               check=_figures),
     Capability("service-logs", "read what a service wrote to its log",
                "${SERVICE_LOG_DIR} (one <service>.log each), or the service's container through ${DOCKER_URL}.",
                check=_logs),

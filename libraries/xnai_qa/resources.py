@@ -24,6 +24,26 @@ def process_tree(pid: int) -> list[psutil.Process]:
         return [root]
 
 
+def find_by_match(pattern: str) -> int:
+    """The pid of the one process tree whose command line matches ``pattern`` (a regular expression searched
+    in the arguments joined by spaces): its root, the matching process whose parent does not match.  For a
+    stack run as plain processes (``process_match`` in a service's ``${SERVICES}`` entry)."""
+    import re  # noqa: PLC0415
+
+    regex = re.compile(pattern)
+    own = os.getpid()
+    matching: dict[int, psutil.Process] = {}
+    for proc in psutil.process_iter(["pid", "ppid", "cmdline"]):
+        cmdline = " ".join(proc.info.get("cmdline") or [])
+        if proc.info["pid"] != own and cmdline and regex.search(cmdline):
+            matching[proc.info["pid"]] = proc
+    roots = [pid for pid, proc in matching.items() if proc.info["ppid"] not in matching]
+    if len(roots) != 1:
+        found = "no process" if not roots else f"{len(roots)} separate processes (pids {', '.join(map(str, sorted(roots)))})"
+        raise LookupError(f"process_match {pattern!r} matches {found}; it must match one service's command line")
+    return roots[0]
+
+
 def sample(pid: int, cpu_state: dict | None = None) -> dict:
     """One sample of the process tree rooted at ``pid``."""
     rss = uss = 0.0

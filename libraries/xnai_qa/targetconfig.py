@@ -10,6 +10,7 @@ file lists in ``ALLOWED_HOSTS``.
 from __future__ import annotations
 
 import ipaddress
+import re
 import socket
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -75,6 +76,12 @@ def _services(value: Any) -> str | None:
         port = svc["port"]
         if isinstance(port, bool) or not isinstance(port, int) or not 0 < port < 65536:
             return f"entry '{name}' has port {port!r}; use a whole number 1..65535"
+        if "process_match" in svc:
+            pattern = svc["process_match"]
+            try:
+                re.compile(pattern)
+            except (re.error, TypeError) as err:
+                return f"entry '{name}' has process_match {pattern!r}, not a regular expression ({err})"
     return None
 
 
@@ -135,6 +142,7 @@ RULES: dict[str, Rule] = {
     "READY_TIMEOUT_S": Rule(_positive, "seconds to wait for a target to become reachable"),
     "FAULT_BACKEND": Rule(_choice("process", "docker", "none"), "process (testbed), docker (real stack) or none"),
     "FAULT_PROXY_URL": Rule(_url_or_empty, "a Toxiproxy-compatible API such as http://127.0.0.1:8474, or ''"),
+    "LLM_CONTROL_URL": Rule(_url_or_empty, "the full URL of a model control outside the API (tools/real_stack.py), or ''"),
     "FAULT_LEDGER": Rule(_nonempty_str, "a file that records faults until they are undone"),
     "CASCADE": Rule(_cascade, "{} or {'downstream_service': ..., 'downstream_breaker': ..., "
                               "'upstream_breaker': 'rag_api', 'error_budget': 0.01}"),
@@ -175,7 +183,7 @@ def validate(variables: Mapping[str, Any]) -> None:
 
 # Every URL the suite may connect to: each must name a loopback host or one in ALLOWED_HOSTS.
 URL_VARIABLES = ("GATEWAY_URL", "RAG_API_URL", "REDIS_URL", "FAULT_PROXY_URL", "MONITOR_URL", "VIKUNJA_URL",
-                 "VOICE_URL", "DOCKER_URL")
+                 "VOICE_URL", "DOCKER_URL", "LLM_CONTROL_URL")
 SERVICE_URL_KEYS = ("health_url", "proxy_url")
 
 
@@ -272,6 +280,7 @@ def common_variables(profile_name: str) -> dict[str, Any]:
         "LEAK_SETTLE": "8s",
         "LEAK_MAX_SLOPE_KB": 1024,
         "LLM_CONTROL_PATH": "",
+        "LLM_CONTROL_URL": "",
         "BREAKER_CONTROL_PATH": "",
         "BREAKER_OVERHEAD_MS": 2,
         # The seed's "recovery within 60 s".  The contract's rag_api recovery timeout is itself 60 s, so in
@@ -395,11 +404,13 @@ def real_stack_variables(redis_host: str, redis_port: int) -> dict[str, Any]:
         "REDIS_URL": f"{'rediss' if tls else 'redis'}://{redis_host}:{redis_port}/0",
         "REDIS_PASSWORD": Secret(os.environ.get("XNAI_REDIS_PASSWORD", "")),
         "REDIS_CA_FILE": os.environ.get("XNAI_REDIS_CA_FILE", ""),
-        "SERVICE_LOG_DIR": "",
+        "SERVICE_LOG_DIR": os.environ.get("XNAI_SERVICE_LOG_DIR", ""),  # a stack run as plain processes
         "FAULT_BACKEND": os.environ.get("XNAI_FAULT_BACKEND", "docker"),
         # The compose project whose containers the Docker backend may act on (and no other).
         "COMPOSE_PROJECT": os.environ.get("XNAI_COMPOSE_PROJECT", ""),
         "FAULT_PROXY_URL": os.environ.get("XNAI_FAULT_PROXY_URL", ""),
+        # A stand-in model's control outside the stack's app (tools/real_stack.py sets it), else none.
+        "LLM_CONTROL_URL": os.environ.get("XNAI_LLM_CONTROL_URL", ""),
         # Outside the repository, and outliving the run: the next run heals what a killed one left.
         "FAULT_LEDGER": os.environ.get("XNAI_FAULT_LEDGER") or str(
             Path(os.environ.get("XDG_STATE_HOME") or Path.home() / ".local" / "state") / "xnai-qa" / "fault-ledger.jsonl"),

@@ -53,6 +53,8 @@ DESCRIPTIONS: dict[str, str] = {
     "LEAK_MAX_SLOPE_KB": "Leak rule: memory that grows by more than this per round is a leak.",
     "LEAK_SETTLE": "How long descriptor rounds wait for connections the server closes late (its keep-alive).",
     "LLM_CONTROL_PATH": "Testbed only: the route that slows or fails the stand-in LLM (empty: tests that need it skip).",
+    "LLM_CONTROL_URL": "The full URL of a stand-in model's control outside the API (tools/real_stack.py); used instead of "
+                       "LLM_CONTROL_PATH when set.",
     "BREAKER_CONTROL_PATH": "Testbed only: the route that takes a breaker out of the call path (the overhead baseline).",
     "BREAKER_OVERHEAD_MS": "The seed's bound on a breaker's overhead per call (2 ms).",
     "BREAKER_RECOVERY_BOUND_S": "The seed's 'recovery within 60 s' (production: the rag_api recovery timeout + 15 s).",
