@@ -73,7 +73,8 @@ Twelve Concurrent Streams Complete And Are All Freed
     Server Streams Should Return To    ${baseline}
 
 File Descriptors Return Exactly To Baseline Over Rounds
-    [Documentation]    Connections the server closes late (up to its 5 s keep-alive timeout) are waited for.
+    [Documentation]    Connections the server closes late (up to its 5 s keep-alive timeout) are waited for;
+    ...    one open after an early round and closed by the end closed late (logged), not a leak.
     [Tags]    requires:process-figures
     [Setup]    Hold The Monitor And Wait For A Healthy API
     Action Should Not Leak    rag_api    Disconnect Streams Mid-Way    warmup=2    rounds=5    check=fds,sockets

@@ -14,10 +14,19 @@ def test_flat_rounds_are_not_a_leak():
     assert leaks.judge(base(), rounds) == []
 
 
-def test_one_extra_fd_in_any_round_is_a_leak():
-    rounds = [base(), base(fds=21), base()]
+def test_one_extra_fd_after_the_last_round_is_a_leak():
+    rounds = [base(), base(fds=21), base(fds=21)]
     reasons = leaks.judge(base(), rounds)
-    assert reasons and "fds: 21 after round 2, baseline 20" in reasons[0]
+    assert reasons and "fds: 21 after the last of 3 rounds, baseline 20" in reasons[0]
+    assert "after each round: 20, 21, 21" in reasons[0]
+
+
+def test_an_fd_closed_late_but_back_by_the_end_is_noted_not_a_leak():
+    rounds = [base(fds=21, sockets=5), base(), base()]
+    assert leaks.judge(base(), rounds) == []
+    assert leaks.late_closes(base(), rounds) == [
+        "fds closed late (baseline 20; round 1: 21), back by the end",
+        "sockets closed late (baseline 4; round 1: 5), back by the end"]
 
 
 def test_memory_growing_every_round_is_a_leak():

@@ -42,7 +42,8 @@ class StandInModel:
         if self.control["mode"] == "fail":
             raise RuntimeError("stand-in model: failing on purpose (set through its control port)")
         words = self._words(prompt, max_tokens)
-        time.sleep(self._delay() * len(words))  # the model's own generation time, not a synchronisation
+        for _ in words:  # token by token, reading the control each time: a restored model is fast at once
+            time.sleep(self._delay())  # the model's own generation time, not a synchronisation
         return " ".join(words)
 
     def stream(self, prompt: str, max_tokens: int = 256, **_: object):
