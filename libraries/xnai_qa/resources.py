@@ -113,17 +113,24 @@ def summarize(samples: list[dict]) -> dict:
 
 
 def fd_targets(pid: int) -> list[str]:
-    """What each open descriptor of ``pid``'s tree points at (``socket:[...]``, file paths, pipes)."""
+    """What each open descriptor of ``pid``'s tree points at (``socket:[...]``, file paths, pipes); an inet
+    socket also says its addresses (``socket:[123] 127.0.0.1:40000->127.0.0.1:6379``): which peer it is."""
     out = []
     for proc in process_tree(pid):
         folder = f"/proc/{proc.pid}/fd"
         try:
             names = os.listdir(folder)
-        except OSError:
+            peers = {c.fd: c for c in proc.net_connections(kind="inet")}
+        except (OSError, psutil.Error):
             continue
         for name in names:
             try:
-                out.append(os.readlink(f"{folder}/{name}"))
+                target = os.readlink(f"{folder}/{name}")
             except OSError:
                 continue
+            conn = peers.get(int(name))
+            if conn is not None and conn.laddr:
+                local = f"{conn.laddr.ip}:{conn.laddr.port}"
+                target += f" {local}->{conn.raddr.ip}:{conn.raddr.port}" if conn.raddr else f" {local} ({conn.status})"
+            out.append(target)
     return sorted(out)
