@@ -7,7 +7,8 @@ Documentation    KG-2 timing: the RAG API's breaker stays closed under the seed'
 ...              the functional suites the gradual load's p99 rose from about 170 ms to 800 ms and the
 ...              overhead measurement could not resolve 2 ms.
 ...
-...              Testbed defects this suite catches: ``breaker-adds-20ms`` (see ``python -m testbed defects``).
+...              Testbed defects this suite catches: ``breaker-counts-crowding-as-failure``, ``breaker-adds-20ms``
+...              (see ``python -m testbed defects``).
 ...              Where the breaker never reaches Redis its tests skip, naming the one test that reports it.
 Metadata         Machine    quiet
 

@@ -105,6 +105,10 @@ DEFECTS: dict[str, Defect] = {
         Defect("breaker-loses-concurrent-updates",
                "the breaker's read-modify-write of its Redis state is not serialised: concurrent calls lose updates",
                (f"{KG2}.Breaker Holds 120 Concurrent Requests", f"{KG2}.Half-Open Breaker Admits Only Its Trial Calls")),
+        Defect("breaker-counts-crowding-as-failure",
+               "a call that ends while more than five others are in flight counts as a failure (a bulkhead's "
+               "'busy' mistaken for an error): load alone opens the breaker",
+               (f"{KG2_TIMING}.Breaker Stays Closed Under Gradual Load",)),
         Defect("breaker-adds-20ms", "every call through the breaker waits 20 ms more",
                (f"{KG2_TIMING}.Breaker Adds Less Than 2 ms Per Call",)),
         Defect("downstream-failure-cascades",

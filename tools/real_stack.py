@@ -1,6 +1,6 @@
 """Run the suites against the XNAi stack's own code: a checkout of ``Xoe-NovAi/xoe-novai-foundation``.
 
-    .venv/bin/python tools/real_stack.py run  --checkout PATH [--tls] [-- robot/pabot options]
+    .venv/bin/python tools/real_stack.py run  --checkout PATH [--tls] [--results DIR] [-- robot/pabot options]
     .venv/bin/python tools/real_stack.py up   --checkout PATH [--tls]     # start it, print the exports
     .venv/bin/python tools/real_stack.py env                              # the exports of the running one
     .venv/bin/python tools/real_stack.py down                             # stop it
@@ -427,11 +427,11 @@ def down() -> None:
 
 
 # --------------------------------------------------------------------- run --
-def run(checkout: Path, rev: str, tls: bool, robot_args: list[str]) -> int:
+def run(checkout: Path, rev: str, tls: bool, results: str, robot_args: list[str]) -> int:
     state = up(checkout, rev, tls)
     try:
         env = {**os.environ, **exports(state), "XNAI_REDIS_PASSWORD": state["redis_password"],
-               "XNAI_STACK_COMMIT": state["commit"]}
+               "XNAI_STACK_COMMIT": state["commit"], "XNAI_RESULTS": results}
         started = time.monotonic()
         code = subprocess.run([str(ROOT / "qa"), "run", "--metadata", f"Stack_commit:{state['commit'][:12]}",  # noqa: S603
                                "--metadata", f"Redis:{'TLS' if tls else 'plain'}", *robot_args], env=env, cwd=ROOT,
@@ -452,6 +452,7 @@ def main(argv: list[str] | None = None) -> int:
         if name != "prepare":
             cmd.add_argument("--tls", action="store_true", help="Redis over TLS only, as the stack's compose runs it")
         if name == "run":
+            cmd.add_argument("--results", default="results", help="where the results go (default results/)")
             cmd.add_argument("robot_args", nargs=argparse.REMAINDER, help="after --: options for ./qa run")
     sub.add_parser("env")
     sub.add_parser("down")
@@ -473,7 +474,7 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "down":
             down()
         else:
-            return run(args.checkout, args.rev, args.tls, [a for a in args.robot_args if a != "--"])
+            return run(args.checkout, args.rev, args.tls, args.results, [a for a in args.robot_args if a != "--"])
     except LaunchError as exc:
         print(f"real_stack: {exc}", file=sys.stderr)
         return 2

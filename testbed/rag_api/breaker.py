@@ -55,6 +55,9 @@ class _NoLock:
         return False
 
 
+CROWDED_CALLS = 5  # the breaker-counts-crowding-as-failure defect: more calls than this in flight
+
+
 class RedisCircuitBreaker:
     def __init__(self, spec: BreakerSpec, redis, ttl_s: int, clock=time.time, defects: tuple[str, ...] = ()):
         self.defects = set(defects)
@@ -73,6 +76,7 @@ class RedisCircuitBreaker:
         # all read the same counters (lost updates, and half-open admitting every caller).
         self.lock = asyncio.Lock() if "breaker-loses-concurrent-updates" not in self.defects else _NoLock()
         self.bypass = False  # the testbed's "without the breaker path" switch (overhead measurement)
+        self.in_flight = 0  # calls admitted and not yet recorded (counted for the crowding defect only)
 
     @property
     def key(self) -> str:
@@ -144,6 +148,8 @@ class RedisCircuitBreaker:
                 changed = True
             if changed:
                 await self.save(st)
+            if "breaker-counts-crowding-as-failure" in self.defects:
+                self.in_flight += 1
             return st
 
     async def _current(self) -> BreakerState:
@@ -160,6 +166,14 @@ class RedisCircuitBreaker:
         if self.bypass:
             return
         async with self.lock:
+            if "breaker-counts-crowding-as-failure" in self.defects:
+                # A bulkhead's "too busy" mistaken for a failure: a call that ends among five others counts
+                # against the breaker, so load alone, with every call answered, opens it.
+                crowded = self.in_flight > CROWDED_CALLS
+                self.in_flight = max(0, self.in_flight - 1)
+                if crowded:
+                    await self._record_failure()
+                    return
             await self._record_success()
 
     async def _record_success(self) -> None:
@@ -180,6 +194,8 @@ class RedisCircuitBreaker:
         if self.bypass:
             return
         async with self.lock:
+            if "breaker-counts-crowding-as-failure" in self.defects:
+                self.in_flight = max(0, self.in_flight - 1)
             await self._record_failure()
 
     async def _record_failure(self) -> None:
