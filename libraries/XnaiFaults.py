@@ -628,22 +628,9 @@ class XnaiFaults:
         """After the model is restored, the RAG API must answer its health check again within the recovery
         bound before the next test starts: a stack that generates on its event loop still works off the
         requests queued behind the slow or failing model, and the next test must not inherit them."""
-        url = f"{self._var('RAG_API_URL')}{self._var('API_PREFIX')}{self._var('HEALTH_PATH', '/health')}"
+        logger.info("The model is restored: waiting for the RAG API to answer its health check again.")
         bound = float(self._var("HEALTH_RECOVERY_BOUND_S", 60))
-        started = time.monotonic()
-        last = ""
-        while (waited := time.monotonic() - started) < bound:
-            try:
-                if requests.get(url, timeout=min(5.0, bound - waited)).status_code == 200:
-                    if waited > 1:
-                        logger.info(f"The RAG API answered its health check {waited:.1f} s after the model was restored.")
-                    return
-                last = "a non-200 answer"
-            except requests.RequestException as err:
-                last = type(err).__name__
-            time.sleep(0.2)  # a bounded poll
-        raise Failure(f"The RAG API did not answer its health check ({url}) within {bound:g} s after the model was "
-                      f"restored (last: {last}): it has not recovered from the slow or failing model.")
+        BuiltIn().run_keyword("XnaiProbes.Wait Until Service Is Healthy", "rag_api", f"{bound:g}s")
 
     @keyword
     def wait_for_timed_fault_to_end(self, fault_id: str, timeout: timedelta = timedelta(seconds=30)) -> dict:

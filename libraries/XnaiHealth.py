@@ -70,11 +70,14 @@ class XnaiHealth:
         self._check_host(url)
         return self._fetch(url)
 
-    def _fetch(self, url: str) -> dict:
+    def _request(self, url: str) -> requests.Response:
         try:
-            resp = requests.get(url, timeout=float(self._var("REQUEST_TIMEOUT_S", 10)))
+            return requests.get(url, timeout=float(self._var("REQUEST_TIMEOUT_S", 10)))
         except requests.RequestException as err:
             raise Failure(f"GET {url} failed: {type(err).__name__}: {err}") from None
+
+    def _fetch(self, url: str) -> dict:
+        resp = self._request(url)
         if resp.status_code != 200:
             raise Failure(f"GET {url} answered {resp.status_code}: {resp.text[:300]}")
         try:
@@ -142,10 +145,7 @@ class XnaiHealth:
         else:
             raise Failure(f"via={via!r}: use gateway or direct (the monitor itself).")
         self._check_host(url)
-        try:
-            resp = requests.get(url, timeout=float(self._var("REQUEST_TIMEOUT_S", 10)))
-        except requests.RequestException as err:
-            raise Failure(f"GET {url} failed: {type(err).__name__}: {err}") from None
+        resp = self._request(url)
         try:
             body = resp.json()
         except ValueError:

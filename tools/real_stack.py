@@ -42,7 +42,6 @@ import secrets
 import shlex
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tarfile
@@ -52,7 +51,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "libraries")]
 
-from testbed.services import find_binary, port_free  # noqa: E402 - the testbed's own server binaries
+from testbed.services import _http_ok, find_binary, port_free, port_open  # noqa: E402 - the testbed's helpers
 
 CACHE = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "xnai-qa" / "real-stack"
 STATE = Path(os.environ.get("XDG_STATE_HOME") or Path.home() / ".local" / "state") / "xnai-qa" / "real-stack"
@@ -195,24 +194,11 @@ def _wait(what: str, ready, proc: subprocess.Popen, log: Path, bound_s: float) -
 
 
 def _open(port: int) -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-            return True
-    except OSError:
-        return False
+    return port_open(port)
 
 
 def _http_answers(url: str) -> bool:
-    import urllib.error  # noqa: PLC0415
-    import urllib.request  # noqa: PLC0415
-
-    try:
-        with urllib.request.urlopen(url, timeout=2):  # noqa: S310 - loopback only
-            return True
-    except urllib.error.HTTPError:
-        return True
-    except (urllib.error.URLError, OSError):
-        return False
+    return _http_ok(url, timeout=2, any_status=True)  # any HTTP answer: the server is up
 
 
 def _start(name: str, argv: list[str], state: dict, env: dict | None = None, cwd: Path | None = None,
@@ -331,7 +317,9 @@ def up(checkout: Path, rev: str, tls: bool) -> dict:
         _postgres(state, ports, state["postgres_password"])
         # The RAG API, with the environment its compose service sets (hosts on loopback).
         config = (src / "app/config.toml").read_text()
+        # Its [redis] host and port as compose resolves them (the breaker registry reads these, not REDIS_HOST).
         config = re.sub(r'(\[redis\][^\[]*?\nhost = )"[^"]*"', r'\g<1>"127.0.0.1"', config, count=1)
+        config = re.sub(r'(\[redis\][^\[]*?\nport = )\d+', rf'\g<1>{ports["redis"]}', config, count=1)
         config_path = STATE / "config.toml"
         config_path.write_text(config)
         env = {
