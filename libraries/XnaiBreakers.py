@@ -13,14 +13,13 @@ import time
 import uuid
 from datetime import timedelta
 
-import requests
 
 from robot.api import logger
 from robot.api.deco import keyword, library
 from robot.api.exceptions import Failure, SkipExecution
 from robot.libraries.BuiltIn import BuiltIn
 
-from xnai_qa import breakers, capabilities, charts, redisconn, report, targetconfig
+from xnai_qa import breakers, capabilities, charts, redisconn, report, safehttp
 
 
 @library(scope="GLOBAL", auto_keywords=False)
@@ -338,17 +337,14 @@ class XnaiBreakers:
             raise Failure(f"samples={samples}, rounds={rounds}, max_rounds={max_rounds}: use samples 20..5000, "
                           "rounds 3..50 and max_rounds from rounds to 100.")
         url = f"{self._var('RAG_API_URL')}{self._var('API_PREFIX')}{self._var('QUERY_PATH', '/query')}"
-        try:
-            targetconfig.check_host_allowed(requests.utils.urlparse(url).hostname or "", self._var("ALLOWED_HOSTS", []))
-        except targetconfig.TargetConfigError as err:
-            raise Failure(str(err)) from None
+        safehttp.check(url, self._var("ALLOWED_HOSTS", []))
         field = self._var("QUERY_FIELD", "query")
         tag = uuid.uuid4().hex[:8]
         per_block = max(int(samples) // int(rounds), 5)
         pairs: list[tuple[list[float], list[float]]] = []  # (with, without) per round
         counter = iter(range(10**9))
         builtin = BuiltIn()
-        with requests.Session() as session:
+        with safehttp.session(self._var("ALLOWED_HOSTS", [])) as session:
 
             def timed_block() -> list[float]:
                 out = []

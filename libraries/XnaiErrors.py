@@ -21,7 +21,7 @@ from robot.api.deco import keyword, library
 from robot.api.exceptions import Failure
 from robot.libraries.BuiltIn import BuiltIn
 
-from xnai_qa import targetconfig
+from xnai_qa import safehttp, targetconfig
 
 ERROR_FIELDS = ("error_code", "message", "category", "http_status", "timestamp", "details",
                 "recovery_suggestion", "request_id")
@@ -65,7 +65,8 @@ class XnaiErrors:
         data = body.encode() if body is not None else (jsonlib.dumps(json).encode() if json is not None else None)
         started = time.monotonic()
         try:
-            resp = requests.request(method.upper(), url, data=data, headers=headers, timeout=(bound, bound))
+            resp = safehttp.request(method.upper(), url, self._var("ALLOWED_HOSTS", []), data=data, headers=headers,
+                                    timeout=(bound, bound))
         except requests.Timeout:
             raise Failure(f"{method.upper()} {path} ({via}) got no answer within {bound:g} s: it hangs.") from None
         except requests.RequestException as err:

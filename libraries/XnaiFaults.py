@@ -25,7 +25,7 @@ from robot.api.deco import keyword, library
 from robot.api.exceptions import Failure
 from robot.libraries.BuiltIn import BuiltIn
 
-from xnai_qa import capabilities, targetconfig
+from xnai_qa import capabilities, safehttp, targetconfig
 from xnai_qa.faults.backends import DockerBackend, FaultError, ProxyClient, make_backend, perform_undo
 from xnai_qa.faults.ledger import Ledger, heal_ledger
 
@@ -113,11 +113,7 @@ class XnaiFaults:
         if not entry.get("proxy"):
             raise capabilities.skip("fault-proxy", f"the traffic of '{service}' does not pass through it: "
                                     "no 'proxy' entry in ${SERVICES}")
-        host = requests.utils.urlparse(api).hostname or ""
-        try:
-            targetconfig.check_host_allowed(host, self._var("ALLOWED_HOSTS", []))
-        except targetconfig.TargetConfigError as err:
-            raise Failure(str(err)) from None
+        safehttp.check(api, self._var("ALLOWED_HOSTS", []))
         client = ProxyClient(api)
         try:
             client.proxy(entry["proxy"])
@@ -481,13 +477,11 @@ class XnaiFaults:
     def _post_control(self, url: str, service: str, kind: str, control: dict, undo_body: dict,
                       duration: float | None) -> str:
         """POSTs ``control`` to a control route as a fault whose undo POSTs ``undo_body`` there."""
-        try:
-            targetconfig.check_host_allowed(requests.utils.urlparse(url).hostname or "", self._var("ALLOWED_HOSTS", []))
-        except targetconfig.TargetConfigError as err:
-            raise Failure(str(err)) from None
+        allowed = self._var("ALLOWED_HOSTS", [])
+        safehttp.check(url, allowed)
 
         def act():
-            resp = requests.post(url, json=control, timeout=10)
+            resp = safehttp.request("POST", url, allowed, json=control, timeout=10)
             if resp.status_code != 200:
                 raise FaultError(f"{url} answered {resp.status_code}: {resp.text[:200]}")
             return resp.json()

@@ -22,7 +22,7 @@ from robot.api.deco import keyword, library
 from robot.api.exceptions import Failure, SkipExecution
 from robot.libraries.BuiltIn import BuiltIn
 
-from xnai_qa import capabilities, report, targetconfig
+from xnai_qa import capabilities, report, safehttp
 
 STATUSES = ("healthy", "degraded", "unhealthy", "unknown")
 ALERT_FIELDS = ("service", "status", "previous_status", "timestamp")
@@ -61,10 +61,7 @@ class XnaiHealth:
         return BuiltIn().get_variable_value("${%s}" % name, default)
 
     def _check_host(self, url: str) -> None:
-        try:
-            targetconfig.check_host_allowed(targetconfig.url_host(url), self._var("ALLOWED_HOSTS", []))
-        except targetconfig.TargetConfigError as err:
-            raise Failure(str(err)) from None
+        safehttp.check(url, self._var("ALLOWED_HOSTS", []))
 
     def _get(self, url: str) -> dict:
         self._check_host(url)
@@ -72,7 +69,8 @@ class XnaiHealth:
 
     def _request(self, url: str) -> requests.Response:
         try:
-            return requests.get(url, timeout=float(self._var("REQUEST_TIMEOUT_S", 10)))
+            return safehttp.request("GET", url, self._var("ALLOWED_HOSTS", []),
+                                    timeout=float(self._var("REQUEST_TIMEOUT_S", 10)))
         except requests.RequestException as err:
             raise Failure(f"GET {url} failed: {type(err).__name__}: {err}") from None
 
@@ -340,7 +338,8 @@ class XnaiHealth:
         return url
 
     def _register(self, urls: list[str]) -> None:
-        resp = requests.put(self._monitor("callbacks"), json={"urls": urls}, timeout=10)
+        resp = safehttp.request("PUT", self._monitor("callbacks"), self._var("ALLOWED_HOSTS", []),
+                                json={"urls": urls}, timeout=10)
         if resp.status_code != 200:
             raise Failure(f"The monitor refused the callback registration: {resp.status_code} {resp.text[:200]}")
 

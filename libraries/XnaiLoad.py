@@ -15,13 +15,12 @@ from datetime import timedelta
 from pathlib import Path
 
 import psutil
-import requests
 from robot.api import logger
 from robot.api.deco import keyword, library
 from robot.api.exceptions import Failure
 from robot.libraries.BuiltIn import BuiltIn
 
-from xnai_qa import charts, load, report, targetconfig
+from xnai_qa import charts, load, report, safehttp
 
 MAX_DURATION_S = 3600
 STATS = ("p50", "p95", "p99", "max", "mean")
@@ -94,11 +93,7 @@ class XnaiLoad:
     # ---------------------------------------------------------- helpers --
     @staticmethod
     def _spec(url: str, method: str, json_body, timeout: timedelta, ok_statuses) -> load.RequestSpec:
-        host = requests.utils.urlparse(url).hostname or ""
-        try:
-            targetconfig.check_host_allowed(host, BuiltIn().get_variable_value("${ALLOWED_HOSTS}", []))
-        except targetconfig.TargetConfigError as err:
-            raise Failure(str(err)) from None
+        safehttp.check(url, BuiltIn().get_variable_value("${ALLOWED_HOSTS}", []))
         if isinstance(ok_statuses, (int, str)):
             ok_statuses = [ok_statuses]
         statuses = tuple(int(s) for s in ok_statuses)

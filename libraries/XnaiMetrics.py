@@ -12,7 +12,7 @@ from robot.api.deco import keyword, library
 from robot.api.exceptions import Failure
 from robot.libraries.BuiltIn import BuiltIn
 
-from xnai_qa import baselines, capabilities, charts, leaks, report, resources, stats, targetconfig
+from xnai_qa import baselines, capabilities, charts, leaks, report, resources, safehttp, stats
 from xnai_qa.faults.backends import FaultError, make_backend, service_pid
 
 MAX_SAMPLES = 10_000
@@ -53,17 +53,13 @@ class XnaiMetrics:
             raise Failure(f"samples={samples}: use 1..{MAX_SAMPLES}.")
         if max_time <= 0:
             raise Failure(f"max_time={max_time}: use a positive number of seconds.")
-        host = requests.utils.urlparse(url).hostname or ""
         allowed = BuiltIn().get_variable_value("${ALLOWED_HOSTS}", [])
-        try:
-            targetconfig.check_host_allowed(host, allowed)
-        except targetconfig.TargetConfigError as err:
-            raise Failure(str(err)) from None
+        safehttp.check(url, allowed)
         timeout = float(BuiltIn().get_variable_value("${REQUEST_TIMEOUT_S}", 10))
         latencies: list[float] = []
         failures: list[str] = []
         deadline = time.monotonic() + max_time
-        with requests.Session() as session:
+        with safehttp.session(allowed) as session:
             for _ in range(samples):
                 if time.monotonic() >= deadline:
                     break

@@ -12,7 +12,7 @@ from robot.api.deco import keyword, library
 from robot.api.exceptions import Failure
 from robot.libraries.BuiltIn import BuiltIn
 
-from xnai_qa import capabilities, targetconfig
+from xnai_qa import capabilities, safehttp, targetconfig
 
 OUTCOMES = ("ok", "refused", "reset", "closed", "timeout", "incomplete")
 
@@ -45,11 +45,7 @@ class XnaiProbes:
 
     @staticmethod
     def _check_url(url: str) -> None:
-        host = requests.utils.urlparse(url).hostname or ""
-        try:
-            targetconfig.check_host_allowed(host, BuiltIn().get_variable_value("${ALLOWED_HOSTS}", []))
-        except targetconfig.TargetConfigError as err:
-            raise Failure(str(err)) from None
+        safehttp.check(url, BuiltIn().get_variable_value("${ALLOWED_HOSTS}", []))
 
     @staticmethod
     def _service(name: str) -> dict:
@@ -76,7 +72,8 @@ class XnaiProbes:
         started = time.perf_counter()
         result = {"url": url, "outcome": "ok", "status": None, "size": 0}
         try:
-            with requests.request(method, url, timeout=timeout.total_seconds(), stream=True) as resp:
+            allowed = BuiltIn().get_variable_value("${ALLOWED_HOSTS}", [])
+            with safehttp.request(method, url, allowed, timeout=timeout.total_seconds(), stream=True) as resp:
                 result["status"] = resp.status_code
                 result["size"] = len(resp.content)
         except requests.RequestException as err:

@@ -15,7 +15,7 @@ from robot.api.deco import keyword, library
 from robot.api.exceptions import Failure
 from robot.libraries.BuiltIn import BuiltIn
 
-from xnai_qa import capabilities, targetconfig
+from xnai_qa import capabilities, safehttp, targetconfig
 
 
 @library(scope="GLOBAL", auto_keywords=False)
@@ -65,7 +65,8 @@ class XnaiRAG:
         url = self._url(self._var("QUERY_PATH"), via)
         started = time.perf_counter()
         try:
-            resp = requests.post(url, json=body, timeout=float(self._var("REQUEST_TIMEOUT_S", 10)))
+            resp = safehttp.request("POST", url, self._var("ALLOWED_HOSTS", []), json=body,
+                                    timeout=float(self._var("REQUEST_TIMEOUT_S", 10)))
         except requests.RequestException as err:
             raise Failure(f"POST {url} failed: {type(err).__name__}: {err}") from None
         seconds = time.perf_counter() - started
@@ -86,7 +87,7 @@ class XnaiRAG:
         """
         url = self._url("/docs/search", via)
         try:
-            resp = requests.get(url, params={"query": query, "limit": int(limit)},
+            resp = safehttp.request("GET", url, self._var("ALLOWED_HOSTS", []), params={"query": query, "limit": int(limit)},
                                 timeout=float(self._var("REQUEST_TIMEOUT_S", 10)))
         except requests.RequestException as err:
             raise Failure(f"GET {url} failed: {type(err).__name__}: {err}") from None

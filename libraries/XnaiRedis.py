@@ -2,8 +2,10 @@
 
 The connection comes from ``${REDIS_URL}`` (``redis://`` or ``rediss://``),
 ``${REDIS_PASSWORD}`` (a ``Secret``, never logged) and ``${REDIS_CA_FILE}``.
-robotframework-redislibrary takes the password as a plain keyword argument,
-which Robot would print in log.html; this library keeps it out of the logs.
+robotframework-redislibrary's ``Connect To Redis`` takes the password as a plain keyword
+argument, which Robot would print in log.html: here ``Get Redis Connection`` opens the
+connection and RedisLibrary's other keywords take it, so its familiar keywords work
+without the password ever being an argument.
 """
 
 from __future__ import annotations
@@ -35,6 +37,20 @@ class XnaiRedis:
         except redisconn.RedisConfigError as err:
             raise Failure(str(err)) from None
         return self._client
+
+    @keyword
+    def get_redis_connection(self) -> redis.Redis:
+        """The target's Redis connection, for the keywords of robotframework-redislibrary (each takes
+        the connection as its first argument). It is opened here, from ``${REDIS_URL}``, the ``Secret``
+        ``${REDIS_PASSWORD}`` and ``${REDIS_CA_FILE}``: the password is never a keyword argument, so it
+        never reaches log.html (RedisLibrary's own ``Connect To Redis`` takes it in plain text).
+
+        Example:
+        | ${redis}= | Get Redis Connection |
+        | Set To Redis | ${redis} | my:key | value | expire_time=60 |
+        | ${value}= | Get From Redis | ${redis} | my:key |
+        """
+        return self._redis()
 
     @keyword
     def redis_should_answer_ping(self) -> None:

@@ -19,7 +19,7 @@ from robot.api.deco import keyword, library
 from robot.api.exceptions import Failure
 from robot.libraries.BuiltIn import BuiltIn
 
-from xnai_qa import capabilities, targetconfig
+from xnai_qa import capabilities, safehttp
 from xnai_qa.sse import Event, FramingError, Grammar, decode_payloads, grammar_problems
 from xnai_qa.sseclient import StreamOptions, open_stream
 
@@ -46,11 +46,7 @@ class XnaiSSE:
         return f"{base}{self._var('API_PREFIX')}{self._var('STREAM_PATH')}"
 
     def _check(self, url: str) -> None:
-        host = requests.utils.urlparse(url).hostname or ""
-        try:
-            targetconfig.check_host_allowed(host, self._var("ALLOWED_HOSTS", []))
-        except targetconfig.TargetConfigError as err:
-            raise Failure(str(err)) from None
+        safehttp.check(url, self._var("ALLOWED_HOSTS", []))
 
     def _body(self, question: str, max_tokens: int | None, use_rag: bool) -> dict:
         body = {self._var("QUERY_FIELD", "query"): question, "use_rag": use_rag}
@@ -264,7 +260,10 @@ class XnaiSSE:
         path = self._var("STREAM_DEBUG_PATH")
         url = f"{self._var('RAG_API_URL')}{self._var('API_PREFIX')}{path}"
         self._check(url)
-        resp = requests.get(url, timeout=5, headers={"Connection": "close"})
+        try:
+            resp = safehttp.request("GET", url, self._var("ALLOWED_HOSTS", []), timeout=5, headers={"Connection": "close"})
+        except requests.RequestException as err:
+            raise Failure(f"GET {url} failed: {type(err).__name__}: {err}") from None
         if resp.status_code != 200:
             raise Failure(f"{url} answered {resp.status_code}: is the testbed started with --debug-endpoints?")
         return resp.json()

@@ -22,7 +22,7 @@ from robot.api.exceptions import Failure, FatalError, SkipExecution
 from robot.libraries.BuiltIn import BuiltIn
 from robot.utils import escape
 
-from xnai_qa import capabilities, targetconfig
+from xnai_qa import capabilities, safehttp, targetconfig
 from xnai_qa.faults.backends import FaultError, make_backend
 from xnai_qa.faults.ledger import heal_ledger
 
@@ -100,6 +100,24 @@ class XnaiTarget:
         logger.info(f"Target '{variables['TARGET']}' with profile '{variables['PROFILE']}': configuration valid.")
 
     @keyword
+    def keep_sessions_on_allowed_addresses(self, *aliases: str) -> None:
+        """Puts the address gate on these RequestsLibrary sessions: each request they send, and each
+        hop of a redirect, goes only to loopback or ``${ALLOWED_HOSTS}``; any other is refused before
+        a connection opens (a redirect elsewhere fails the request, naming where it pointed).
+
+        Example:
+        | Create Session | gateway | ${GATEWAY_URL} |
+        | Keep Sessions On Allowed Addresses | gateway |
+        """
+        cache = BuiltIn().get_library_instance("RequestsLibrary")._cache  # noqa: SLF001 - its session registry
+        for alias in aliases:
+            try:
+                session = cache.get_connection(alias)
+            except RuntimeError:
+                raise Failure(f"No RequestsLibrary session '{alias}': create it with Create Session first.") from None
+            safehttp.guard(session, self._var("ALLOWED_HOSTS") or [])
+
+    @keyword
     def prepare_target(self) -> None:
         """Validates the configuration and makes sure the target answers.
 
@@ -160,7 +178,7 @@ class XnaiTarget:
                 if engine is None:
                     try:  # its address passes the loopback rule first (Requires may come before Prepare Target)
                         url = get("${DOCKER_URL}", "") or "unix:///var/run/docker.sock"
-                        targetconfig.check_host_allowed(targetconfig.url_host(url), get("${ALLOWED_HOSTS}", []) or [])
+                        targetconfig.check_url(url, get("${ALLOWED_HOSTS}", []))
                         make_backend(lambda name, default=None: get("${%s}" % name, default))
                         engine = ""
                     except targetconfig.TargetConfigError as err:
@@ -215,7 +233,8 @@ class XnaiTarget:
             logger.info("Testbed already running; using it as it is.")
             return
         debug = ["--debug-endpoints"] if self._var("TESTBED_REACH") == "full" else []
-        result = self._testbed("up", "--owner", TESTBED_OWNER, *debug)
+        # --watch-pid: should this process die without its teardown (SIGKILL), the testbed stops anyway.
+        result = self._testbed("up", "--owner", TESTBED_OWNER, "--watch-pid", str(os.getpid()), *debug)
         logger.info(result.stdout.strip())
         if result.returncode != 0:
             raise FatalError(f"The testbed did not start:\n{result.stderr.strip() or result.stdout.strip()}")
@@ -338,7 +357,8 @@ class XnaiTarget:
             if "health_url" not in svc:
                 return
             try:
-                resp = requests.get(svc["health_url"], timeout=float(self._var("REQUEST_TIMEOUT_S") or 10))
+                resp = safehttp.request("GET", svc["health_url"], self._var("ALLOWED_HOSTS") or [],
+                                        timeout=float(self._var("REQUEST_TIMEOUT_S") or 10))
             except requests.RequestException as err:
                 raise Failure(f"{name}: {svc['health_url']} failed: {type(err).__name__}") from None
             if resp.status_code != 200:

@@ -20,7 +20,7 @@ from robot.api.deco import keyword, library
 from robot.api.exceptions import Failure
 from robot.libraries.BuiltIn import BuiltIn
 
-from xnai_qa import capabilities, targetconfig
+from xnai_qa import capabilities, safehttp, targetconfig
 
 
 def _plain(value) -> str:
@@ -38,10 +38,7 @@ class XnaiTasks:
     def _call(self, method: str, path: str, json=None, token: str = "valid", base: str | None = None,  # noqa: A002
               expected=(200, 201)) -> requests.Response:
         url = f"{base or self._var('VIKUNJA_URL')}{path}"
-        try:
-            targetconfig.check_host_allowed(requests.utils.urlparse(url).hostname or "", self._var("ALLOWED_HOSTS", []))
-        except targetconfig.TargetConfigError as err:
-            raise Failure(str(err)) from None
+        safehttp.check(url, self._var("ALLOWED_HOSTS", []))
         headers = {}
         if token == "valid":
             headers["Authorization"] = f"Bearer {_plain(self._var('VIKUNJA_TOKEN'))}"
@@ -50,7 +47,7 @@ class XnaiTasks:
         elif token != "missing":
             raise Failure(f"token={token!r}: use valid, invalid or missing.")
         try:
-            resp = requests.request(method, url, json=json, headers=headers,
+            resp = safehttp.request(method, url, self._var("ALLOWED_HOSTS", []), json=json, headers=headers,
                                     timeout=float(self._var("REQUEST_TIMEOUT_S", 10)))
         except requests.RequestException as err:
             raise Failure(f"{method} {url} failed: {type(err).__name__}: {err}") from None

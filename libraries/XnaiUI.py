@@ -8,7 +8,6 @@ whose catch-all routes to the UI with WebSocket upgrade), Socket.IO path
 from __future__ import annotations
 
 import asyncio
-from urllib.parse import urlparse
 
 from robot.api import logger
 from robot.api.deco import keyword, library
@@ -16,7 +15,7 @@ from robot.api.exceptions import Failure
 from robot.libraries.BuiltIn import BuiltIn
 from robot.utils import timestr_to_secs
 
-from xnai_qa import targetconfig, uiclient
+from xnai_qa import safehttp, uiclient
 
 
 @library(scope="GLOBAL", auto_keywords=False)
@@ -40,10 +39,7 @@ class XnaiUI:
         | ${answer}= | Ask Through The UI | What is the Caddy gateway? |
         """
         base = self._var("UI_URL") or self._var("GATEWAY_URL")
-        try:
-            targetconfig.check_host_allowed(urlparse(base).hostname or "", self._var("ALLOWED_HOSTS", []))
-        except targetconfig.TargetConfigError as err:
-            raise Failure(str(err)) from None
+        safehttp.check(base, self._var("ALLOWED_HOSTS", []))
         seconds = timestr_to_secs(timeout)
         try:
             answer = asyncio.run(uiclient.ask(base, question, socketio_path=self._var("UI_SOCKETIO_PATH",

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import re
 import time
-from urllib.parse import urlparse
 
 import requests
 from robot.api import logger
@@ -17,7 +16,7 @@ from robot.api.deco import keyword, library
 from robot.api.exceptions import Failure, SkipExecution
 from robot.libraries.BuiltIn import BuiltIn
 
-from xnai_qa import capabilities, report, targetconfig, wavcheck
+from xnai_qa import capabilities, report, safehttp, wavcheck
 
 
 def _words(text: str) -> list[str]:
@@ -37,17 +36,15 @@ class XnaiVoice:
         if not base:
             raise capabilities.skip("voice", "${VOICE_URL} is empty (the XNAi stack may run voice inside its API "
                                     "and UI processes)")
-        try:
-            targetconfig.check_host_allowed(urlparse(base).hostname or "", self._var("ALLOWED_HOSTS", []))
-        except targetconfig.TargetConfigError as err:
-            raise Failure(str(err)) from None
+        safehttp.check(base, self._var("ALLOWED_HOSTS", []))
         return base + path
 
     def _post(self, path: str, **kwargs) -> tuple[requests.Response, float]:
         url = self._url(path)
         started = time.perf_counter()
         try:
-            resp = requests.post(url, timeout=float(self._var("REQUEST_TIMEOUT_S", 10)) * 3, **kwargs)
+            resp = safehttp.request("POST", url, self._var("ALLOWED_HOSTS", []),
+                                    timeout=float(self._var("REQUEST_TIMEOUT_S", 10)) * 3, **kwargs)
         except requests.RequestException as err:
             raise Failure(f"POST {url} failed: {type(err).__name__}: {err}") from None
         return resp, time.perf_counter() - started
@@ -62,7 +59,8 @@ class XnaiVoice:
         """
         url = self._url("/health")
         try:
-            health = requests.get(url, timeout=float(self._var("REQUEST_TIMEOUT_S", 10))).json()
+            health = safehttp.request("GET", url, self._var("ALLOWED_HOSTS", []),
+                                      timeout=float(self._var("REQUEST_TIMEOUT_S", 10))).json()
         except (requests.RequestException, ValueError) as err:
             raise Failure(f"GET {url} failed: {err}") from None
         if health.get("problems"):

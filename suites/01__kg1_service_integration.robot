@@ -12,6 +12,7 @@ Documentation     KG-1: every service is discoverable, reachable and healthy, di
 ...               ``tasks-info-needs-token``, ``aggregate-omits-task-service``, ``gateway-drops-aggregate-health`` (see
 ...               ``python -m testbed defects``).
 
+Library           RedisLibrary
 Resource          ../resources/xnai.resource
 
 Suite Setup       Open Target Sessions
@@ -69,7 +70,15 @@ Health Calls Through The Gateway Are Fast
     Response Time Should Be Below    ${times}    p99    ${RESPONSE_TIME_BOUND_MS}
 
 Redis Accepts The Configured Credentials
+    [Documentation]    PING, then a write and a read back with RedisLibrary's keywords on the
+    ...    connection the suite opened (the password never a keyword argument).
     Redis Should Answer Ping
+    ${redis}    Get Redis Connection
+    VAR    ${key}    xnai-qa:credentials-probe
+    Set To Redis    ${redis}    ${key}    written by the suite    expire_time=60
+    ${value}    Get From Redis    ${redis}    ${key}
+    Should Be Equal    ${value}    written by the suite
+    Delete From Redis    ${redis}    ${key}
 
 Health Reports The Live Redis Connection
     [Documentation]    The health check really talks to Redis: it refreshes ``${HEALTH_CHECK_KEY}``

@@ -37,6 +37,10 @@ def _parser() -> argparse.ArgumentParser:
     up.add_argument("--debug-endpoints", action="store_true",
                     help="enable the RAG API's /_debug routes (env XNAI_TESTBED_DEBUG=1)")
     up.add_argument("--owner", default="manual", help=argparse.SUPPRESS)
+    up.add_argument("--watch-pid", type=int, help=argparse.SUPPRESS)  # a robot run: down when it dies
+    watch = sub.add_parser("watch", help=argparse.SUPPRESS)
+    watch.add_argument("--pid", type=int, required=True)
+    watch.add_argument("--started-at", type=float, required=True)
     sub.add_parser("down", help="stop every service (not an error when nothing runs)")
     st = sub.add_parser("status", help="one line per service")
     st.add_argument("--json", action="store_true")
@@ -64,7 +68,9 @@ def _leftovers(args) -> int:
         Path(args.snapshot).write_text(json.dumps(sorted(running)))
         return 0
     before = set(json.loads(Path(args.check).read_text())) if args.check and Path(args.check).exists() else set()
-    left = {run: procs for run, procs in running.items() if run not in before}
+    # A testbed started by hand while the run went on is the user's: neither stopped nor reported.
+    left = {run: procs for run, procs in running.items()
+            if run not in before and supervisor.owner_of(Path(run)) != "manual"}
     for run, procs in sorted(left.items()):
         print(f"testbed left running: {run} ({len(procs)} processes, pids "
               f"{', '.join(str(p.pid) for p in procs[:6])}{' ...' if len(procs) > 6 else ''}); stopping it")
@@ -123,11 +129,15 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"testbed repaired: started {', '.join(started)} again in {cfg.run_dir} "
                       f"(owner {supervisor.owner(cfg)}, left as it was)")
                 return 0
+            if args.watch_pid:
+                supervisor.start_watchdog(cfg, args.watch_pid)
             defects = ", ".join(cfg.defects) or "none"
             print(f"testbed up: gateway http://127.0.0.1:{cfg.port('gateway')}  profile {cfg.profile}  "
                   f"defects {defects}  run folder {cfg.run_dir}")
             return 0
         cfg = cfgmod.load_saved()
+        if args.command == "watch":
+            return supervisor.watch(cfg, args.pid, args.started_at) if cfg is not None else 0
         if cfg is None:
             if args.command == "status":
                 print("testbed not running (no run folder yet)")
@@ -164,14 +174,19 @@ def main(argv: list[str] | None = None) -> int:
             print(supervisor.owner(cfg) or "")
             return 0 if supervisor.is_running(cfg) else 3
         rows = supervisor.status(cfg)
+        faults = supervisor.faults_in_place(cfg)
         if args.json:
             print(json.dumps({"run_dir": cfg.run_dir, "profile": cfg.profile, "defects": cfg.defects,
-                              "services": [r.__dict__ for r in rows]}, indent=2))
+                              "services": [r.__dict__ for r in rows], "faults": faults}, indent=2))
         else:
             for r in rows:
                 word = "paused" if r.paused else "running" if r.alive else "stopped"
                 note = "" if r.recorded else "  (found by its marker: state.json does not record it)"
                 print(f"{r.name:10} port {r.port:<6} {word:8} pid {r.pid or '-'}{note}")
+            for fault in faults:
+                print(f"fault in place: {fault}")
+            if not faults:
+                print("no fault in place (fault ledger and fault proxy)")
         return 0 if all(r.alive for r in rows) else 3
     except (supervisor.TestbedError, ValueError) as err:
         print(f"testbed: {err}", file=sys.stderr)

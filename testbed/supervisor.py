@@ -445,10 +445,10 @@ def down(cfg: TestbedConfig) -> list[str]:
 def stop_strays(cfg: TestbedConfig, grace_s: float = STOP_GRACE_S) -> list[str]:
     """Stops every process of this testbed that its marker finds but state.json no longer knows
     (a lost or damaged state file, a killed supervisor); returns their services' names."""
-    procs = marked_processes(cfg.run_path).get(str(cfg.run_path.resolve()), [])
+    procs = [p for p in marked_processes(cfg.run_path).get(str(cfg.run_path.resolve()), []) if p.pid != os.getpid()]
     names = [_marked_service(p) or "?" for p in procs]
     stop_processes(procs, grace_s)
-    return names
+    return [name for name in names if name != "watchdog"]  # its watchdog ends with the testbed, unremarked
 
 
 def stop_processes(procs: list[psutil.Process], grace_s: float = STOP_GRACE_S) -> None:
@@ -484,6 +484,70 @@ def clean(cfg: TestbedConfig) -> list[str]:
             path.unlink()
             removed.append(str(path))
     return removed
+
+
+def start_watchdog(cfg: TestbedConfig, pid: int) -> None:
+    """A detached ``python -m testbed watch`` that stops this testbed when process ``pid`` (the robot
+    run that started it) ends without stopping it: a run killed with SIGKILL leaves no testbed."""
+    import sys  # noqa: PLC0415
+
+    started_at = read_state(cfg).get("started_at")
+    env = {**os.environ, MARK_RUN: str(cfg.run_path.resolve()), MARK_SERVICE: "watchdog",
+           "XNAI_TESTBED_BASE_PORT": str(cfg.base_port)}
+    logs = cfg.run_path / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    with open(logs / "watchdog.log", "ab") as log:
+        subprocess.Popen(  # noqa: S603 - our own CLI
+            [sys.executable, "-m", "testbed", "watch", "--pid", str(pid), "--started-at", repr(started_at)],
+            stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=env,
+            cwd=Path(__file__).resolve().parent.parent, start_new_session=True)
+
+
+def watch(cfg: TestbedConfig, pid: int, started_at: float) -> int:
+    """Waits for ``pid`` to end; then, if the testbed it started still runs (same start, owner robot),
+    stops it. A later run's testbed, or a hand-started one, is left alone."""
+    with contextlib.suppress(psutil.NoSuchProcess):
+        psutil.Process(pid).wait()  # blocks for the life of the run; no polling loop of ours
+    state = read_state(cfg)
+    if state.get("owner") == "robot" and state.get("started_at") == started_at:
+        print(f"{time.strftime('%Y-%m-%dT%H:%M:%S')} robot process {pid} ended without stopping its testbed: "
+              "stopping it", flush=True)
+        print("stopped: " + ", ".join(down(cfg)), flush=True)
+    return 0
+
+
+def faults_in_place(cfg: TestbedConfig) -> list[str]:
+    """What a run left broken: the fault ledger's open entries (a killed run's), the fault proxy's
+    toxics and disabled proxies. One line each."""
+    import urllib.request  # noqa: PLC0415
+
+    lines = []
+    ledger = cfg.run_path / "fault-ledger.jsonl"
+    if ledger.exists():
+        from xnai_qa.faults.ledger import Ledger  # noqa: PLC0415 - the suite's ledger format
+
+        for record in Ledger(ledger).pending():
+            lines.append(f"ledger {record['id']}: {record['kind']} on {record['service']} (by pid {record.get('pid')}; "
+                         f"'python -m xnai_qa.faults heal {ledger}' undoes it)")
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{cfg.port('faultproxy')}/proxies", timeout=2) as resp:  # noqa: S310
+            proxies = json.loads(resp.read())
+    except (OSError, ValueError):
+        proxies = {}
+    for name, proxy in sorted(proxies.items()):
+        if not proxy.get("enabled", True):
+            lines.append(f"proxy {name}: disabled (its service is cut off)")
+        for toxic in proxy.get("toxics", []):
+            lines.append(f"proxy {name}: toxic {toxic['name']} ({toxic['type']} {toxic.get('attributes')})")
+    return lines
+
+
+def owner_of(run_path: Path) -> str | None:
+    """The owner a run folder's state.json names (None when it has none or cannot be read)."""
+    try:
+        return json.loads((run_path / "state.json").read_text()).get("owner")
+    except (OSError, ValueError, AttributeError):
+        return None
 
 
 def owner(cfg: TestbedConfig) -> str | None:

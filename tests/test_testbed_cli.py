@@ -177,7 +177,22 @@ def test_status_shows_a_paused_service_and_up_refuses_other_settings(testbed_env
         assert cli(testbed_env, "service", "pause", "mkdocs").returncode == 0
         status = cli(testbed_env, "status")
         assert any(line.startswith("mkdocs") and " paused " in line for line in status.stdout.splitlines()), status.stdout
+        assert "no fault in place" in status.stdout
         assert cli(testbed_env, "service", "resume", "mkdocs").returncode == 0
+        # Faults a killed run left: an open ledger entry, a toxic on the fault proxy.
+        import requests  # noqa: PLC0415
+
+        from xnai_qa.faults.ledger import Ledger  # noqa: PLC0415
+
+        described = json.loads(cli(testbed_env, "describe").stdout)
+        Ledger(Path(described["run_dir"]) / "fault-ledger.jsonl").record_apply(
+            "rag_api", "slow model", {"backend": "http", "url": "http://127.0.0.1:1/", "json": {}})
+        proxy = f"http://127.0.0.1:{described['ports']['faultproxy']}/proxies/rag_api/toxics"
+        assert requests.post(proxy, json={"type": "latency", "attributes": {"latency": 50}}, timeout=5).ok
+        listed = cli(testbed_env, "status").stdout
+        assert "fault in place: ledger" in listed and "slow model on rag_api" in listed, listed
+        assert "fault in place: proxy rag_api: toxic latency_downstream (latency" in listed, listed
+        assert len(json.loads(cli(testbed_env, "status", "--json").stdout)["faults"]) == 2
         other = cli({**testbed_env, "XNAI_TESTBED_DEFECTS": "slow-health"}, "up")
         assert other.returncode == 2 and "slow-health" in other.stderr and "down" in other.stderr, other.stderr
     finally:
@@ -204,3 +219,58 @@ def test_a_hand_started_testbed_with_a_service_down_is_repaired_not_restarted(te
         assert cli(testbed_env, "owner").stdout.strip() == "manual"
     finally:
         cli(testbed_env, "down")
+
+
+def test_a_robot_run_killed_mid_test_leaves_no_testbed(testbed_env, tmp_path):
+    """SIGKILL skips every teardown: the testbed's watchdog (started with it by Prepare Target) sees the
+    robot process end and stops it. Checked by process scan (the processes' marker), not state.json."""
+    from testbed import supervisor  # noqa: PLC0415
+
+    ready, never = tmp_path / "ready", tmp_path / "never"
+    suite = tmp_path / "killed.robot"
+    suite.write_text(f"""*** Settings ***
+Resource          {REPO}/resources/xnai.resource
+Library           OperatingSystem
+Suite Setup       Prepare Target
+
+*** Test Cases ***
+Killed Mid-Test
+    Create File    {ready}
+    Wait Until Created    {never}    timeout=240s
+""")
+    robot = subprocess.Popen([sys.executable, "-m", "robot", "--outputdir", str(tmp_path / "out"), str(suite)],  # noqa: S603
+                             cwd=REPO, env=testbed_env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 180
+        while not ready.exists() and robot.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert ready.exists(), "the suite never reached its test"
+        run = str((Path(testbed_env["XNAI_TESTBED_HOME"]) / f"run-{testbed_env['XNAI_TESTBED_BASE_PORT']}").resolve())
+        alive = supervisor.marked_processes().get(run, [])
+        assert len(alive) > 5, f"the testbed is not running under {run}"
+        assert any(supervisor._marked_service(p) == "watchdog" for p in alive)  # noqa: SLF001
+        robot.kill()
+        robot.wait(10)
+        deadline = time.monotonic() + 60
+        while supervisor.marked_processes().get(run) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        left = supervisor.marked_processes().get(run, [])
+        assert not left, f"{len(left)} testbed processes left: {[supervisor._marked_service(p) for p in left]}"  # noqa: SLF001
+        assert "ended without stopping its testbed" in (Path(run) / "logs" / "watchdog.log").read_text()
+    finally:
+        if robot.poll() is None:
+            robot.kill()
+
+
+def test_leftovers_stops_a_testbed_a_run_left_and_spares_one_started_by_hand(testbed_env, tmp_path):
+    snapshot = tmp_path / "before.json"
+    assert cli(testbed_env, "leftovers", "--snapshot", str(snapshot)).returncode == 0
+    assert cli(testbed_env, "up").returncode == 0  # by hand (owner manual), while the "run" goes on
+    spared = cli(testbed_env, "leftovers", "--check", str(snapshot))
+    assert spared.returncode == 0, spared.stdout
+    assert cli(testbed_env, "status").returncode == 0, "the hand-started testbed was stopped"
+    assert cli(testbed_env, "down").returncode == 0
+    assert cli(testbed_env, "up", "--owner", "robot").returncode == 0  # as a robot run starts it
+    left = cli(testbed_env, "leftovers", "--check", str(snapshot))
+    assert left.returncode == 1 and "testbed left running" in left.stdout, left.stdout
+    assert not run_dir_processes(testbed_env), "the left testbed was not stopped"

@@ -25,7 +25,7 @@ import aiohttp
 import psutil
 from hdrh.histogram import HdrHistogram
 
-from .rawhttp import SEQ_MARK, RawClient, ResponseError
+from .rawhttp import SEQ_MARK, IncompleteResponse, RawClient, ResponseError
 
 HIST_MAX_US = 120_000_000  # 120 s; longer latencies are clamped and counted
 LATE_THRESHOLD_MS = 10.0  # a send that left this much after its slot is "late"
@@ -127,7 +127,10 @@ class _AiohttpSender:
                 self.sequence += 1
                 data = self.body.replace(SEQ_MARK, f"{self.run_tag}-{self.sequence}")
             headers = {**spec.headers, **({"Content-Type": "application/json"} if data is not None else {})}
-            async with self.session.request(spec.method, spec.url, data=data, headers=headers) as resp:
+            # A redirect is an answer of its own (counted by its status), never followed: load goes only
+            # to the URL that passed the address gate.
+            async with self.session.request(spec.method, spec.url, data=data, headers=headers,
+                                            allow_redirects=False) as resp:
                 await resp.read()
                 return None if resp.status in spec.ok_statuses else f"status {resp.status}"
         except asyncio.TimeoutError:
@@ -152,6 +155,8 @@ class _RawSender:
                 status = await self.client.request()
         except TimeoutError:
             return "timeout"
+        except IncompleteResponse:
+            return "incomplete response"
         except ResponseError:
             return "bad response"
         except OSError as err:

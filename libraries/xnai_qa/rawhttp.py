@@ -1,9 +1,11 @@
 """A minimal HTTP/1.1 keep-alive client on asyncio protocols, for load generation only.
 
 aiohttp spends most of a small request's time in its own machinery; this
-client writes prebuilt request bytes and parses just what it must (status,
-Content-Length or chunked body, Connection), so one process offers several
-times more load.  Plain ``http://`` only; functional calls use requests.
+client writes prebuilt request bytes and hands the answers to llhttp (through
+``httptools``, the C parser uvicorn uses), so one process offers several times
+more load while every answer is read by a maintained HTTP/1.1 implementation:
+a malformed or cut response is an error, never an OK.  Plain ``http://`` only;
+functional calls use requests.
 """
 
 from __future__ import annotations
@@ -14,126 +16,106 @@ import json
 import uuid
 from urllib.parse import urlsplit
 
+import httptools
+
 SEQ_MARK = "{seq}"  # in a JSON body: replaced per request by a value unique to that request
 
 
 class ResponseError(Exception):
-    """The server sent something this client cannot parse."""
+    """The server sent something that is not a valid HTTP/1.1 response."""
+
+
+class IncompleteResponse(ResponseError):
+    """The connection closed in the middle of a response (a cut body, a missing last chunk)."""
+
+
+class _HeadersSuffice(Exception):
+    """Raised in the parser's callback to end a HEAD answer at its headers (it has no body)."""
+
+
+_INFORMATIONAL = range(100, 200)
 
 
 class _Connection(asyncio.Protocol):
-    def __init__(self):
+    """One keep-alive connection; responses parsed by llhttp (``httptools``, the parser under uvicorn),
+    so framing, lengths, chunks, 1xx and ``Connection: close`` follow HTTP/1.1, and anything malformed
+    is a ``ResponseError``. One request at a time (no pipelining)."""
+
+    def __init__(self, head: bool = False):
         self.transport: asyncio.Transport | None = None
-        self.buf = bytearray()
         self.waiter: asyncio.Future | None = None
         self.lost = False
-        self._reset()
-
-    def _reset(self) -> None:
-        self.state = "head"
-        self.status = 0
-        self.remaining = 0
-        self.chunked = False
+        self.head = head  # the requests are HEAD: an answer ends at its headers whatever they announce
         self.keep_alive = True
-        self.until_close = False
+        self._new_parser()
 
+    def _new_parser(self) -> None:
+        self.parser = httptools.HttpResponseParser(self)
+        self.on_message_begin()
+
+    # -- llhttp callbacks (only those defined are called) --
+    def on_message_begin(self) -> None:
+        self.headers_done = False
+        self.framed = False  # Content-Length or chunked: the end is known without a close
+
+    def on_header(self, name: bytes, _value: bytes) -> None:
+        if name.lower() in (b"content-length", b"transfer-encoding"):
+            self.framed = True
+
+    def on_headers_complete(self) -> None:
+        if self.parser.get_status_code() in _INFORMATIONAL:
+            return  # a 1xx: the final answer follows on this connection
+        self.headers_done = True
+        if self.head:
+            raise _HeadersSuffice
+
+    def on_message_complete(self) -> None:
+        status = self.parser.get_status_code()
+        if status in _INFORMATIONAL:
+            return
+        self._finish(status, self.parser.should_keep_alive())
+
+    # -- asyncio --
     def connection_made(self, transport) -> None:
         self.transport = transport
 
     def connection_lost(self, exc) -> None:
         self.lost = True
-        if self.waiter is not None and not self.waiter.done():
-            if self.until_close and self.state == "body":
-                self.waiter.set_result(self.status)
-            else:
-                self.waiter.set_exception(ConnectionResetError("connection closed before the response ended"))
+        if self.waiter is None or self.waiter.done():
+            return
+        if self.headers_done and not self.framed and not self.head:  # a body that ends with the connection
+            self._finish(self.parser.get_status_code(), False)
+        elif self.headers_done:
+            self.waiter.set_exception(IncompleteResponse("the connection closed before the response ended"))
+        else:
+            self.waiter.set_exception(ConnectionResetError("the connection closed before a response"))
 
     def data_received(self, data: bytes) -> None:
-        self.buf += data
+        if self.waiter is None or self.waiter.done():
+            # Bytes nobody asked for (a body after a HEAD answer, a second response): not to be trusted again.
+            self.keep_alive = False
+            if self.transport is not None:
+                self.transport.close()
+            return
         try:
-            self._parse()
-        except ResponseError as err:
-            if self.waiter is not None and not self.waiter.done():
-                self.waiter.set_exception(err)
+            self.parser.feed_data(data)
+        except httptools.HttpParserCallbackError as err:
+            if not isinstance(err.__context__, _HeadersSuffice):
+                raise
+            status, keep = self.parser.get_status_code(), self.parser.should_keep_alive()
+            self._new_parser()  # this one stopped at the headers; the next answer starts afresh
+            self._finish(status, keep)
+        except httptools.HttpParserError as err:
+            self.keep_alive = False
+            if not self.waiter.done():
+                self.waiter.set_exception(ResponseError(f"malformed response: {err}"))
 
-    def _parse(self) -> None:
-        while True:
-            if self.state == "head":
-                end = self.buf.find(b"\r\n\r\n")
-                if end < 0:
-                    return
-                head = bytes(self.buf[:end]).split(b"\r\n")
-                del self.buf[: end + 4]
-                parts = head[0].split(b" ", 2)
-                if len(parts) < 2 or not parts[0].startswith(b"HTTP/"):
-                    raise ResponseError(f"bad status line {head[0][:60]!r}")
-                self.status = int(parts[1])
-                length = None
-                for line in head[1:]:
-                    name, _, value = line.partition(b":")
-                    name = name.strip().lower()
-                    if name == b"content-length":
-                        length = int(value.strip())
-                    elif name == b"transfer-encoding" and b"chunked" in value.lower():
-                        self.chunked = True
-                    elif name == b"connection" and value.strip().lower() == b"close":
-                        self.keep_alive = False
-                if parts[0] == b"HTTP/1.0":
-                    self.keep_alive = False
-                if self.chunked:
-                    self.state = "chunk-size"
-                elif length is not None:
-                    self.remaining = length
-                    self.state = "body"
-                elif self.status in (204, 304) or 100 <= self.status < 200:
-                    self.remaining = 0
-                    self.state = "body"
-                else:
-                    self.until_close, self.keep_alive, self.state = True, False, "body"
-            if self.state == "body":
-                if self.until_close:
-                    self.buf.clear()
-                    return
-                take = min(self.remaining, len(self.buf))
-                del self.buf[:take]
-                self.remaining -= take
-                if self.remaining:
-                    return
-                self._done()
-                return
-            if self.state == "chunk-size":
-                end = self.buf.find(b"\r\n")
-                if end < 0:
-                    return
-                size = int(bytes(self.buf[:end]).split(b";")[0] or b"0", 16)
-                del self.buf[: end + 2]
-                self.remaining = size
-                self.state = "chunk-data" if size else "trailer"
-            if self.state == "chunk-data":
-                take = min(self.remaining + 2, len(self.buf))
-                del self.buf[:take]
-                self.remaining -= take
-                if self.remaining > -2:
-                    return
-                self.state = "chunk-size"
-                continue
-            if self.state == "trailer":
-                end = self.buf.find(b"\r\n")
-                if end < 0:
-                    return
-                line = bytes(self.buf[:end])
-                del self.buf[: end + 2]
-                if not line:
-                    self._done()
-                    return
-
-    def _done(self) -> None:
-        status = self.status
-        keep = self.keep_alive
-        self._reset()
-        self.keep_alive = keep
-        if self.waiter is not None and not self.waiter.done():
-            self.waiter.set_result(status)
+    def _finish(self, status: int, keep_alive: bool) -> None:
+        if self.waiter is None or self.waiter.done():
+            self.keep_alive = False  # a second, unasked-for response
+            return
+        self.keep_alive = keep_alive
+        self.waiter.set_result(status)
 
 
 class RawClient:
@@ -159,6 +141,7 @@ class RawClient:
         self.run_tag = uuid.uuid4().hex[:8]
         self.sequence = 0
         self.request_bytes = self._build(self.body) if json_body is not None else self.head + b"\r\n\r\n"
+        self.head_requests = method.upper() == "HEAD"
         self.idle: collections.deque[_Connection] = collections.deque()
         self.slots = asyncio.Semaphore(limit)
         self.open: set[_Connection] = set()
@@ -184,7 +167,8 @@ class RawClient:
                     break
             if conn is None:
                 loop = asyncio.get_running_loop()
-                _transport, conn = await loop.create_connection(_Connection, self.host, self.port)
+                _transport, conn = await loop.create_connection(lambda: _Connection(self.head_requests),
+                                                                self.host, self.port)
                 self.open.add(conn)
             conn.waiter = asyncio.get_running_loop().create_future()
             conn.transport.write(payload)

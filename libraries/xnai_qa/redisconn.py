@@ -21,9 +21,8 @@ def connect(get_var) -> tuple[redis.Redis, str]:
     if password is not None and secret is None:
         raise RedisConfigError("${REDIS_PASSWORD} must be a Secret, not a plain string: read it from an "
                                "environment variable.")
-    host = redis.connection.parse_url(url).get("host", "")
     try:
-        targetconfig.check_host_allowed(host, get_var("ALLOWED_HOSTS", []))
+        targetconfig.check_url(url, get_var("ALLOWED_HOSTS", []))
     except targetconfig.TargetConfigError as err:
         raise RedisConfigError(str(err)) from None
     kwargs = {"password": secret or None, "socket_timeout": 5, "socket_connect_timeout": 5, "decode_responses": True}

@@ -205,6 +205,15 @@ def url_host(url: str) -> str:
     return parts.hostname
 
 
+def check_url(url: str, allowed: list[str] | tuple[str, ...] | None) -> str:
+    """The one gate every address passes before the suite connects: ``url`` read strictly
+    (``url_host``), its host loopback (every address it resolves to) or listed in ``allowed``.
+    Returns the host; raises ``TargetConfigError`` naming the problem."""
+    host = url_host(url)
+    check_host_allowed(host, allowed or [])
+    return host
+
+
 def url_problems(variables: Mapping[str, Any]) -> list[str]:
     """Every URL variable (and each service's health_url and proxy_url) whose host is not allowed."""
     allowed = variables.get("ALLOWED_HOSTS") or []
@@ -216,7 +225,7 @@ def url_problems(variables: Mapping[str, Any]) -> list[str]:
         if url in (None, ""):
             continue
         try:
-            check_host_allowed(url_host(url), allowed)
+            check_url(url, allowed)
         except TargetConfigError as err:
             problems.append(f"{where}: {err}")
     return problems
@@ -225,7 +234,7 @@ def url_problems(variables: Mapping[str, Any]) -> list[str]:
 def is_loopback(host: str) -> bool:
     """True when every address ``host`` resolves to is a loopback address."""
     try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
+        return _loopback_ip(host.strip("[]"))
     except ValueError:
         pass
     if host == "localhost":
@@ -235,7 +244,14 @@ def is_loopback(host: str) -> bool:
     except socket.gaierror:
         return False
     addrs = {info[4][0] for info in infos}
-    return bool(addrs) and all(ipaddress.ip_address(a.split("%")[0]).is_loopback for a in addrs)
+    return bool(addrs) and all(_loopback_ip(a) for a in addrs)
+
+
+def _loopback_ip(text: str) -> bool:
+    """An address (IPv4, IPv6 with a zone, IPv4-mapped IPv6) in a loopback range; ValueError if none."""
+    ip = ipaddress.ip_address(text.split("%")[0])
+    mapped = getattr(ip, "ipv4_mapped", None)
+    return (mapped or ip).is_loopback
 
 
 def check_host_allowed(host: str, allowed: list[str] | tuple[str, ...]) -> None:
