@@ -76,6 +76,8 @@ class XnaiProbes:
             with safehttp.request(method, url, allowed, timeout=timeout.total_seconds(), stream=True) as resp:
                 result["status"] = resp.status_code
                 result["size"] = len(resp.content)
+        except safehttp.RequestRefused as err:  # a redirect off loopback and ${ALLOWED_HOSTS}: not probed
+            raise Failure(str(err)) from None
         except requests.RequestException as err:
             result["outcome"] = classify(err)
         result["elapsed_ms"] = round((time.perf_counter() - started) * 1000, 2)

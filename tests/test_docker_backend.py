@@ -1,10 +1,12 @@
-"""The Docker backend against a real Docker Engine.
+"""The Docker backend against real container engines: Docker and Podman.
 
-A private dockerd is started for the session (``--bridge=none --iptables=false``,
-its own data root and socket), containers run with ``--network host`` so all
-traffic stays on loopback, and the test image is imported locally from a
-busybox root filesystem (no registry is reachable).  Where no engine can run,
-every test here is skipped with the reason printed.
+A private engine is started per session, each test running on both: dockerd
+(``--bridge=none --iptables=false``, its own data root and socket) and Podman's
+Docker-compatible API service (``podman system service``, its own storage).
+Containers run with ``--network host`` so all traffic stays on loopback, and the
+test image is imported locally from a busybox root filesystem (no registry is
+reachable).  Where an engine cannot run, its tests are skipped with the reason
+printed.
 """
 
 from __future__ import annotations
@@ -31,18 +33,24 @@ from .conftest import free_port
 REPO = Path(__file__).resolve().parent.parent
 IMAGE = "xnai-test/busybox:1"
 PROJECT = "xnai-qa-test"  # the compose project of the test containers: the only one the backend may touch
+LOG_LINE = "xnai-test-container-started"  # what the test container writes to its log
 
 pytestmark = pytest.mark.docker
 
 
-def _why_no_engine() -> str | None:
+ENGINES = ("docker", "podman")
+
+
+def _why_no_engine(engine: str) -> str | None:
     if os.environ.get("XNAI_DOCKER_URL"):
-        return None
+        return None if engine == "docker" else "XNAI_DOCKER_URL names the one engine to test"
     if os.geteuid() != 0:
-        return "not root: cannot start a private dockerd (set XNAI_DOCKER_URL to use a running engine)"
-    for binary in ("dockerd", "containerd"):
+        return f"not root: cannot start a private {engine} engine (set XNAI_DOCKER_URL to use a running one)"
+    needed = ("dockerd", "containerd") if engine == "docker" else ("podman", "runc")
+    package = "docker.io" if engine == "docker" else "podman"
+    for binary in needed:
         if not shutil.which(binary):
-            return f"'{binary}' not installed (Debian/Ubuntu: apt-get install docker.io; ./qa test does it as root)"
+            return f"'{binary}' not installed (Debian/Ubuntu: apt-get install {package}; ./qa test does it as root)"
     if not _busybox():
         return "no static busybox for the test image (apt-get install busybox-static)"
     return None
@@ -62,26 +70,24 @@ def _is_static(path: str) -> bool:
     return head.startswith(b"\x7fELF") and b"/ld-linux" not in head and b"ld-musl" not in head
 
 
-@pytest.fixture(scope="session")
-def docker_url(tmp_path_factory):
-    reason = _why_no_engine()
+@pytest.fixture(scope="session", params=ENGINES)
+def docker_url(request):
+    """The Docker-compatible API of a private engine, one session each: dockerd, and Podman's
+    ``podman system service`` (the XNAi stack is Podman-first). Every test that uses it runs on both."""
+    engine = request.param
+    reason = _why_no_engine(engine)
     if reason:
-        print(f"\nDocker backend tests SKIPPED: {reason}", file=sys.stderr)
-        pytest.skip(reason)
+        print(f"\n{engine} backend tests SKIPPED: {reason}", file=sys.stderr)
+        pytest.skip(f"{engine}: {reason}")
     if os.environ.get("XNAI_DOCKER_URL"):
         yield os.environ["XNAI_DOCKER_URL"]
         return
-    root = Path("/tmp") / f"xnai-dockerd-{os.getpid()}"  # noqa: S108 - short path: unix socket length limit
+    root = Path("/tmp") / f"xnai-{engine}-{os.getpid()}"  # noqa: S108 - short path: unix socket length limit
     root.mkdir(parents=True, exist_ok=True)
-    sock = root / "docker.sock"
-    log = open(root / "dockerd.log", "w")  # noqa: SIM115
-    proc = subprocess.Popen(  # noqa: S603
-        ["dockerd", "--bridge=none", "--iptables=false", "--ip6tables=false", "--data-root", str(root / "data"),
-         "--exec-root", str(root / "exec"), "--pidfile", str(root / "dockerd.pid"), "-H", f"unix://{sock}",
-         "--containerd-namespace", f"xnai{os.getpid()}", "--containerd-plugins-namespace", f"xnaip{os.getpid()}"],
-        stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-    )
+    sock = root / "engine.sock"
     url = f"unix://{sock}"
+    log = open(root / "engine.log", "w")  # noqa: SIM115
+    proc = (_start_dockerd if engine == "docker" else _start_podman)(root, url, log)
     import docker
 
     deadline = time.monotonic() + 60
@@ -92,12 +98,13 @@ def docker_url(tmp_path_factory):
         except Exception:  # noqa: BLE001
             if proc.poll() is not None or time.monotonic() > deadline:
                 proc.kill()
-                tail = (root / "dockerd.log").read_text()[-2000:]
-                pytest.fail(f"dockerd did not start:\n{tail}")
+                tail = (root / "engine.log").read_text()[-2000:]
+                pytest.fail(f"{engine} did not start:\n{tail}")
             time.sleep(0.2)
     client = docker.DockerClient(base_url=url, version="auto")
-    repository, tag = IMAGE.split(":")
-    client.api.import_image_from_data(_rootfs_tar(), repository=repository, tag=tag)
+    if engine == "docker":
+        repository, tag = IMAGE.split(":")
+        client.api.import_image_from_data(_rootfs_tar(), repository=repository, tag=tag)
     yield url
     for container in client.containers.list(all=True):
         container.remove(force=True)
@@ -110,6 +117,30 @@ def docker_url(tmp_path_factory):
     log.close()
     _unmount_below(root)
     shutil.rmtree(root, ignore_errors=True)
+
+
+def _start_dockerd(root: Path, url: str, log) -> subprocess.Popen:
+    return subprocess.Popen(  # noqa: S603
+        ["dockerd", "--bridge=none", "--iptables=false", "--ip6tables=false", "--data-root", str(root / "data"),
+         "--exec-root", str(root / "exec"), "--pidfile", str(root / "dockerd.pid"), "-H", url,
+         "--containerd-namespace", f"xnai{os.getpid()}", "--containerd-plugins-namespace", f"xnaip{os.getpid()}"],
+        stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+    )
+
+
+def _start_podman(root: Path, url: str, log) -> subprocess.Popen:
+    """Podman 4.3 as root here: runc with cgroupfs, no default ulimits (its default open-files limit is
+    above this machine's hard limit, and the runtime refuses the setrlimit), its own storage and state
+    under ``root``; the image imported with the CLI before the API service starts."""
+    conf = root / "containers.conf"
+    conf.write_text("[containers]\ndefault_ulimits = []\n\n[engine]\nevents_logger = \"file\"\n")
+    env = {**os.environ, "CONTAINERS_CONF": str(conf)}
+    podman = ["podman", "--root", str(root / "storage"), "--runroot", str(root / "run"), "--tmpdir", str(root / "tmp"),
+              "--runtime", "runc", "--cgroup-manager", "cgroupfs", "--storage-driver", "vfs"]
+    subprocess.run([*podman, "import", "-", IMAGE], input=_rootfs_tar(), env=env, stdout=log,  # noqa: S603
+                   stderr=subprocess.STDOUT, timeout=120, check=True)
+    return subprocess.Popen([*podman, "system", "service", "--time=0", url], env=env,  # noqa: S603
+                            stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
 
 
 def _unmount_below(root: Path) -> None:
@@ -144,7 +175,7 @@ def web(docker_url):
     client = docker.DockerClient(base_url=docker_url, version="auto")
     port = free_port()
     container = client.containers.run(
-        IMAGE, ["/bin/busybox", "httpd", "-f", "-p", f"127.0.0.1:{port}", "-h", "/www"],
+        IMAGE, ["/bin/sh", "-c", f"echo {LOG_LINE}; exec /bin/busybox httpd -f -p 127.0.0.1:{port} -h /www"],
         detach=True, network_mode="host", labels={"com.docker.compose.service": "web",
                                                   "com.docker.compose.project": PROJECT},
         name=f"web-{port}",
@@ -257,6 +288,7 @@ def test_no_engine_gives_a_clear_error():
 
 FAULT_SUITE = """*** Settings ***
 Library    XnaiFaults
+Library    XnaiMetrics
 Library    XnaiProbes
 Variables    {varfile}
 
@@ -273,6 +305,13 @@ Pause Through Keywords Is Undone At Test End
 
 Service Is Healthy Again
     Wait Until Service Is Healthy    web    timeout=20s
+
+Logs And Process Figures Come From The Container
+    Run Keyword And Expect Error    The log of 'web' contains*{log_line}*
+    ...    Service Log Should Not Contain    web    {log_line}
+    Service Log Should Not Contain    web    no such line
+    ${{figures}}    Get Resource Figures    web
+    Should Be True    ${{figures}}[fds] >= 3 and ${{figures}}[sockets] >= 1 and ${{figures}}[rss_mb] > 0
 """
 
 VARFILE = """
@@ -287,15 +326,15 @@ FAULT_LEDGER = "{ledger}"
 """
 
 
-def test_fault_keywords_drive_the_docker_backend(web, tmp_path):
+def test_fault_keywords_drive_the_engine_and_read_its_logs_and_process_figures(web, tmp_path):
     varfile = tmp_path / "docker_vars.py"
     varfile.write_text(VARFILE.format(port=web["port"], url=web["url"], ledger=tmp_path / "ledger.jsonl"))
     suite = tmp_path / "docker_faults.robot"
-    suite.write_text(FAULT_SUITE.format(varfile=varfile, port=web["port"]))
+    suite.write_text(FAULT_SUITE.format(varfile=varfile, port=web["port"], log_line=LOG_LINE))
     result = subprocess.run(  # noqa: S603
         [sys.executable, "-m", "robot", "--outputdir", str(tmp_path / "out"), "--pythonpath", str(REPO / "libraries"),
          str(suite)], cwd=REPO, capture_output=True, text=True, timeout=300, check=False,
     )
     assert result.returncode == 0, result.stdout[-3000:]
-    assert "3 tests, 3 passed" in result.stdout
+    assert "4 tests, 4 passed" in result.stdout
     assert Ledger(tmp_path / "ledger.jsonl").pending() == []
