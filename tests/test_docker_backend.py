@@ -12,8 +12,10 @@ printed.
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import io
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -338,3 +340,55 @@ def test_fault_keywords_drive_the_engine_and_read_its_logs_and_process_figures(w
     assert result.returncode == 0, result.stdout[-3000:]
     assert "4 tests, 4 passed" in result.stdout
     assert Ledger(tmp_path / "ledger.jsonl").pending() == []
+
+
+# ------------------------------------------------------------ images --
+def _images():
+    spec = importlib.util.spec_from_file_location("images", REPO / "tools" / "images.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="session")
+def images():
+    """tools/images.py, with the base root filesystem made (mmdebstrap) or taken from its cache."""
+    module = _images()
+    try:
+        module.base_rootfs()
+    except module.ImageError as err:
+        pytest.skip(str(err))
+    return module
+
+
+def test_a_debian_base_made_without_a_registry_runs_python_on_host_networking(docker_url, images):
+    engine = images.client(docker_url)
+    images.import_base(engine)
+    out = engine.containers.run(images.BASE_TAG, ["python3", "-c", "import sys; print(sys.version_info[:2])"],
+                                network_mode="host", remove=True)
+    assert out.strip() == b"(3, 11)"
+    engine.close()
+
+
+def test_the_runner_image_builds_on_that_base_and_parses_every_suite(docker_url, images, request):
+    """docker/Dockerfile really built (FROM the mmdebstrap base, hash-locked pip on host networking),
+    then a dry run of every suite inside it. On the Docker engine only: Podman's vfs storage copies
+    each layer whole, and the build is the same Dockerfile either way."""
+    if request.node.callspec.params["docker_url"] != "docker":
+        pytest.skip("the runner image is built on the Docker engine only (same Dockerfile; CI time)")
+    engine = images.client(docker_url)
+    images.build_runner(engine)
+    container = engine.containers.run(
+        images.RUNNER_TAG, detach=True, network_mode="host", environment={"XNAI_PROFILE": "fast"},
+        entrypoint=["sh", "-c", "./qa setup && .venv/bin/python -m robot --dryrun --output NONE --log NONE "
+                    "--report NONE --variablefile variables/xnai_host.py suites/"])
+    try:
+        status = container.wait(timeout=300)
+        out = container.logs().decode(errors="replace")
+    finally:
+        container.remove(force=True)
+        engine.close()
+    assert status["StatusCode"] == 0, out[-3000:]
+    assert "installing requirements" not in out, "./qa setup reinstalled: the image's marker is not the one ./qa computes"
+    assert "apt-get" not in out, "./qa setup installed packages at the container's start"
+    assert re.search(r"^\d+ tests, \d+ passed, 0 failed", out, re.MULTILINE), out[-3000:]

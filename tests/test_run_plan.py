@@ -1,8 +1,9 @@
 """The run plan: pabot ordering files, the runner container and its compose override.
 
-No image registry is reachable here, so the container is checked for what can be
-checked without building it: the Dockerfile installs the pinned requirements and runs
-the README's command; the override parses and joins the XNAi services and networks.
+The Dockerfile installs the hash-locked requirements with the marker ./qa expects and
+runs the README's command (it is really built, on a Debian base made without a
+registry, in test_docker_backend.py); the override parses and joins the XNAi services
+and networks.
 """
 
 from __future__ import annotations
@@ -102,9 +103,12 @@ def test_qa_run_picks_the_real_stack_order_for_a_real_target():
 
 def test_dockerfile_installs_the_pinned_requirements_and_runs_the_readme_command():
     dockerfile = (REPO / "docker" / "Dockerfile").read_text()
-    assert re.search(r"^COPY requirements\.txt", dockerfile, re.MULTILINE)
-    assert "pip install" in dockerfile and "-r requirements.txt" in dockerfile
-    assert '.requirements.sha256' in dockerfile, "without the marker ./qa would reinstall at start"
+    assert re.search(r"^COPY requirements\.txt requirements\.lock", dockerfile, re.MULTILINE)
+    assert "pip install" in dockerfile and "--require-hashes -r requirements.lock" in dockerfile
+    marker = "cat requirements.txt requirements.lock | sha256sum"
+    assert marker in dockerfile and marker in (REPO / "qa").read_text(), \
+        "the image's marker must be the one ./qa computes, or ./qa would reinstall at start"
+    assert '.requirements.sha256' in dockerfile
     entry = re.search(r'^ENTRYPOINT \["\./qa", "run"\]$', dockerfile, re.MULTILINE)
     assert entry, "the container must run the README's command 1"
     readme = (REPO / "README.md").read_text()
