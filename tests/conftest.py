@@ -34,6 +34,21 @@ def free_block(size: int = 100, start: int = 20000, stop: int = 32000) -> int:
     raise RuntimeError("no free port block below 32000")
 
 
+def free_blocks(count: int, size: int = 100, start: int = 20000, stop: int = 32000) -> list[int]:
+    """``count`` base ports whose blocks of ``size`` are free right now, not necessarily side by side
+    (the defect proof's 67 testbeds need 67 blocks, not 6,700 contiguous free ports: one busy port
+    in the middle of the range must not stop the proof)."""
+    first = start + (os.getpid() % 50) * size
+    bases = []
+    for base in [*range(first, stop - size + 1, size), *range(start, first, size)]:
+        if all(_free(p) for p in range(base, base + size)):
+            bases.append(base)
+            if len(bases) == count:
+                return bases
+    raise RuntimeError(f"only {len(bases)} of {count} free blocks of {size} ports between {start} and {stop}: "
+                       "stop the testbeds or servers holding ports there")
+
+
 def _free(port: int) -> bool:
     with socket.socket() as sock:
         try:

@@ -115,16 +115,16 @@ def proof_runs(tmp_path_factory):
     """Every run (clean + one per defect), several at once, each with its own testbed."""
     from concurrent.futures import ThreadPoolExecutor
 
-    from .conftest import free_block
+    from .conftest import free_blocks
 
     only = [n.strip() for n in os.environ.get("XNAI_PROOF_ONLY", "").split(",") if n.strip()]
     clean_output = os.environ.get("XNAI_PROOF_CLEAN_OUTPUT", "")
     names = [*([] if clean_output else [None]), *sorted(only or defects.DEFECTS)]
     root = tmp_path_factory.mktemp("proof")
-    base = free_block(size=100 * (len(names) + 1))
+    bases = free_blocks(len(names))
     jobs = {}
     envs = {name: {**os.environ, "XNAI_TESTBED_HOME": str(root / f"home-{index}"),
-                   "XNAI_TESTBED_BASE_PORT": str(base + 100 * index), "XNAI_PROFILE": "fast"}
+                   "XNAI_TESTBED_BASE_PORT": str(bases[index]), "XNAI_PROFILE": "fast"}
             for index, name in enumerate(names)}
     # Regressions are seen in timings against a reference run: they run after the others, one at a
     # time, on a quiet machine (three runs at once would blur the very figures they compare).  So does
@@ -134,9 +134,9 @@ def proof_runs(tmp_path_factory):
         for name in names:
             if name not in alone:
                 jobs[name] = pool.submit(run_suites, envs[name], root / (name or "clean"), name)
-        runs = {name: job.result() for name, job in jobs.items()}
+        runs = {name: _outcome(job.result) for name, job in jobs.items()}
     for name in alone:
-        runs[name] = run_suites(envs[name], root / (name or "clean"), name)
+        runs[name] = _outcome(lambda name=name: run_suites(envs[name], root / (name or "clean"), name))
     if clean_output:
         outcomes = _Outcomes()
         ExecutionResult(clean_output).visit(outcomes)
@@ -147,8 +147,25 @@ def proof_runs(tmp_path_factory):
         runs["_config"] = [json.loads(p.read_text()) for p in (REPO / ".testbed").glob("run-*/config.json")]
     else:
         runs["_clean_xml"] = root / "clean" / "output.xml"
-        runs["_config"] = json.loads((root / "clean" / "configs.json").read_text())
+        configs = root / "clean" / "configs.json"
+        runs["_config"] = json.loads(configs.read_text()) if configs.exists() else []
     return runs
+
+
+def _outcome(run):
+    """One run's result, or the error that stopped it: a run that cannot be made (its clean reference
+    run failed, say) fails its own test, not every test of the proof."""
+    try:
+        return run()
+    except (RuntimeError, OSError, subprocess.SubprocessError) as err:
+        return err
+
+
+def _run(proof_runs, name):
+    run = proof_runs[name]
+    if isinstance(run, Exception):
+        pytest.fail(f"the proof run for {name or 'the clean testbed'} could not be made: {run}")
+    return run
 
 
 def _record(name, expected, outcomes):
@@ -161,7 +178,7 @@ def _record(name, expected, outcomes):
 
 
 def test_clean_testbed_passes_every_test(proof_runs):
-    outcomes, result = proof_runs[None]
+    outcomes, result = _run(proof_runs, None)
     _record("(none)", set(), outcomes)
     assert outcomes.passed, result.stdout[-2000:]
     assert not outcomes.failed, f"failed on a clean testbed: {sorted(outcomes.failed)}\n" + "\n".join(outcomes.messages)
@@ -177,7 +194,7 @@ def test_clean_testbed_passes_every_test(proof_runs):
 def test_defect_is_caught_by_exactly_its_named_tests(defect, proof_runs):
     if defect not in proof_runs:
         pytest.skip(f"not selected by XNAI_PROOF_ONLY={os.environ.get('XNAI_PROOF_ONLY')}")
-    outcomes, result = proof_runs[defect]
+    outcomes, result = _run(proof_runs, defect)
     expected = set(defects.DEFECTS[defect].caught_by)
     _record(defect, expected, outcomes)
     print(f"\n{defect}: expected {sorted(expected)}\n{'':{len(defect)}}  observed {sorted(outcomes.failed)}")

@@ -23,6 +23,8 @@ def valid(**overrides):
         FAULT_BACKEND="process",
         FAULT_PROXY_URL="",
         FAULT_LEDGER="/tmp/ledger.jsonl",
+        AGGREGATE_SERVICES=["rag_api"],
+        PERFORMANCE_SERVICES=["rag_api"],
     )
     variables.update(overrides)
     return variables
@@ -210,3 +212,51 @@ def test_every_suite_takes_its_timeout_from_the_profile():
     for path in sorted((REPO / "suites").glob("[0-9]*.robot")):
         found = re.findall(r"^Test Timeout\s+\$\{TEST_TIMEOUTS\}\[(\w+)\]\s*$", path.read_text(), flags=re.M)
         assert len(found) == 1 and found[0] in keys, f"{path.name}: Test Timeout    ${{TEST_TIMEOUTS}}[<one of {keys}>]"
+
+
+# Every variable a profile defines is validated at start: a bad value names the variable and its fix.
+BAD_VALUES = [
+    ("LOAD_PROFILES", {"baseline": {"users": 1, "rate": "1/s", "duration": "5s"}}, "the seed's profiles"),
+    ("LOAD_PROFILES", {**common_variables("fast")["LOAD_PROFILES"], "peak": {"users": 0, "rate": "x", "duration": "4s"}},
+     "profile 'peak'"),
+    ("CAPACITY", {**common_variables("fast")["CAPACITY"], "step": "ten"}, "has step 'ten'"),
+    ("CAPACITY", {"step": "10%"}, "lacks step_duration_s"),
+    ("CAPACITY", {**common_variables("fast")["CAPACITY"], "max_error_rate": 2}, "has max_error_rate 2"),
+    ("MONITOR_PATHS", {"aggregate": "health", "detailed": "/d", "recovery": "/r"}, "not starting with '/'"),
+    ("MONITOR_PATHS", {"aggregate": "/health"}, "lacks detailed, recovery"),
+    ("SSE_GRAMMAR", {"type_field": "type"}, "lacks token, done, error"),
+    ("VOICE_URL", "voice:8000", "must be a URL"),
+    ("MONITOR_URL", "127.0.0.1:8091", "must be a URL"),
+    ("PROFILE_COOLDOWN", "a while", "must be a positive time"),
+    ("LEAK_SETTLE", 0, "must be a positive time"),
+    ("RESPONSE_TIME_SAMPLES", 2.5, "whole number"),
+    ("ALERT_RECEIVER_PORT", 70000, "port"),
+    ("QUERY_P99_MS", "fast", "positive number"),
+    ("STREAM_DEBUG_PATH", "_debug/streams", "starting with '/'"),
+    ("RAG_FACTS", [{"question": "q"}], "question, source"),
+    ("VOICE_COMMANDS", ["ok", ""], "non-empty strings"),
+    ("VIKUNJA_DB", {"host": "127.0.0.1"}, "lacks one of"),
+    ("VIKUNJA_TOKEN", "plain-token", "Secret"),
+    ("AGGREGATE_SERVICES", ["rag_api", "nosuch"], "names nosuch, not in ${SERVICES}"),
+    ("PERFORMANCE_SERVICES", ["gateway", "ghost"], "names ghost, not in ${SERVICES}"),
+]
+
+
+@pytest.mark.parametrize(("name", "value", "fragment"), BAD_VALUES, ids=[f"{n}-{i}" for i, (n, _, _) in enumerate(BAD_VALUES)])
+def test_a_bad_value_of_any_profile_variable_stops_the_run_naming_it(name, value, fragment):
+    variables = valid()
+    variables[name] = value
+    with pytest.raises(TargetConfigError) as err:
+        targetconfig.validate(variables)
+    assert f"${{{name}}}" in str(err.value)
+    assert fragment in str(err.value)
+
+
+def test_every_variable_a_profile_defines_has_a_rule():
+    for profile in ("fast", "production"):
+        unruled = sorted(k for k in common_variables(profile) if k not in targetconfig.RULES)
+        assert unruled == [], f"variables of the {profile} profile nobody validates: {unruled}"
+
+
+def test_a_number_given_on_the_command_line_as_text_is_accepted():
+    targetconfig.validate(valid(QUERY_P99_MS="600", RESPONSE_TIME_SAMPLES="20", ALERT_RECEIVER_PORT="0"))

@@ -214,3 +214,13 @@ def test_the_load_client_counts_a_redirect_and_does_not_follow_it(server, connec
 
     assert asyncio.run(one()) == "status 302"
     assert _foreign(connects) == []
+
+
+def test_a_proxy_in_the_environment_is_not_used(server, connects, monkeypatch):
+    """The connection goes to the host the gate checked, not to a proxy (another host)."""
+    for name in ("HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy", "ALL_PROXY"):
+        monkeypatch.setenv(name, f"http://{FOREIGN}:3128")
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    assert safehttp.request("GET", server + "/to-local", [], timeout=5).status_code == 200
+    assert _foreign(connects) == []

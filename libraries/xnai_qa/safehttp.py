@@ -4,7 +4,8 @@ Each request a session sends, the first and every redirect hop, passes the one a
 (``targetconfig.check_url``: the URL read strictly, its host loopback or in ``${ALLOWED_HOSTS}``)
 *before* a connection is opened: a redirect to another host is refused, not followed.  The gate sits
 on ``Session.send``, the method ``requests`` calls for the first request and for each hop of a
-redirect, so there is no path around it.
+redirect, so there is no path around it; and the connection goes to that host, never through a
+proxy named by the environment.
 """
 
 from __future__ import annotations
@@ -31,6 +32,9 @@ def guard(session: requests.Session, allowed: Iterable[str] | None) -> requests.
         except targetconfig.TargetConfigError as err:
             raise RequestRefused(f"{request.method} {request.url} not sent (a redirect is checked like the "
                                  f"first request): {err}") from None
+        # Straight to the host the gate checked: never through a proxy from HTTP_PROXY/HTTPS_PROXY (requests
+        # adds those for each hop, and the proxy is another host).
+        kwargs["proxies"] = {}
         return send(request, **kwargs)
 
     session.send = guarded_send  # type: ignore[method-assign]  # resolve_redirects calls self.send per hop

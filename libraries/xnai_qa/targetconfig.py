@@ -43,8 +43,21 @@ def _url(value: Any) -> str | None:
     return None
 
 
+def _number(value: Any) -> float | None:
+    """A number, or a string that is one (``--variable NAME:600`` on the command line gives a string)."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float)):
+        return float(value)
+    try:
+        return float(value) if isinstance(value, str) else None
+    except ValueError:
+        return None
+
+
 def _positive(value: Any) -> str | None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+    number = _number(value)
+    if number is None or number <= 0:
         return "must be a positive number"
     return None
 
@@ -112,10 +125,161 @@ def _cascade(value: Any) -> str | None:
     return None
 
 
+def _count(value: Any) -> str | None:
+    number = _number(value)
+    if number is None or number <= 0 or number != int(number):
+        return "must be a whole number above 0"
+    return None
+
+
+def _at_least_zero(value: Any) -> str | None:
+    number = _number(value)
+    if number is None or number < 0:
+        return "must be a number of 0 or more"
+    return None
+
+
+def _port_or_zero(value: Any) -> str | None:
+    number = _number(value)
+    if number is None or number != int(number) or not 0 <= number < 65536:
+        return "must be a port 1..65535, or 0 for any free one"
+    return None
+
+
+def _seconds(text: Any) -> float:
+    """A Robot time string ('5 min', '4s', '1m 30s') or a number, in seconds; ValueError if neither."""
+    from robot.utils import timestr_to_secs  # noqa: PLC0415
+
+    if isinstance(text, bool):
+        raise ValueError(text)
+    return float(timestr_to_secs(text))
+
+
+def _duration(value: Any) -> str | None:
+    try:
+        ok = _seconds(value) > 0
+    except (ValueError, TypeError):
+        ok = False
+    return None if ok else "must be a positive time such as '5 min', '30s' or 4"
+
+
+def _string(value: Any) -> str | None:
+    return None if isinstance(value, str) else "must be a string (may be empty)"
+
+
+def _path_or_empty(value: Any) -> str | None:
+    return None if value == "" else _path(value)
+
+
+def _secret_or_empty(value: Any) -> str | None:
+    return None if _is_secret(value) else "must be a robot.api.types.Secret (read it from an environment variable)"
+
+
+def _rate(value: Any) -> bool:
+    from .load import parse_rate  # noqa: PLC0415
+
+    try:
+        return parse_rate(value) > 0
+    except (ValueError, TypeError):
+        return False
+
+
+def _load_profiles(value: Any) -> str | None:
+    if not isinstance(value, Mapping) or not all(name in value for name in LOAD_PROFILE_NAMES):
+        return f"must be a dictionary with the seed's profiles {', '.join(LOAD_PROFILE_NAMES)}"
+    for name, profile in value.items():
+        if not isinstance(profile, Mapping) or set(profile) < {"users", "rate", "duration"}:
+            return f"profile '{name}' must have users, rate and duration"
+        if _count(profile["users"]) or not _rate(profile["rate"]) or _duration(profile["duration"]):
+            return (f"profile '{name}' has users {profile['users']!r}, rate {profile['rate']!r}, duration "
+                    f"{profile['duration']!r}: use a whole number of users, a rate such as '10/s' and a time")
+    return None
+
+
+def _capacity(value: Any) -> str | None:
+    if not isinstance(value, Mapping):
+        return "must be a dictionary"
+    missing = [k for k in CAPACITY_KEYS if k not in value]
+    if missing:
+        return f"lacks {', '.join(missing)}"
+    step = str(value["step"])
+    step_ok = (step.endswith("%") and step[:-1].replace(".", "", 1).isdigit() and float(step[:-1]) > 0) or _rate(step)
+    if not step_ok:
+        return f"has step {value['step']!r}: use a percentage such as '10%' or a rate such as '50/s'"
+    if not _rate(value["max_rate"]):
+        return f"has max_rate {value['max_rate']!r}: use a rate such as '2000/s'"
+    for key in ("step_duration_s", "p99_ms", "max_memory_percent"):
+        if _positive(value[key]):
+            return f"has {key} {value[key]!r}: use a positive number"
+    if _fraction(value["max_error_rate"]):
+        return f"has max_error_rate {value['max_error_rate']!r}: use a fraction such as 0.01"
+    return None
+
+
+def _fraction(value: Any) -> str | None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < 1:
+        return "must be a fraction from 0 up to 1"
+    return None
+
+
+def _str_map(*required: str, paths: bool = False) -> Callable[[Any], str | None]:
+    def check(value: Any) -> str | None:
+        if not isinstance(value, Mapping) or not all(isinstance(v, str) for v in value.values()):
+            return "must be a dictionary of strings"
+        missing = [k for k in required if k not in value]
+        if missing:
+            return f"lacks {', '.join(missing)}"
+        if paths:
+            bad = [k for k, v in value.items() if v and not v.startswith("/")]
+            if bad:
+                return f"has {', '.join(bad)} not starting with '/' (a path, or '' where the target has none)"
+        return None
+
+    return check
+
+
+def _timeouts(value: Any) -> str | None:
+    if not isinstance(value, Mapping) or any(_duration(v) for v in value.values()):
+        return "must be a dictionary of suite -> time (it follows from the profile: leave it to common_variables)"
+    return None
+
+
+def _mapping(value: Any) -> str | None:
+    return None if isinstance(value, Mapping) else "must be a dictionary"
+
+
+def _vikunja_db(value: Any) -> str | None:
+    if not isinstance(value, Mapping):
+        return "must be a dictionary ({} when the task service's database is not reachable)"
+    if value and [k for k in ("host", "port", "dbname", "user") if k not in value]:
+        return "lacks one of host, port, dbname, user"
+    return None
+
+
+def _facts(value: Any) -> str | None:
+    if not isinstance(value, (list, tuple)):
+        return "must be a list (may be empty)"
+    for fact in value:
+        if not isinstance(fact, Mapping) or not {"question", "source"} <= set(fact):
+            return "each fact must be a dictionary with question, source (and answer_contains)"
+    return None
+
+
+def _phrases(value: Any) -> str | None:
+    if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) and v.strip() for v in value):
+        return "must be a list of non-empty strings (may be empty)"
+    return None
+
+
+LOAD_PROFILE_NAMES = ("baseline", "normal", "peak", "stress")
+CAPACITY_KEYS = ("step", "step_duration_s", "max_rate", "p99_ms", "max_error_rate", "max_memory_percent")
+
+
 @dataclass(frozen=True)
 class Rule:
     check: Callable[[Any], str | None]
     hint: str
+    required: bool = True  # False: checked where the variables file sets it
 
 
 RULES: dict[str, Rule] = {
@@ -147,6 +311,76 @@ RULES: dict[str, Rule] = {
     "CASCADE": Rule(_cascade, "{} or {'downstream_service': ..., 'downstream_breaker': ..., "
                               "'upstream_breaker': 'rag_api', 'error_budget': 0.01}"),
     "BREAKER_RECOVERY_BOUND_S": Rule(_positive, "the seed's breaker recovery bound: 60"),
+    # Bounds and targets (milliseconds, seconds, kilobytes, counts)
+    "API_P99_MS": Rule(_positive, "the seed's API p99 target: 300"),
+    "QUERY_P99_MS": Rule(_positive, "the seed's query p99 target: 500"),
+    "BREAKER_OVERHEAD_MS": Rule(_positive, "the seed's breaker overhead bound: 2"),
+    "DEGRADED_ANSWER_BOUND_S": Rule(_positive, "seconds a degraded answer may take"),
+    "ERROR_RESPONSE_BOUND_S": Rule(_positive, "seconds an error answer may take"),
+    "GATEWAY_TIMEOUT_BOUND_S": Rule(_positive, "seconds the gateway may hold a hung upstream"),
+    "HEALTH_CHECK_KEY_TTL_S": Rule(_positive, "the expiry of the health check's Redis key"),
+    "HEALTH_DETECTION_BOUND_S": Rule(_positive, "seconds the monitor may take to see a service down"),
+    "HEALTH_RECOVERY_BOUND_S": Rule(_positive, "seconds a recovery may take"),
+    "LEAK_MAX_SLOPE_KB": Rule(_positive, "memory growth per round that counts as a leak, in KB"),
+    "LEAK_MIN_GROWTH_KB": Rule(_positive, "total growth below which memory is not a leak, in KB"),
+    "RESPONSE_TIME_SAMPLES": Rule(_count, "how many requests a response-time measurement sends"),
+    "STOP_GRACE_S": Rule(_at_least_zero, "seconds between SIGTERM and SIGKILL when a test stops a service"),
+    "STREAM_FIRST_EVENT_MS": Rule(_positive, "milliseconds until a stream's first event"),
+    "STREAM_TOTAL_MS": Rule(_positive, "milliseconds a whole stream may take"),
+    "VOICE_LATENCY_BOUND_MS": Rule(_positive, "the seed's voice round-trip bound"),
+    "ALERT_RECEIVER_PORT": Rule(_port_or_zero, "the loopback port of the KG-4 alert receiver, 0 for any"),
+    # Durations (Robot time strings)
+    "BREAKER_LOAD_STAGE": Rule(_duration, "each stage of KG-2's stepped load, e.g. '60s'"),
+    "BREAKER_RECOVERY_LOAD": Rule(_duration, "the load held while a breaker recovers, e.g. '120s'"),
+    "LEAK_SETTLE": Rule(_duration, "how long descriptors may take to close after a round, e.g. '8s'"),
+    "PROFILE_COOLDOWN": Rule(_duration, "the quiet time between KG-5 runs, e.g. '5 min'"),
+    "SLOW_TOKEN_DELAY": Rule(_duration, "the per-token delay of a slow model, e.g. '10s'"),
+    # KG-5's load profiles and capacity search, the suites' timeouts, the contract's timings
+    "LOAD_PROFILES": Rule(_load_profiles, "{'baseline': {'users': 1, 'rate': '1/s', 'duration': '5 min'}, "
+                                          "'normal': ..., 'peak': ..., 'stress': ...}"),
+    "CAPACITY": Rule(_capacity, "{'step': '10%', 'step_duration_s': 300, 'max_rate': '2000/s', 'p99_ms': 1000, "
+                                "'max_error_rate': 0.01, 'max_memory_percent': 95}"),
+    "TEST_TIMEOUTS": Rule(_timeouts, "set by common_variables from the profile"),
+    "TIMINGS": Rule(_mapping, "set by common_variables from the profile"),
+    # Paths ('' where the target has no such route)
+    "AGGREGATE_HEALTH_PATH": Rule(_path, "/health at the gateway"),
+    "UI_SOCKETIO_PATH": Rule(_path, "/ws/socket.io (Chainlit)"),
+    "LLM_CONTROL_PATH": Rule(_path_or_empty, "the testbed's /_debug/llm, or ''"),
+    "STREAM_DEBUG_PATH": Rule(_path_or_empty, "the testbed's /_debug/streams, or ''"),
+    "BREAKER_CONTROL_PATH": Rule(_path_or_empty, "the testbed's /_debug/breakers, or ''"),
+    "VOICE_CONTROL_PATH": Rule(_path_or_empty, "the testbed's /_debug/voice, or ''"),
+    "VIKUNJA_GATEWAY_PREFIX": Rule(_path_or_empty, "the task service's prefix at the gateway (/vikunja), or ''"),
+    "MONITOR_PATHS": Rule(_str_map("aggregate", "detailed", "recovery", paths=True),
+                          "{'aggregate': '/health', 'detailed': '/health/detailed', 'recovery': '/health/recovery', "
+                          "'callbacks': '', 'hold': ''}"),
+    "SSE_GRAMMAR": Rule(_str_map("type_field", "token", "done", "error"),
+                        "the stream's event names: {'type_field': 'type', 'token': 'token', 'done': 'done', ...}"),
+    # URLs ('' where the target has none)
+    "MONITOR_URL": Rule(_url_or_empty, "the health monitor's API, or ''"),
+    "UI_URL": Rule(_url_or_empty, "the Chainlit UI reached directly, or '' (through the gateway)"),
+    "VIKUNJA_URL": Rule(_url_or_empty, "the task service, or '' where the stack runs none"),
+    "VOICE_URL": Rule(_url_or_empty, "the voice service, or ''"),
+    "DOCKER_URL": Rule(_url_or_empty, "unix:///var/run/docker.sock, Podman's socket, or ''", required=False),
+    # Names, lists and other strings
+    "AGGREGATE_SERVICES": Rule(_str_list, "the services the aggregate health report must cover"),
+    "PERFORMANCE_SERVICES": Rule(_str_list, "the services KG-5 captures resources of"),
+    "QUERY_CACHE_PATTERN": Rule(_nonempty_str, "the query cache's Redis keys, e.g. query:*"),
+    "QUERY_RECORD_ID_FIELD": Rule(_nonempty_str, "the query record's id field (txn_id in the stack)"),
+    "QUERY_STREAM": Rule(_nonempty_str, "the Redis stream of query records"),
+    "QUERY_STREAM_KEY": Rule(_nonempty_str, "the Redis stream of query records"),
+    "RAG_FACTS": Rule(_facts, "[{'question': ..., 'source': ..., 'answer_contains': ...}] or []"),
+    "VOICE_COMMANDS": Rule(_phrases, "phrases of the voice grammar, or []"),
+    "VOICE_WAKE_WORD": Rule(_nonempty_str, "the assistant's wake word"),
+    "COMPOSE_PROJECT": Rule(_string, "the compose project whose containers faults may touch, or ''"),
+    "BASELINE_REFERENCE_DIR": Rule(_string, "a folder of saved baselines to compare with, or ''"),
+    "SERVICE_LOG_DIR": Rule(_string, "a folder with one <service>.log each, or ''", required=False),
+    "REDIS_CA_FILE": Rule(_string, "the CA file of a TLS Redis, or ''", required=False),
+    "VIKUNJA_DB": Rule(_vikunja_db, "{'host': ..., 'port': ..., 'dbname': 'vikunja', 'user': ...} or {}"),
+    "TESTBED_REACH": Rule(_choice("full", "bare"), "XNAI_TESTBED_REACH: full or bare", required=False),
+    "TESTBED_BASE_PORT": Rule(_port_or_zero, "XNAI_TESTBED_BASE_PORT", required=False),
+    "TESTBED_RUN_DIR": Rule(_nonempty_str, "the testbed's run folder", required=False),
+    "VIKUNJA_TOKEN": Rule(_secret_or_empty, "from XNAI_VIKUNJA_TOKEN", required=False),
+    "VIKUNJA_DB_PASSWORD": Rule(_secret_or_empty, "from XNAI_VIKUNJA_DB_PASSWORD", required=False),
 }
 
 
@@ -155,7 +389,8 @@ def validate(variables: Mapping[str, Any]) -> None:
     problems = []
     for name, rule in RULES.items():
         if name not in variables:
-            problems.append(f"${{{name}}} is missing ({rule.hint}).")
+            if rule.required:
+                problems.append(f"${{{name}}} is missing ({rule.hint}).")
             continue
         err = rule.check(variables[name])
         if err:
@@ -168,6 +403,11 @@ def validate(variables: Mapping[str, Any]) -> None:
                 f"${{REQUIRED_SERVICES}} names {', '.join(unknown)}, not in ${{SERVICES}} "
                 f"(known: {', '.join(services)})."
             )
+        for list_name in ("AGGREGATE_SERVICES", "PERFORMANCE_SERVICES"):
+            strangers = [s for s in variables[list_name] if s not in services]
+            if strangers:
+                problems.append(f"${{{list_name}}} names {', '.join(strangers)}, not in ${{SERVICES}} "
+                                f"(known: {', '.join(services)}).")
         for name, svc in services.items():
             try:
                 check_host_allowed(svc["host"], variables["ALLOWED_HOSTS"])
