@@ -49,7 +49,7 @@ class XnaiErrors:
             raise Failure(str(err)) from None
 
     # --------------------------------------------------------- requests --
-    @keyword
+    @keyword("Send API Request")
     def send_api_request(self, method: str, path: str, json=None, body: str | None = None,  # noqa: A002
                          via: str = "gateway", within: timedelta = timedelta(seconds=10)) -> dict:
         """Sends ``method`` to ``path`` under the API prefix (``json`` body, or raw ``body`` text sent as

@@ -320,7 +320,7 @@ class XnaiFaults:
             raise Failure(str(err)) from None
         logger.info(outcome)
 
-    @keyword(tags=["requires:service-control"])
+    @keyword("Service Instance ID", tags=["requires:service-control"])
     def service_instance_id(self, service: str) -> str:
         """An id of the running instance of ``service`` (pid, or container id and start time); changes on restart.
 
@@ -506,7 +506,7 @@ class XnaiFaults:
         return self._control("breaker-bypass", "breaker_bypassed",
                              {"name": name, "bypass": True}, {"name": name, "bypass": False}, None)
 
-    @keyword(tags=["requires:llm-control"])
+    @keyword("Slow Down The LLM", tags=["requires:llm-control"])
     def slow_down_the_llm(self, token_delay: timedelta, duration: timedelta | None = None) -> str:
         """Makes the RAG API's LLM produce one token per ``token_delay`` (testbed: ``${LLM_CONTROL_PATH}``).
 
@@ -518,7 +518,7 @@ class XnaiFaults:
             raise Failure(f"token_delay={delay:g} s: use at most 10 s.")
         return self._llm("slow_llm", {"mode": "slow", "token_delay_s": delay}, _seconds(duration, "duration", False))
 
-    @keyword(tags=["requires:llm-control"])
+    @keyword("Make The LLM Fail", tags=["requires:llm-control"])
     def make_the_llm_fail(self, duration: timedelta | None = None, after_tokens: int = 0) -> str:
         """Makes every generation of the RAG API's LLM fail (the ``rag_api`` breaker counts the failures).
 

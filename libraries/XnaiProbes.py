@@ -54,7 +54,7 @@ class XnaiProbes:
             raise Failure(f"No service named '{name}' in ${{SERVICES}}. Known: {', '.join(services)}.")
         return services[name]
 
-    @keyword
+    @keyword("Probe URL")
     def probe_url(self, url: str, timeout: timedelta = timedelta(seconds=2), method: str = "GET") -> dict:
         """Sends one request and returns ``outcome`` (ok, refused, reset, closed, timeout, incomplete),
         ``status``, ``elapsed_ms`` and ``size`` (body bytes read).

@@ -32,7 +32,7 @@ class XnaiRAG:
         except targetconfig.TargetConfigError as err:
             raise Failure(str(err)) from None
 
-    @keyword(tags=["requires:rag-facts"])
+    @keyword("Get RAG Facts", tags=["requires:rag-facts"])
     def get_rag_facts(self) -> list:
         """``${RAG_FACTS}``: each ``question``, ``source`` (the document holding the answer) and
         ``answer_contains``.  Skips the test when the target lists none (the facts depend on its corpus).

@@ -380,7 +380,7 @@ class XnaiTarget:
         if errors:
             raise Failure("\n".join(errors))
 
-    @keyword
+    @keyword("Service Health URL")
     def service_health_url(self, service: str) -> str:
         """Returns the health URL configured for ``service`` in ``${SERVICES}``.
 

@@ -26,7 +26,7 @@ class XnaiUI:
     def _var(name: str, default=None):
         return BuiltIn().get_variable_value("${%s}" % name, default)
 
-    @keyword(tags=["requires:ui"])
+    @keyword("Ask Through The UI", tags=["requires:ui"])
     def ask_through_the_ui(self, question: str, timeout: str = "20s") -> dict:
         """Asks ``question`` over a WebSocket-only Socket.IO connection and returns the answer.
 
@@ -53,7 +53,7 @@ class XnaiUI:
                     f"errors: {answer.errors}")
         return result
 
-    @keyword
+    @keyword("UI Answer Should Be Streamed")
     def ui_answer_should_be_streamed(self, answer: dict, min_tokens: int = 5) -> None:
         """Fails unless the answer came over a WebSocket as at least ``min_tokens`` streamed tokens
         that add up to the final message, with no error message.
