@@ -26,8 +26,9 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(REPO), str(REPO / "libraries")]
 
-from testbed.services import find_binary  # noqa: E402
 from xnai_qa import load  # noqa: E402
+
+from testbed.services import find_binary  # noqa: E402
 
 SECONDS = float(os.environ.get("BENCH_SECONDS", "5"))
 USERS = int(os.environ.get("BENCH_USERS", "64"))

@@ -13,12 +13,10 @@ import time
 import uuid
 from datetime import timedelta
 
-
 from robot.api import logger
 from robot.api.deco import keyword, library
 from robot.api.exceptions import Failure, SkipExecution
 from robot.libraries.BuiltIn import BuiltIn
-
 from xnai_qa import breakers, capabilities, charts, redisconn, report, safehttp
 
 

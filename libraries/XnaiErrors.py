@@ -20,7 +20,6 @@ from robot.api import logger
 from robot.api.deco import keyword, library
 from robot.api.exceptions import Failure
 from robot.libraries.BuiltIn import BuiltIn
-
 from xnai_qa import safehttp, targetconfig
 
 ERROR_FIELDS = ("error_code", "message", "category", "http_status", "timestamp", "details",

@@ -24,15 +24,20 @@ from robot.api import logger
 from robot.api.deco import keyword, library
 from robot.api.exceptions import Failure
 from robot.libraries.BuiltIn import BuiltIn
-
 from xnai_qa import capabilities, safehttp, targetconfig
-from xnai_qa.faults.backends import DockerBackend, FaultError, ProxyClient, make_backend, perform_undo
+from xnai_qa.faults.backends import (
+    DockerBackend,
+    FaultError,
+    ProxyClient,
+    make_backend,
+    perform_undo,
+)
 from xnai_qa.faults.ledger import Ledger, heal_ledger
 
 STREAMS = ("downstream", "upstream")
 
 
-def _seconds(value: timedelta | float | int | None, name: str, allow_zero: bool = True) -> float | None:
+def _seconds(value: timedelta | float | None, name: str, allow_zero: bool = True) -> float | None:
     if value is None:
         return None
     secs = value.total_seconds() if isinstance(value, timedelta) else float(value)

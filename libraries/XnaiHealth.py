@@ -21,7 +21,6 @@ from robot.api import logger
 from robot.api.deco import keyword, library
 from robot.api.exceptions import Failure, SkipExecution
 from robot.libraries.BuiltIn import BuiltIn
-
 from xnai_qa import capabilities, report, safehttp
 
 STATUSES = ("healthy", "degraded", "unhealthy", "unknown")

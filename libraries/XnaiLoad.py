@@ -19,7 +19,6 @@ from robot.api import logger
 from robot.api.deco import keyword, library
 from robot.api.exceptions import Failure
 from robot.libraries.BuiltIn import BuiltIn
-
 from xnai_qa import charts, load, report, safehttp
 
 MAX_DURATION_S = 3600

@@ -11,8 +11,16 @@ from robot.api import logger
 from robot.api.deco import keyword, library
 from robot.api.exceptions import Failure
 from robot.libraries.BuiltIn import BuiltIn
-
-from xnai_qa import baselines, capabilities, charts, leaks, report, resources, safehttp, stats
+from xnai_qa import (
+    baselines,
+    capabilities,
+    charts,
+    leaks,
+    report,
+    resources,
+    safehttp,
+    stats,
+)
 from xnai_qa.faults.backends import FaultError, make_backend, service_pid
 
 MAX_SAMPLES = 10_000

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import socket
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import requests
 from robot.api import logger
 from robot.api.deco import keyword, library
 from robot.api.exceptions import Failure
 from robot.libraries.BuiltIn import BuiltIn
-
 from xnai_qa import capabilities, safehttp, targetconfig
 
 OUTCOMES = ("ok", "refused", "reset", "closed", "timeout", "incomplete")
@@ -174,7 +173,7 @@ class XnaiProbes:
         container = backend.container(service, self._service(service))
         started = container.attrs.get("State", {}).get("StartedAt", "")  # e.g. 2026-11-26T21:37:15.123456789Z
         try:
-            since = datetime.fromisoformat(started[:19]).replace(tzinfo=timezone.utc)
+            since = datetime.fromisoformat(started[:19]).replace(tzinfo=UTC)
         except ValueError:
             since = None
         return container.logs(since=since).decode(errors="replace")

@@ -18,7 +18,6 @@ from robot.api import logger
 from robot.api.deco import keyword, library
 from robot.api.exceptions import Failure
 from robot.libraries.BuiltIn import BuiltIn
-
 from xnai_qa import capabilities, safehttp
 from xnai_qa.sse import Event, FramingError, Grammar, decode_payloads, grammar_problems
 from xnai_qa.sseclient import StreamOptions, open_stream
@@ -102,7 +101,7 @@ class XnaiSSE:
         self._check(url)
         try:
             result = asyncio.run(open_stream(url, body, opts))
-        except (OSError, asyncio.TimeoutError) as err:
+        except (TimeoutError, OSError) as err:
             raise Failure(f"Stream from {url} failed: {type(err).__name__}: {err}") from None
         return self._finish(result)
 

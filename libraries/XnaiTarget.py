@@ -21,7 +21,6 @@ from robot.api.deco import keyword, library
 from robot.api.exceptions import Failure, FatalError, SkipExecution
 from robot.libraries.BuiltIn import BuiltIn
 from robot.utils import escape
-
 from xnai_qa import capabilities, safehttp, targetconfig
 from xnai_qa.faults.backends import FaultError, make_backend
 from xnai_qa.faults.ledger import heal_ledger

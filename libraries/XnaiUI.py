@@ -14,7 +14,6 @@ from robot.api.deco import keyword, library
 from robot.api.exceptions import Failure
 from robot.libraries.BuiltIn import BuiltIn
 from robot.utils import timestr_to_secs
-
 from xnai_qa import safehttp, uiclient
 
 

@@ -152,7 +152,7 @@ class TestbedConfig:
         return json.dumps(asdict(self), indent=2, sort_keys=True)
 
     @classmethod
-    def from_file(cls, path: Path) -> "TestbedConfig":
+    def from_file(cls, path: Path) -> TestbedConfig:
         try:
             data = json.loads(path.read_text())
         except (OSError, ValueError) as err:

@@ -83,7 +83,7 @@ class Toxic:
     used: int = 0  # http_status: how many connections it answered
 
     @classmethod
-    def from_json(cls, data: dict, name: str | None = None) -> "Toxic":
+    def from_json(cls, data: dict, name: str | None = None) -> Toxic:
         if not isinstance(data, dict):
             raise ApiError(400, "toxic must be a JSON object")
         ttype = data.get("type")
@@ -116,7 +116,7 @@ class Toxic:
 class Connection:
     """One client connection through a proxy, with its toxicity rolls."""
 
-    def __init__(self, proxy: "Proxy", client_writer: asyncio.StreamWriter):
+    def __init__(self, proxy: Proxy, client_writer: asyncio.StreamWriter):
         self.proxy = proxy
         self.client_writer = client_writer
         self.upstream_writer: asyncio.StreamWriter | None = None
@@ -191,13 +191,13 @@ class _Side(asyncio.StreamReaderProtocol):
 
     HIGH_WATER = 64 * 1024
 
-    def __init__(self, proxy: "Proxy", client_connected_cb=None):
+    def __init__(self, proxy: Proxy, client_connected_cb=None):
         self.reader = asyncio.StreamReader(limit=2**20)  # held here: the base class keeps only a weak reference
         super().__init__(self.reader, client_connected_cb)
         self.proxy = proxy
         self.peer: asyncio.Transport | None = None  # where this socket's data goes
         self.pipe: dict | None = None  # the pipe task's state for this direction, once it runs
-        self.conn: "Connection | None" = None
+        self.conn: Connection | None = None
         self.stream = ""
 
     def data_received(self, data: bytes) -> None:
@@ -304,7 +304,7 @@ class Proxy:
             await writer.drain()
             writer.close()
 
-    async def _pipe(self, conn: Connection, reader, writer, stream: str, side: "_Side | None" = None) -> None:
+    async def _pipe(self, conn: Connection, reader, writer, stream: str, side: _Side | None = None) -> None:
         half_closed = False
         # Chunks are stamped when they arrive, by a reader task of their own, so a delay applied
         # to one chunk does not also delay the chunks that arrived meanwhile (as in Toxiproxy).

@@ -19,9 +19,9 @@ import stat
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 from .config import PROXIED, REPO_ROOT, TestbedConfig
 

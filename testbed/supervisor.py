@@ -16,10 +16,10 @@ import os
 import signal
 import subprocess
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import psutil
 
@@ -530,7 +530,8 @@ def faults_in_place(cfg: TestbedConfig) -> list[str]:
             lines.append(f"ledger {record['id']}: {record['kind']} on {record['service']} (by pid {record.get('pid')}; "
                          f"'python -m xnai_qa.faults heal {ledger}' undoes it)")
     try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{cfg.port('faultproxy')}/proxies", timeout=2) as resp:  # noqa: S310
+        direct = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # loopback: never via HTTP_PROXY
+        with direct.open(f"http://127.0.0.1:{cfg.port('faultproxy')}/proxies", timeout=2) as resp:
             proxies = json.loads(resp.read())
     except (OSError, ValueError):
         proxies = {}

@@ -101,3 +101,13 @@ def testbed_env(tmp_path, monkeypatch):
     for command in ("down", "clean"):
         subprocess.run([sys.executable, "-m", "testbed", command], cwd=REPO, env={**os.environ, **env},  # noqa: S603
                        capture_output=True, timeout=120, check=False)
+
+
+def load_tool(name: str):
+    """``tools/<name>.py`` as a module (the tools are scripts, not a package)."""
+    import importlib.util  # noqa: PLC0415
+
+    spec = importlib.util.spec_from_file_location(name, REPO / "tools" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

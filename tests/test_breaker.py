@@ -5,9 +5,9 @@ import json
 
 import pytest
 import redis.asyncio as aioredis
+from xnai_qa.contract import BreakerSpec
 
 from testbed.rag_api.breaker import CircuitOpenError, RedisCircuitBreaker
-from xnai_qa.contract import BreakerSpec
 
 
 class Clock:

@@ -11,7 +11,6 @@ from pathlib import Path
 
 import pytest
 from robot.api import ExecutionResult
-
 from xnai_qa import capabilities, needs
 
 REPO = Path(__file__).resolve().parent.parent
@@ -137,7 +136,7 @@ def test_a_bare_testbed_gives_each_verdict_its_own_kind(tmp_path):
              "--log", "NONE", "--report", "NONE", *[a for t in tests for a in ("--test", t)], "suites/"],
             cwd=REPO, env=env, capture_output=True, text=True, timeout=600, check=False,
         )
-        bad = subprocess.run(  # noqa: S603
+        subprocess.run(  # noqa: S603 - its output.xml is read below
             [sys.executable, "-m", "robot", "--outputdir", str(tmp_path / "bad"), "--console", "none",
              "--log", "NONE", "--report", "NONE", "--variable", "REQUEST_TIMEOUT_S:-1", "--test", tests[2],
              "suites/"],

@@ -1,19 +1,17 @@
 """Dependencies earn their pin: the hash lock matches requirements.txt, and the installed set is
 consistent (pip check)."""
 
-import importlib.util
 import subprocess
 import sys
 from pathlib import Path
+
+from .conftest import load_tool
 
 REPO = Path(__file__).resolve().parent.parent
 
 
 def _lock_tool():
-    spec = importlib.util.spec_from_file_location("lock", REPO / "tools" / "lock.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_tool("lock")
 
 
 def test_the_hash_lock_pins_exactly_what_requirements_txt_pins():

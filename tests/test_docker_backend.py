@@ -12,7 +12,6 @@ printed.
 from __future__ import annotations
 
 import contextlib
-import importlib.util
 import io
 import os
 import re
@@ -26,11 +25,10 @@ from pathlib import Path
 
 import pytest
 import requests
-
 from xnai_qa.faults.backends import DockerBackend, FaultError, perform_undo
 from xnai_qa.faults.ledger import Ledger
 
-from .conftest import free_port
+from .conftest import free_port, load_tool
 
 REPO = Path(__file__).resolve().parent.parent
 IMAGE = "xnai-test/busybox:1"
@@ -343,17 +341,10 @@ def test_fault_keywords_drive_the_engine_and_read_its_logs_and_process_figures(w
 
 
 # ------------------------------------------------------------ images --
-def _images():
-    spec = importlib.util.spec_from_file_location("images", REPO / "tools" / "images.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.fixture(scope="session")
 def images():
     """tools/images.py, with the base root filesystem made (mmdebstrap) or taken from its cache."""
-    module = _images()
+    module = load_tool("images")
     try:
         module.base_rootfs()
     except module.ImageError as err:

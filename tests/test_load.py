@@ -8,7 +8,6 @@ import time
 
 import pytest
 from aiohttp import web
-
 from xnai_qa import load
 
 from .conftest import free_port

@@ -4,7 +4,6 @@ malformed answers that both load engines must classify (never counted as OK)."""
 import asyncio
 
 import pytest
-
 from xnai_qa import load
 from xnai_qa.rawhttp import IncompleteResponse, RawClient, ResponseError
 

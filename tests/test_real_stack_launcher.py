@@ -11,17 +11,15 @@ import time
 from pathlib import Path
 
 import pytest
-
 from xnai_qa import resources, targetconfig
+
+from .conftest import load_tool
 
 REPO = Path(__file__).resolve().parent.parent
 
 
 def _launcher():
-    spec = importlib.util.spec_from_file_location("real_stack", REPO / "tools" / "real_stack.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_tool("real_stack")
 
 
 def test_requirements_keep_one_pin_per_package_the_later_one_and_leave_out_the_model():

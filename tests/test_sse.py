@@ -3,8 +3,13 @@
 import json
 
 import pytest
-
-from xnai_qa.sse import FramingError, Grammar, SSEParser, decode_payloads, grammar_problems
+from xnai_qa.sse import (
+    FramingError,
+    Grammar,
+    SSEParser,
+    decode_payloads,
+    grammar_problems,
+)
 
 
 def parse(*chunks: bytes):

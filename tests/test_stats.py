@@ -1,5 +1,4 @@
 import pytest
-
 from xnai_qa import stats
 
 

@@ -3,7 +3,6 @@ from pathlib import Path
 
 import pytest
 from robot.api.types import Secret
-
 from xnai_qa import targetconfig
 from xnai_qa.targetconfig import TargetConfigError, common_variables
 
@@ -210,7 +209,7 @@ def test_every_suite_takes_its_timeout_from_the_profile():
 
     keys = set(common_variables("fast")["TEST_TIMEOUTS"])
     for path in sorted((REPO / "suites").glob("[0-9]*.robot")):
-        found = re.findall(r"^Test Timeout\s+\$\{TEST_TIMEOUTS\}\[(\w+)\]\s*$", path.read_text(), flags=re.M)
+        found = re.findall(r"^Test Timeout\s+\$\{TEST_TIMEOUTS\}\[(\w+)\]\s*$", path.read_text(), flags=re.MULTILINE)
         assert len(found) == 1 and found[0] in keys, f"{path.name}: Test Timeout    ${{TEST_TIMEOUTS}}[<one of {keys}>]"
 
 

@@ -181,7 +181,6 @@ def test_status_shows_a_paused_service_and_up_refuses_other_settings(testbed_env
         assert cli(testbed_env, "service", "resume", "mkdocs").returncode == 0
         # Faults a killed run left: an open ledger entry, a toxic on the fault proxy.
         import requests  # noqa: PLC0415
-
         from xnai_qa.faults.ledger import Ledger  # noqa: PLC0415
 
         described = json.loads(cli(testbed_env, "describe").stdout)

@@ -11,10 +11,10 @@ import sys
 import time
 
 import psutil
+from XnaiFaults import UNDO_LATE_S, XnaiFaults
 
 from testbed import supervisor
 from testbed.config import TestbedConfig
-from XnaiFaults import UNDO_LATE_S, XnaiFaults
 
 
 def _timed(applied: float, duration: float, undone: float | None, error: str | None = None) -> dict:

@@ -4,7 +4,6 @@ import asyncio
 import socket
 
 import pytest
-
 from xnai_qa import uiclient
 
 

@@ -14,7 +14,6 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 import requests
-
 from xnai_qa import load, safehttp, targetconfig
 from xnai_qa.targetconfig import TargetConfigError
 

@@ -6,10 +6,10 @@ import wave
 from array import array
 
 import pytest
+from xnai_qa import wavcheck
 
 from testbed.voice.app import GRAMMAR
 from testbed.voice.audio import BadAudio, pcm16_mono, resample, with_true_sizes
-from xnai_qa import wavcheck
 
 
 def clip(seconds: float = 0.5, rate: int = 22050, streamed: bool = False) -> bytes:

@@ -65,7 +65,12 @@ def locked(path: Path) -> dict[str, tuple[str, list[str]]]:
 
 
 def release_hashes(session, index: str, name: str, version: str) -> list[str]:
-    from packaging.utils import InvalidSdistFilename, InvalidWheelFilename, parse_sdist_filename, parse_wheel_filename  # noqa: PLC0415
+    from packaging.utils import (  # noqa: PLC0415
+        InvalidSdistFilename,
+        InvalidWheelFilename,
+        parse_sdist_filename,
+        parse_wheel_filename,
+    )
     from packaging.version import Version  # noqa: PLC0415
 
     resp = session.get(f"{index.rstrip('/')}/{canonical(name)}/", timeout=60,

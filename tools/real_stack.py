@@ -231,7 +231,7 @@ def _caddyfile(src: Path, ports: dict[str, int]) -> str:
     moved off 2019, each upstream host name mapped to a loopback port (the RAG API's to ours)."""
     text = (src / "infra/docker/Caddyfile").read_text()
     text = text.replace("admin 127.0.0.1:2019", f"admin 127.0.0.1:{ports['caddy_admin']}\n  default_bind 127.0.0.1")
-    text = re.sub(r"^:8000 \{", f":{ports['gateway']} {{", text, flags=re.M)
+    text = re.sub(r"^:8000 \{", f":{ports['gateway']} {{", text, flags=re.MULTILINE)
 
     def upstream(match: re.Match) -> str:
         if match.group(1) == "xnai_rag_api":

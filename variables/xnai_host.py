@@ -17,7 +17,6 @@ each) its logs.  ``tools/real_stack.py`` sets both for the stack's code it runs.
 """
 
 import json
-
 import os
 
 from xnai_qa.targetconfig import common_variables, real_stack_variables

@@ -133,7 +133,7 @@ class _AiohttpSender:
                                             allow_redirects=False) as resp:
                 await resp.read()
                 return None if resp.status in spec.ok_statuses else f"status {resp.status}"
-        except asyncio.TimeoutError:
+        except TimeoutError:
             return "timeout"
         except (aiohttp.ClientError, OSError) as err:
             return type(err).__name__

@@ -10,7 +10,8 @@ proxy named by the environment.
 
 from __future__ import annotations
 
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 import requests
 

@@ -146,10 +146,10 @@ async def open_stream(url: str, body: dict, opts: StreamOptions) -> dict:
                 if stop_at is not None and now >= stop_at:
                     result["ended_by"] = f"client after {opts.stop_after_s:g} s"
                     return result
-                raise asyncio.TimeoutError()
+                raise TimeoutError()
             try:
                 pending = await asyncio.wait_for(reader.read(65536), limit - now)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 if stop_at is not None and loop.time() >= stop_at - 0.001:
                     result["ended_by"] = f"client after {opts.stop_after_s:g} s"
                     return result

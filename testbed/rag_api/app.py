@@ -16,7 +16,7 @@ import os
 import time
 import uuid
 from contextlib import asynccontextmanager
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import aiohttp
@@ -134,7 +134,7 @@ def _llm_traceback() -> str:
 
 
 def _now_iso() -> str:
-    return datetime.now(timezone.utc).isoformat()
+    return datetime.now(UTC).isoformat()
 
 
 def error_body(request: Request, status: int, code: str, message: str, category: str,
@@ -306,7 +306,7 @@ def create_app(cfg: TestbedConfig | None = None) -> FastAPI:
             async with state["http"].post(url, json={"text": req.query}) as resp:
                 resp.raise_for_status()
                 await resp.json()
-        except (aiohttp.ClientError, asyncio.TimeoutError, ValueError) as err:
+        except (TimeoutError, aiohttp.ClientError, ValueError) as err:
             await breaker.record_failure()
             if cfg.has_defect("downstream-failure-cascades"):
                 raise DownstreamError(str(err)) from err
@@ -529,7 +529,7 @@ def create_app(cfg: TestbedConfig | None = None) -> FastAPI:
                 "inbound_connections": inbound, "redis_connections": to_redis,
                 "other_sockets": sockets - inbound - to_redis}
 
-    def release_stream(resource: "StreamResources", disconnected: bool) -> None:
+    def release_stream(resource: StreamResources, disconnected: bool) -> None:
         """Give back what one stream took (or, under a defect switch, forget to)."""
         if disconnected and resource.frames == 0 and cfg.has_defect("cleanup-skipped-before-first-event"):
             return  # the sse-starlette #156 trap: a stream that never sent a frame is never cleaned

@@ -16,8 +16,7 @@ from pathlib import Path
 CORPUS_DIR = Path(__file__).resolve().parent.parent / "corpus"
 _WORD = re.compile(r"[a-z0-9_]+")
 _STOP = frozenset(
-    "a an and are as at be by for from how in is it its of on or the to what which who with does do "
-    "after when where why this that there their".split()
+    ["a", "an", "and", "are", "as", "at", "be", "by", "for", "from", "how", "in", "is", "it", "its", "of", "on", "or", "the", "to", "what", "which", "who", "with", "does", "do", "after", "when", "where", "why", "this", "that", "there", "their"]
 )
 
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import os
 from contextlib import asynccontextmanager
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import psycopg
@@ -67,7 +67,7 @@ class DatabaseUnavailable(Exception):
 
 
 def _iso(value) -> str:
-    return value.astimezone(timezone.utc).isoformat() if isinstance(value, datetime) else value
+    return value.astimezone(UTC).isoformat() if isinstance(value, datetime) else value
 
 
 def _task(row: dict) -> dict:
