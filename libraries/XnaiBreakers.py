@@ -303,6 +303,25 @@ class XnaiBreakers:
                           f"{int(calls) - grew} updates were lost (read-modify-write without a lock?).")
         return grew
 
+    @keyword
+    def breaker_counters_should_have_grown(self, before: dict, after: dict, calls: int, successes: int,
+                                           failures: int) -> None:
+        """Fails unless the breaker's ``total_calls``, ``total_successes`` and ``total_failures`` grew by
+        exactly these numbers between two readings of `Get Circuit Breaker State` (a reading of a reset
+        breaker counts as zeros).  Skipped (with the reason) for a breaker format that keeps no counters.
+
+        Example:
+        | Breaker Counters Should Have Grown | ${before} | ${after} | calls=3 | successes=2 | failures=1 |
+        """
+        if "total_calls" not in after:
+            raise SkipExecution("This breaker format keeps no call counters (the seed's plain form).")
+        expected = {"total_calls": int(calls), "total_successes": int(successes), "total_failures": int(failures)}
+        grew = {key: int(after.get(key) or 0) - int(before.get(key) or 0) for key in expected}
+        wrong = [f"{key} grew by {grew[key]}, not {value}" for key, value in expected.items() if grew[key] != value]
+        if wrong:
+            raise Failure(f"The breaker's counters do not match {calls} calls ({successes} answered, {failures} "
+                          f"failed): {'; '.join(wrong)}.")
+
     # --------------------------------------------------------- overhead --
     @keyword(tags=["requires:breaker-bypass"])
     def measure_breaker_overhead(self, name: str = "rag_api", samples: int = 320, rounds: int = 16,

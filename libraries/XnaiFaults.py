@@ -55,7 +55,7 @@ def _clock(epoch: float) -> str:
 
 
 # Faults of the model: once undone, the API must answer again before the next test (see _undo_many).
-MODEL_FAULTS = ("slow_llm", "failing_llm")
+MODEL_FAULTS = ("slow_llm", "failing_llm", "crashing_llm")
 # The variable naming each control route (under the RAG API, or under a base URL).
 ROUTE_VARIABLE = {"llm-control": "LLM_CONTROL_PATH", "breaker-bypass": "BREAKER_CONTROL_PATH",
                   "voice-control": "VOICE_CONTROL_PATH"}
@@ -539,6 +539,18 @@ class XnaiFaults:
         if int(after_tokens):
             control["fail_after_tokens"] = int(after_tokens)
         return self._llm("failing_llm", control, _seconds(duration, "duration", False))
+
+    @keyword("Make The LLM Crash", tags=["requires:llm-control"])
+    def make_the_llm_crash(self, duration: timedelta | None = None) -> str:
+        """Makes every generation raise an error the RAG API's handlers do not expect (a bug, not a
+        model's reported failure), so the API's last-resort error handling answers.  On the real stack's
+        stand-in model (``tools/real_stack.py``) it raises, as its ``fail`` does.
+
+        Example:
+        | Make The LLM Crash |
+        """
+        return self._llm("crashing_llm", {"mode": "crash", "token_delay_s": None},
+                         _seconds(duration, "duration", False))
 
     @keyword(tags=["requires:voice-control"])
     def make_the_voice_engine_fail(self, engine: str, duration: timedelta | None = None) -> str:

@@ -119,6 +119,35 @@ class XnaiHealth:
         return report
 
     @keyword
+    def check_counts_should_be_consistent(self, report: dict) -> None:
+        """Fails unless every service of a `Get Health Report` has counters that agree: at least one check,
+        ``consecutive_failures`` and ``consecutive_successes`` one of them zero and together at most
+        ``total_checks``, and a ``healthy`` service with no failure in its run.
+
+        Example:
+        | ${report}= | Get Health Report |
+        | Check Counts Should Be Consistent | ${report} |
+        """
+        problems = []
+        for name, svc in report["services"].items():
+            try:
+                failures, successes = int(svc["consecutive_failures"]), int(svc["consecutive_successes"])
+                total = int(svc["total_checks"])
+            except (KeyError, TypeError, ValueError) as err:
+                problems.append(f"{name}: the counters are missing or not numbers ({err})")
+                continue
+            if total < 1:
+                problems.append(f"{name}: no check counted")
+            if (failures == 0) == (successes == 0):
+                problems.append(f"{name}: {failures} failures and {successes} successes in a row (one must be 0)")
+            if failures + successes > total:
+                problems.append(f"{name}: {failures} + {successes} in a row but only {total} checks")
+            if svc.get("status") == "healthy" and failures:
+                problems.append(f"{name}: healthy with {failures} failures in a row")
+        if problems:
+            raise Failure("The monitor's check counts disagree: " + "; ".join(problems) + ".")
+
+    @keyword
     def get_aggregate_health(self, via: str = "gateway", if_missing: str = "skip") -> dict:
         """The seed's aggregate report (``status``, ``services``, ``timestamp``) ``via`` the gateway or
         the monitor ``direct``.

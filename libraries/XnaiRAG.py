@@ -95,3 +95,57 @@ class XnaiRAG:
         results = resp.json().get("results", [])
         logger.info(f"{query!r}: " + ", ".join(f"{r.get('id')} ({r.get('score')})" for r in results))
         return results
+
+    @keyword
+    def answer_figures_should_agree(self, reply: dict) -> None:
+        """Fails unless an answer of `Ask And Time` reports figures that agree: ``tokens_generated`` above
+        zero, ``duration_ms`` above zero and not longer than the client waited, and ``token_rate_tps``
+        the tokens over that duration (within 2 %, the contract's rounding aside).
+
+        Example:
+        | ${reply}= | Ask And Time | ${question} |
+        | Answer Figures Should Agree | ${reply} |
+        """
+        answer = reply["answer"]
+        tokens, duration_ms, rate = (answer.get(k) for k in ("tokens_generated", "duration_ms", "token_rate_tps"))
+        if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (tokens, duration_ms, rate)):
+            raise Failure(f"The answer lacks its figures as numbers: tokens_generated {tokens!r}, duration_ms "
+                          f"{duration_ms!r}, token_rate_tps {rate!r}.")
+        problems = []
+        if tokens <= 0 or duration_ms <= 0:
+            problems.append(f"{tokens} tokens in {duration_ms} ms")
+        if duration_ms > reply["seconds"] * 1000 + 5:
+            problems.append(f"duration_ms {duration_ms} is longer than the {reply['seconds'] * 1000:.0f} ms the "
+                            "client waited")
+        if duration_ms > 0:
+            expected = tokens / (duration_ms / 1000)
+            if abs(rate - expected) > 0.02 * expected + 0.01:
+                problems.append(f"token_rate_tps {rate} is not {tokens} tokens over {duration_ms} ms "
+                                f"({expected:.2f}/s)")
+        if problems:
+            raise Failure("The answer's figures disagree: " + "; ".join(problems) + ".")
+
+    @keyword
+    def search_results_should_follow_the_contract(self, results: list) -> None:
+        """Fails unless every result of `Search The Docs` has the contract's fields (``id``, ``name``,
+        ``description`` as text, ``links`` a list of texts, ``score`` a number) and the scores never rise
+        down the list (best first).
+
+        Example:
+        | Search Results Should Follow The Contract | ${results} |
+        """
+        problems = []
+        for index, result in enumerate(results):
+            text = [f for f in ("id", "name", "description") if not isinstance(result.get(f), str)]
+            if text:
+                problems.append(f"result {index}: {', '.join(text)} not text")
+            links = result.get("links")
+            if not isinstance(links, list) or not all(isinstance(link, str) for link in links):
+                problems.append(f"result {index}: links {links!r} is not a list of texts")
+            if not isinstance(result.get("score"), (int, float)) or isinstance(result.get("score"), bool):
+                problems.append(f"result {index}: score {result.get('score')!r} is not a number")
+        scores = [r["score"] for r in results if isinstance(r.get("score"), (int, float))]
+        if any(later > earlier for earlier, later in zip(scores, scores[1:], strict=False)):
+            problems.append(f"the scores are not best first: {scores}")
+        if problems:
+            raise Failure("The search results do not follow the contract: " + "; ".join(problems) + ".")

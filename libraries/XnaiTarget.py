@@ -149,6 +149,8 @@ class XnaiTarget:
         if not timeouts or self._announced_timeouts:
             return
         self._announced_timeouts = True
+        # In output.xml, so the next run's planned wall time uses this run's suite times only in this profile.
+        BuiltIn().set_suite_metadata("Profile", self._var("PROFILE"), top=True)
         from robot.utils import secs_to_timestr, timestr_to_secs  # noqa: PLC0415
 
         longest = max(timeouts, key=lambda k: timestr_to_secs(timeouts[k]))

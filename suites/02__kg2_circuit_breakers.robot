@@ -11,7 +11,8 @@ Documentation    KG-2: the RAG API's circuit breaker opens after its failure thr
 ...              ``breaker-never-opens``, ``breaker-never-half-opens``, ``breaker-closes-after-one-success``,
 ...              ``breaker-state-not-in-redis``, ``breaker-state-lost-on-restart``, ``breaker-ttl-missing``,
 ...              ``breaker-half-open-unlimited``, ``breaker-loses-concurrent-updates``,
-...              ``downstream-failure-cascades``.
+...              ``downstream-failure-cascades``, ``breaker-success-keeps-failures``,
+...              ``breaker-failures-not-totalled``.
 ...
 ...              Where the breaker never reaches Redis (nothing of it is observable), *A Query Writes The
 ...              Breaker State To Redis* fails, once, and every other test here and in ``Kg2 Breaker Timing``
@@ -51,6 +52,30 @@ Breaker Opens After The Failure Threshold
     Circuit Breaker Should Be    ${BREAKER}    closed
     Ask A Fresh Question    500
     Circuit Breaker Should Be    ${BREAKER}    open
+
+Only Consecutive Failures Count Toward The Threshold
+    [Documentation]    The seed's breaker opens after consecutive failures: an answered call in between
+    ...    starts the count again.
+    [Tags]    requires:llm-control
+    ${threshold}    Failure Threshold Of    ${BREAKER}
+    Fail Fresh Questions    ${threshold - 1}
+    Ask A Fresh Question    200
+    Fail Fresh Questions    ${threshold - 1}
+    Circuit Breaker Should Be    ${BREAKER}    closed
+    Fail Fresh Questions    1
+    Circuit Breaker Should Be    ${BREAKER}    open
+
+The Breaker State Counts Every Call
+    [Documentation]    The state in Redis counts each call, success and failure (the contract's
+    ...    ``total_calls``, ``total_successes``, ``total_failures`` and the run of ``failure_count``).
+    [Tags]    requires:llm-control
+    ${before}    Get Circuit Breaker State    ${BREAKER}
+    Ask A Fresh Question    200
+    Ask A Fresh Question    200
+    Fail Fresh Questions    1
+    ${after}    Get Circuit Breaker State    ${BREAKER}
+    Breaker Counters Should Have Grown    ${before}    ${after}    calls=3    successes=2    failures=1
+    Should Be Equal As Integers    ${after}[failure_count]    1    The run of failures since the last success
 
 Open Breaker Rejects Calls With 503
     [Tags]    requires:llm-control
@@ -181,6 +206,13 @@ Start Query Load
     ${load}    Start Load In Background    ${QUERY_URL}    rate=${rate}    duration=${duration}    method=POST
     ...    json=${FRESH_QUERY}    name=${name}
     RETURN    ${load}
+
+Fail Fresh Questions
+    [Documentation]    Asks ``count`` fresh questions while the LLM fails (each a 500), then lets it work again.
+    [Arguments]    ${count}
+    Make The LLM Fail
+    Repeat Keyword    ${count} times    Ask A Fresh Question    500
+    Remove All Faults
 
 Fail The LLM Until The Breaker Opens
     [Documentation]    Makes the LLM fail, waits for the breaker to open, then lets the LLM work again.

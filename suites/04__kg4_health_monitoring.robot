@@ -12,7 +12,7 @@ Documentation     KG-4: the health monitor detects failures within its bound, fi
 ...               ``monitor-slow-detection``, ``monitor-no-restart``, ``alert-never-sent``,
 ...               ``alert-wrong-payload``, ``aggregate-always-healthy``, ``monitor-false-positive``,
 ...               ``checkers-report-no-details``, ``monitor-no-reconnect``, ``aggregate-omits-task-service``,
-...               ``gateway-drops-aggregate-health``.
+...               ``gateway-drops-aggregate-health``, ``monitor-failures-not-reset``.
 
 Resource          ../resources/xnai.resource
 
@@ -53,6 +53,18 @@ Database Checker Runs A Query
     ${report}    Get Health Report
     VAR    ${postgres}    ${report}[services][postgres][details]
     Should Be Equal As Integers    ${postgres}[result]    1    The database checker's query did not answer 1
+
+The Report Counts Each Service's Checks In A Row
+    [Documentation]    The contract's counters, after MkDocs failed and answered again: each service's run of
+    ...    failures or of successes (one of them zero), never more than its checks; a healthy service has no
+    ...    failure in its run, so its next failure starts a new count towards the threshold.
+    [Tags]    requires:health-monitor    requires:service-control    requires:mkdocs
+    Stop Service    mkdocs
+    Wait Until Monitor Reports    mkdocs    unhealthy
+    Remove All Faults
+    Wait Until Monitor Reports    mkdocs    healthy
+    ${report}    Get Health Report
+    Check Counts Should Be Consistent    ${report}
 
 A Stopped Service Is Detected Within The Bound
     [Documentation]    MkDocs has no recovery rule, so it stays down while the monitor notices.

@@ -2,12 +2,14 @@
 Documentation    Error handling: bad requests get the contract's 400 error body with the request's id,
 ...              wrong methods and unknown routes a clean 405/404, a lost dependency a prompt answer
 ...              (never a hang), a failing or hung upstream a 502/504 from the gateway within a bound,
-...              a failure mid-stream an error frame, slow clients hold nobody up, and no error answer
-...              leaks a stack trace or a secret.
+...              a failure mid-stream an error frame, slow clients hold nobody up, a failing model and an
+...              unexpected error the contract's 500 body with its request id, and no error answer leaks a
+...              stack trace or a secret.
 ...
 ...              Testbed defects this suite catches: ``validation-as-500``, ``stack-trace-in-error-body``,
 ...              ``redis-down-hangs``, ``gateway-no-upstream-timeout``, ``routing-errors-bare``,
-...              ``tasks-db-down-500``, ``gateway-masks-upstream-errors``, ``stream-ends-silently-on-error``
+...              ``tasks-db-down-500``, ``gateway-masks-upstream-errors``, ``stream-ends-silently-on-error``,
+...              ``llm-error-body-bare``, ``internal-error-without-request-id``, ``no-request-id``
 ...              (see ``python -m testbed defects``).
 
 Resource         ../resources/xnai.resource
@@ -99,6 +101,22 @@ Slow Clients Do Not Hold Up Other Clients
     ${times}    Measure Response Times    ${url}    samples=${RESPONSE_TIME_SAMPLES}    content_type=application/json
     Response Time Should Be Below    ${times}    p99    ${RESPONSE_TIME_BOUND_MS}
     Ask The RAG API    ${QUESTION}
+
+An LLM Failure Is A 500 With The Contract's Error Body
+    [Documentation]    A failing model is an error the API knows: the contract's body, its request id.
+    [Tags]    requires:llm-control
+    Make The LLM Fail
+    ${response}    Send API Request    POST    ${QUERY_PATH}    json=${{ {$QUERY_FIELD: "LLM failure " + $TEST_NAME} }}
+    Response Should Be A Contract Error    ${response}    500
+
+An Unexpected Error Is A 500 With The Contract's Error Body
+    [Documentation]    An error no handler of the API expects (the model crashes): still the contract's
+    ...    body, the X-Request-ID header and no stack trace.
+    [Tags]    requires:llm-control
+    Make The LLM Crash
+    ${response}    Send API Request    POST    ${QUERY_PATH}    json=${{ {$QUERY_FIELD: "LLM crash " + $TEST_NAME} }}
+    Response Should Be A Contract Error    ${response}    500
+    Response Should Not Leak Internals    ${response}
 
 No Error Answer Leaks A Stack Trace Or A Secret
     [Documentation]    Bad input, a wrong route, a wrong method and a failing LLM: none of the answers

@@ -11,7 +11,7 @@ Documentation    RAG integration: answers cite the documents their facts come fr
 ...              Testbed defects this suite catches: ``wrong-sources``, ``max-tokens-ignored``,
 ...              ``cache-never-written``, ``cache-never-hit``, ``docs-search-misranks``,
 ...              ``queries-not-recorded``, ``cache-breaker-ignored``, ``use-rag-ignored``,
-...              ``stream-cites-fewer-sources`` (see ``python -m testbed defects``).
+...              ``stream-cites-fewer-sources``, ``token-rate-per-ms`` (see ``python -m testbed defects``).
 
 Resource         ../resources/xnai.resource
 
@@ -51,6 +51,12 @@ Streamed And Plain Answers Agree
     Should Be Equal    ${stream}[text]    ${reply}[answer][response]    The streamed and plain answers differ
     Should Be Equal    ${stream}[sources]    ${reply}[answer][sources]    They cite different sources
 
+An Answer's Figures Agree With Each Other
+    [Documentation]    The contract's ``tokens_generated``, ``duration_ms`` and ``token_rate_tps`` of a
+    ...    freshly generated answer: the rate is the tokens over the duration.
+    ${reply}    Ask And Time    Figures of a fresh answer ${{ time.time() }}
+    Answer Figures Should Agree    ${reply}
+
 The Token Limit Is Honoured
     ${reply}    Ask And Time    ${QUESTION}    max_tokens=5
     Should Be True    0 < ${reply}[answer][tokens_generated] <= 5
@@ -80,6 +86,7 @@ Document Search Ranks The Right Document First
         ${results}    Search The Docs    ${fact}[question]
         Should Not Be Empty    ${results}    No document found for "${fact}[question]"
         Should Be Equal    ${results}[0][id]    ${fact}[source]    Wrong first document for "${fact}[question]"
+        Search Results Should Follow The Contract    ${results}
     END
 
 Every Query Leaves One Record With Its Request ID

@@ -40,7 +40,7 @@ KG2_NEED_AN_OPEN_BREAKER = tuple(f"{KG2}.{t}" for t in (
     "Health Reports An Open Breaker", "Half-Open Breaker Admits Only Its Trial Calls",
     "Breaker Opens After The Threshold Under 50 Requests Per Second",
     "A Failing Downstream Service Opens Only Its Own Breaker",
-    "Breaker Recovers Under Load Within The Bound"))
+    "Breaker Recovers Under Load Within The Bound", "Only Consecutive Failures Count Toward The Threshold"))
 VIK = "Vikunja Integration"
 KG5 = "Kg5 Performance Baselines"
 KG5_TARGETS = "Kg5 Load Targets"
@@ -80,10 +80,19 @@ DEFECTS: dict[str, Defect] = {
             (
                 f"{KG1}.Every API Response Carries A Request ID",
                 f"{KG1}.Gateway Keeps The API Prefix",
+                f"{ERR}.An LLM Failure Is A 500 With The Contract's Error Body",
+                f"{ERR}.An Unexpected Error Is A 500 With The Contract's Error Body",
             ),
         ),
         Defect("breaker-threshold-off-by-one", "the rag_api breaker opens one failure late",
-               (f"{KG2}.Breaker Opens After The Failure Threshold",)),
+               (f"{KG2}.Breaker Opens After The Failure Threshold",
+                f"{KG2}.Only Consecutive Failures Count Toward The Threshold")),
+        Defect("breaker-success-keeps-failures", "a success does not reset the failure count: failures "
+               "far apart add up and open the breaker",
+               (f"{KG2}.Only Consecutive Failures Count Toward The Threshold",)),
+        Defect("breaker-failures-not-totalled", "failures are never added to the breaker's total_calls and "
+               "total_failures (only the run of failures counts)",
+               (f"{KG2}.The Breaker State Counts Every Call",)),
         Defect("breaker-never-opens", "no breaker ever opens", KG2_NEED_AN_OPEN_BREAKER),
         Defect("breaker-never-half-opens", "an open breaker never goes half-open",
                tuple(f"{KG2}.{t}" for t in (
@@ -170,6 +179,7 @@ DEFECTS: dict[str, Defect] = {
         Defect("monitor-misses-stopped-service", "the monitor takes a refused connection for a healthy service",
                tuple(f"{KG4}.{t}" for t in (
                    "A Stopped Service Is Detected Within The Bound", "The Monitor Restarts A Stopped RAG API",
+                   "The Report Counts Each Service's Checks In A Row",
                    "The Monitor Clears The API Cache After Five Failures",
                    "An Alert Names The Service, Its Status And The Time",
                    "Aggregate Health Is Degraded While A Secondary Service Is Down",
@@ -178,8 +188,12 @@ DEFECTS: dict[str, Defect] = {
                "lasted longer than the detection bound (detection slower than promised)",
                tuple(f"{KG4}.{t}" for t in (
                    "A Stopped Service Is Detected Within The Bound", "A Paused Service Is Detected Within The Bound",
+                   "The Report Counts Each Service's Checks In A Row",
                    "Aggregate Health Is Degraded While A Secondary Service Is Down",
                    "Aggregate Health Is Unhealthy While The RAG API Is Unreachable"))),
+        Defect("monitor-failures-not-reset", "a service's run of failures is not reset when it answers again: "
+               "its next single failure marks it unhealthy",
+               (f"{KG4}.The Report Counts Each Service's Checks In A Row",)),
         Defect("monitor-no-restart", "the monitor's restart actions are never issued",
                (f"{KG4}.The Monitor Restarts A Stopped RAG API", f"{KG4}.The Monitor Restarts A Stopped Redis",
                 f"{KG4}.The Monitor Restarts A Stopped Chainlit UI")),
@@ -273,6 +287,15 @@ DEFECTS: dict[str, Defect] = {
         Defect("routing-errors-bare", "a wrong method or an unknown route is answered with the framework's bare "
                "{\"detail\": ...} body: no error code, request id or suggestion",
                (f"{ERR}.A Wrong Method Is A 405", f"{ERR}.An Unknown Route Is A 404 From The API")),
+        Defect("llm-error-body-bare", "an LLM failure is answered 500 with the bare {\"detail\": ...} body "
+               "(as FastAPI's HTTPException gives it): no error code, request id or suggestion",
+               (f"{ERR}.An LLM Failure Is A 500 With The Contract's Error Body",)),
+        Defect("internal-error-without-request-id", "an error no handler expects is answered by the framework's "
+               "last-resort handler, outside the request-id middleware: the 500 has no X-Request-ID",
+               (f"{ERR}.An Unexpected Error Is A 500 With The Contract's Error Body",)),
+        Defect("token-rate-per-ms", "an answer's token_rate_tps is computed per millisecond (a units slip): "
+               "a thousandth of the rate",
+               (f"{RAG}.An Answer's Figures Agree With Each Other",)),
         Defect("tasks-db-down-500", "the task service answers 500 (not 503) while its database is down",
                (f"{ERR}.The Task Service Answers 503 Promptly While Its Database Is Down",)),
         Defect("gateway-masks-upstream-errors", "the gateway answers a refused upstream with a friendly page and "

@@ -107,7 +107,10 @@ def load_tool(name: str):
     """``tools/<name>.py`` as a module (the tools are scripts, not a package)."""
     import importlib.util  # noqa: PLC0415
 
+    import sys  # noqa: PLC0415
+
     spec = importlib.util.spec_from_file_location(name, REPO / "tools" / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # dataclasses look their module up there
     spec.loader.exec_module(module)
     return module

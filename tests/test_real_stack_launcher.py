@@ -85,3 +85,26 @@ def test_the_host_profile_reads_process_matches_and_refuses_unknown_services(mon
     monkeypatch.setenv("XNAI_PROCESS_MATCH", "rag_api=x")
     with pytest.raises(ValueError, match="XNAI_PROCESS_MATCH is not JSON"):
         host.get_variables()
+
+
+def test_stopping_the_launcher_stops_the_suites_run_first():
+    """The suites' run is in a session of its own (so a terminal's Ctrl-C reaches the launcher, which
+    stops it before the stack): SIGINT to its group lets robot end the test and run its teardowns; a run
+    that ignores SIGINT is killed after the grace time.  No process is left testing the next stack."""
+    launcher = _launcher()
+
+    def start(handler: str) -> subprocess.Popen:
+        proc = subprocess.Popen([sys.executable, "-c", "import signal, sys, time\n" + handler +  # noqa: S603
+                                 "print('ready', flush=True)\ntime.sleep(60)"],
+                                start_new_session=True, stdout=subprocess.PIPE, text=True)
+        assert proc.stdout.readline().strip() == "ready"  # its handler is in place
+        return proc
+
+    graceful = start("signal.signal(signal.SIGINT, lambda *a: sys.exit(253))\n")
+    started = time.monotonic()
+    assert launcher._stop_run(graceful, grace_s=10) == 253
+    assert time.monotonic() - started < 5, "a run that stops on SIGINT is not held for the grace time"
+    stubborn = start("signal.signal(signal.SIGINT, signal.SIG_IGN)\n")
+    started = time.monotonic()
+    assert launcher._stop_run(stubborn, grace_s=1) == -9
+    assert 1 <= time.monotonic() - started < 5

@@ -162,3 +162,47 @@ def test_a_suite_missing_from_the_ordering_file_stops_the_run_naming_the_file(tm
     assert plan.check(order) == 2
     order.write_text("{\n--suite Suites.Listed\n--suite Suites.New Suite\n}\n")
     assert plan.check(order) == 0
+
+
+def test_the_planned_wall_time_uses_the_last_run_only_in_its_own_profile(tmp_path):
+    """A fast run's suite times say nothing about a production run (minutes of load per profile): the
+    plan then takes the profile's typical times; a subset of suites is planned as that subset."""
+    from robot.api import ExecutionResult  # noqa: PLC0415
+
+    from xnai_qa import plan  # noqa: PLC0415
+
+    suite = tmp_path / "suites"
+    suite.mkdir()
+    (suite / "__init__.robot").write_text("*** Settings ***\nMetadata    Profile    fast\n")
+    (suite / "01__quick.robot").write_text("*** Test Cases ***\nT\n    No Operation\n")
+    output = tmp_path / "output.xml"
+    import robot  # noqa: PLC0415
+
+    robot.run(str(suite), output=str(output), log="NONE", report="NONE", stdout=None, console="none")
+    top = ExecutionResult(str(output)).suite
+    assert top.metadata["Profile"] == "fast"
+    assert plan.last_durations(output, "fast") == {"Quick": top.suites[0].elapsed_time.total_seconds()}
+    assert plan.last_durations(output, "production") == {}
+
+    order = "--suite Suites.Kg1 Service Integration\n#WAIT\n{\n--suite Suites.Kg5 Load Targets\n}\n"
+    wall, source = plan.planned_wall(output, "production", 2, order, {"Kg5 Load Targets"})
+    assert wall == plan.TYPICAL_S["production"]["Kg5 Load Targets"] + plan.START_S
+    assert source == "typical production suite times on a 2-core machine"
+    fast, _ = plan.planned_wall(tmp_path / "none.xml", "fast", 2, order)
+    assert fast < wall / 10, "the fast profile's plan is minutes, the production one's an hour and more"
+
+    assert plan.selected_suites(["--suite", "Suites.Kg1 Service Integration", "--include", "x"]) == {
+        "Kg1 Service Integration"}
+    assert plan.selected_suites(["--suite", "Kg*"]) is None  # a pattern: not planned as a subset
+    assert plan.selected_suites([]) is None
+
+
+def test_the_plan_reads_the_profile_a_variables_file_gives(tmp_path, monkeypatch):
+    from xnai_qa import plan  # noqa: PLC0415
+
+    monkeypatch.setenv("XNAI_PROFILE", "production")
+    assert plan.profile_of(REPO / "variables" / "xnai_host.py") == "production"
+    monkeypatch.delenv("XNAI_PROFILE")
+    assert plan.profile_of(REPO / "variables" / "testbed.py") == "fast"
+    (tmp_path / "broken.py").write_text("raise SystemExit(3)\n")
+    assert plan.profile_of(tmp_path / "broken.py") == "fast"

@@ -34,6 +34,7 @@ virtual environment under ``$XDG_CACHE_HOME/xnai-qa/real-stack``.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import json
 import os
@@ -421,13 +422,40 @@ def run(checkout: Path, rev: str, tls: bool, results: str, robot_args: list[str]
         env = {**os.environ, **exports(state), "XNAI_REDIS_PASSWORD": state["redis_password"],
                "XNAI_STACK_COMMIT": state["commit"], "XNAI_RESULTS": results}
         started = time.monotonic()
-        code = subprocess.run([str(ROOT / "qa"), "run", "--metadata", f"Stack_commit:{state['commit'][:12]}",  # noqa: S603
-                               "--metadata", f"Redis:{'TLS' if tls else 'plain'}", *robot_args], env=env, cwd=ROOT,
-                              check=False).returncode
+        # In a session of its own, so that stopping this launcher (Ctrl-C, SIGTERM) stops every robot
+        # process of the run before the stack goes: none is left testing the next stack on these ports.
+        proc = subprocess.Popen([str(ROOT / "qa"), "run", "--metadata", f"Stack_commit:{state['commit'][:12]}",  # noqa: S603
+                                 "--metadata", f"Redis:{'TLS' if tls else 'plain'}", *robot_args], env=env, cwd=ROOT,
+                                start_new_session=True)
+        previous = signal.signal(signal.SIGTERM, _interrupt)
+        try:
+            code = proc.wait()
+        except KeyboardInterrupt:
+            code = _stop_run(proc)
+        finally:
+            signal.signal(signal.SIGTERM, previous)
         say(f"the run took {time.monotonic() - started:.0f} s (exit {code})")
         return code
     finally:
         down()
+
+
+def _interrupt(signum, frame) -> None:  # noqa: ARG001 - a signal handler's signature
+    raise KeyboardInterrupt
+
+
+def _stop_run(proc: subprocess.Popen, grace_s: float = 60.0) -> int:
+    """Stops the suites' run: SIGINT to its process group (robot ends the running test and runs its
+    teardowns, so faults are undone), then SIGKILL if it is still there after ``grace_s``."""
+    say(f"stopping the suites' run (process group {proc.pid}): teardowns get {grace_s:.0f} s")
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGINT)
+    try:
+        return proc.wait(timeout=grace_s)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        return proc.wait()
 
 
 def main(argv: list[str] | None = None) -> int:

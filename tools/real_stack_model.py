@@ -20,7 +20,7 @@ class StandInModel:
     """Answers from the prompt, word by word, the same every time: an ``invoke`` and a ``stream`` like the
     LangChain model the stack loads, and like it blocking the caller while it generates.
 
-    Its behaviour can be set the way the testbed's model is (``{"mode": "ok"|"fail"|"slow",
+    Its behaviour can be set the way the testbed's model is (``{"mode": "ok"|"fail"|"slow"|"crash",
     "token_delay_s", "fail_after_tokens"}``), through a control server of its own on another loopback port
     (``--control-port``): the stack's code is not touched, only what stands in for its model."""
 
@@ -39,7 +39,7 @@ class StandInModel:
         return self.control.get("token_delay_s") or self.TOKEN_DELAY_S
 
     def invoke(self, prompt: str, max_tokens: int = 256, **_: object) -> str:
-        if self.control["mode"] == "fail":
+        if self.control["mode"] in ("fail", "crash"):  # to the stack's code, both are the model raising
             raise RuntimeError("stand-in model: failing on purpose (set through its control port)")
         words = self._words(prompt, max_tokens)
         for _ in words:  # token by token, reading the control each time: a restored model is fast at once
@@ -48,7 +48,7 @@ class StandInModel:
 
     def stream(self, prompt: str, max_tokens: int = 256, **_: object):
         for index, word in enumerate(self._words(prompt, max_tokens)):
-            if self.control["mode"] == "fail" and index >= self.control["fail_after_tokens"]:
+            if self.control["mode"] in ("fail", "crash") and index >= self.control["fail_after_tokens"]:
                 raise RuntimeError("stand-in model: failing on purpose (set through its control port)")
             time.sleep(self._delay())  # the model's own generation time, not a synchronisation
             yield word + " "
@@ -65,8 +65,8 @@ def serve_control(model: StandInModel, port: int) -> None:
             try:
                 body = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)) or b"{}")
                 mode = body.get("mode", "ok")
-                if self.path != "/llm" or mode not in ("ok", "fail", "slow"):
-                    raise ValueError(f"POST /llm with mode ok, fail or slow (got {self.path} {mode!r})")
+                if self.path != "/llm" or mode not in ("ok", "fail", "slow", "crash"):
+                    raise ValueError(f"POST /llm with mode ok, fail, slow or crash (got {self.path} {mode!r})")
                 delay = body.get("token_delay_s")
                 model.control = {"mode": mode, "token_delay_s": None if delay is None else float(delay),
                                  "fail_after_tokens": int(body.get("fail_after_tokens") or 0)}

@@ -179,7 +179,8 @@ def create_app(cfg: TestbedConfig | None = None) -> FastAPI:
         svc.response_time = round(elapsed, 4)
         svc.details = details
         if error is None:
-            svc.consecutive_failures = 0
+            if not cfg.has_defect("monitor-failures-not-reset"):
+                svc.consecutive_failures = 0
             svc.consecutive_successes += 1
             svc.failing_since = None
             svc.status = "healthy"

@@ -52,7 +52,8 @@ class DownstreamError(Exception):
 
 
 class LLMControl(BaseModel):
-    mode: str = Field(default="ok", pattern="^(ok|fail|slow)$")
+    # crash: generation raises an error no handler of the API expects (a bug), so its generic handler answers.
+    mode: str = Field(default="ok", pattern="^(ok|fail|slow|crash)$")
     token_delay_s: float | None = Field(default=None, ge=0, le=10)
     fail_after_tokens: int = Field(default=0, ge=0, le=2048)  # streams send this many tokens before failing
 
@@ -224,12 +225,25 @@ def create_app(cfg: TestbedConfig | None = None) -> FastAPI:
             rid = f"req_{uuid.uuid4()}"
             scope.setdefault("state", {})["request_id"] = rid
 
+            started = False
+
             async def send_with_id(message):
-                if message["type"] == "http.response.start" and not cfg.has_defect("no-request-id"):
-                    MutableHeaders(scope=message).append("X-Request-ID", rid)
+                nonlocal started
+                if message["type"] == "http.response.start":
+                    started = True
+                    if not cfg.has_defect("no-request-id"):
+                        MutableHeaders(scope=message).append("X-Request-ID", rid)
                 await send(message)
 
-            await self.inner(scope, receive, send_with_id)
+            try:
+                await self.inner(scope, receive, send_with_id)
+            except Exception as exc:
+                # An error no handler expected: answered here, inside this middleware, so the answer keeps
+                # its X-Request-ID (Starlette's own last-resort handler sits outside every middleware).
+                if started or cfg.has_defect("internal-error-without-request-id"):
+                    raise
+                response = internal_error(Request(scope), exc)
+                await response(scope, receive, send_with_id)
 
     app.add_middleware(RequestId)
 
@@ -251,8 +265,7 @@ def create_app(cfg: TestbedConfig | None = None) -> FastAPI:
         return JSONResponse(error_body(request, exc.status_code, code, str(exc.detail), "client"),
                             status_code=exc.status_code)
 
-    @app.exception_handler(Exception)
-    async def internal_error(request: Request, exc: Exception):
+    def internal_error(request: Request, exc: Exception) -> JSONResponse:
         import traceback  # noqa: PLC0415
 
         print(f"internal error in {request.url.path} ({request.state.request_id}):\n"  # noqa: T201 - to the log
@@ -262,6 +275,10 @@ def create_app(cfg: TestbedConfig | None = None) -> FastAPI:
                        suggestion="Retry later; report the request_id if it persists."),
             status_code=500,
         )
+
+    # What Starlette's outermost middleware answers an unexpected error with (the answer of the defect
+    # internal-error-without-request-id: past the request-id middleware, so without its header).
+    app.add_exception_handler(Exception, internal_error)
 
     # ---------------------------------------------------------- helpers --
     async def redis_alive() -> bool:
@@ -427,8 +444,12 @@ def create_app(cfg: TestbedConfig | None = None) -> FastAPI:
         if isinstance(admitted, JSONResponse):
             return admitted
         breaker, sources, tokens = admitted
+        if llm["mode"] == "crash":
+            raise RuntimeError("stand-in model crashed: an error the API's handlers do not expect")
         if llm["mode"] == "fail":
             await breaker.record_failure()
+            if cfg.has_defect("llm-error-body-bare"):  # the exception's text as FastAPI's {"detail": ...}
+                return JSONResponse({"detail": "LLM generation failed"}, status_code=500)
             body = error_body(request, 500, "LLM_ERROR", "LLM generation failed", "llm",
                               suggestion="Retry later; the circuit breaker opens after repeated failures.")
             if cfg.has_defect("stack-trace-in-error-body"):
@@ -454,7 +475,8 @@ def create_app(cfg: TestbedConfig | None = None) -> FastAPI:
             "sources": [d.id for d in sources],
             "tokens_generated": len(tokens),
             "duration_ms": round(duration_ms, 3),
-            "token_rate_tps": round(len(tokens) / max(duration_ms / 1000, 1e-9), 2),
+            "token_rate_tps": round(len(tokens) / max(duration_ms / (1 if cfg.has_defect("token-rate-per-ms") else 1000),
+                                                      1e-9), 2),
         }
         await cache_put(key, body)
         return body

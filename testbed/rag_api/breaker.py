@@ -181,7 +181,8 @@ class RedisCircuitBreaker:
         st.total_calls += 1
         st.total_successes += 1
         st.last_success_time = self.clock()
-        st.failure_count = 0
+        if "breaker-success-keeps-failures" not in self.defects:
+            st.failure_count = 0
         if st.state == "half_open":
             st.success_count += 1
             if st.success_count >= self.spec.success_threshold:
@@ -200,8 +201,9 @@ class RedisCircuitBreaker:
 
     async def _record_failure(self) -> None:
         st = await self._current()
-        st.total_calls += 1
-        st.total_failures += 1
+        if "breaker-failures-not-totalled" not in self.defects:
+            st.total_calls += 1
+            st.total_failures += 1
         st.failure_count += 1
         st.last_failure_time = self.clock()
         if "breaker-never-opens" in self.defects:
