@@ -9,7 +9,7 @@ Documentation    Error handling: bad requests get the contract's 400 error body 
 ...              Testbed defects this suite catches: ``validation-as-500``, ``stack-trace-in-error-body``,
 ...              ``redis-down-hangs``, ``gateway-no-upstream-timeout``, ``routing-errors-bare``,
 ...              ``tasks-db-down-500``, ``gateway-masks-upstream-errors``, ``stream-ends-silently-on-error``,
-...              ``llm-error-body-bare``, ``internal-error-without-request-id``, ``no-request-id``
+...              ``llm-error-body-bare``, ``internal-error-without-request-id``
 ...              (see ``python -m testbed defects``).
 
 Resource         ../resources/xnai.resource

@@ -118,6 +118,10 @@ def proof_runs(tmp_path_factory):
     from .conftest import free_blocks
 
     only = [n.strip() for n in os.environ.get("XNAI_PROOF_ONLY", "").split(",") if n.strip()]
+    unknown = [n for n in only if n not in defects.DEFECTS]
+    if unknown:
+        raise pytest.UsageError(f"XNAI_PROOF_ONLY names no switch {', '.join(map(repr, unknown))}: give names of "
+                                "'python -m testbed defects', separated by commas.")
     clean_output = os.environ.get("XNAI_PROOF_CLEAN_OUTPUT", "")
     names = [*([] if clean_output else [None]), *sorted(only or defects.DEFECTS)]
     root = tmp_path_factory.mktemp("proof")
