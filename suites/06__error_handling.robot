@@ -15,7 +15,7 @@ Documentation    Error handling: bad requests get the contract's 400 error body 
 Resource         ../resources/xnai.resource
 
 Suite Setup      Open Target Sessions
-Test Teardown    Remove All Faults
+Test Teardown    Undo The Faults And Close The Breakers
 Test Timeout     ${TEST_TIMEOUTS}[errors]
 
 Test Tags        errors    P2    destructive
@@ -129,6 +129,12 @@ No Error Answer Leaks A Stack Trace Or A Secret
 
 
 *** Keywords ***
+Undo The Faults And Close The Breakers
+    [Documentation]    Undoes every fault and resets every breaker: the LLM failures of these tests add up
+    ...    (three in a row open the breaker), and the next suite must not meet an open breaker.
+    Remove All Faults
+    Reset Every Circuit Breaker
+
 Restore The Path To The API
     [Documentation]    Undoes the faults and waits for the API (the monitor may be restarting it).
     Remove All Faults
