@@ -106,7 +106,6 @@ def testbed_env(tmp_path, monkeypatch):
 def load_tool(name: str):
     """``tools/<name>.py`` as a module (the tools are scripts, not a package)."""
     import importlib.util  # noqa: PLC0415
-
     import sys  # noqa: PLC0415
 
     spec = importlib.util.spec_from_file_location(name, REPO / "tools" / f"{name}.py")

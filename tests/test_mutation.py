@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .conftest import load_tool
+from xnai_qa.plan import suite_names
 
 from testbed.defects import DEFECTS
-from xnai_qa.plan import suite_names
+
+from .conftest import load_tool
 
 REPO = Path(__file__).resolve().parent.parent
 mutate = load_tool("mutate")

@@ -168,7 +168,6 @@ def test_the_planned_wall_time_uses_the_last_run_only_in_its_own_profile(tmp_pat
     """A fast run's suite times say nothing about a production run (minutes of load per profile): the
     plan then takes the profile's typical times; a subset of suites is planned as that subset."""
     from robot.api import ExecutionResult  # noqa: PLC0415
-
     from xnai_qa import plan  # noqa: PLC0415
 
     suite = tmp_path / "suites"

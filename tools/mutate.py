@@ -388,12 +388,12 @@ def summarize(outcomes: list[Outcome], generated: dict[str, int], left_out: dict
     equivalent and unspecified mutants (the triage file's reasons) and those cosmic-ray could not apply are
     not counted; a flaky one (its failure did not repeat) counts as not killed."""
     modules = {}
-    for name in generated:
+    for name, count_generated in generated.items():
         mine = [o for o in outcomes if o.module == name]
         count = {s: sum(1 for o in mine if o.status == s) for s in STATUSES}
         caught = count["killed"] + count["timeout"]
         judged = caught + count["survived"] + count["flaky"]
-        modules[name] = {"generated": generated[name], "switch_only_left_out": left_out[name], "sampled": len(mine),
+        modules[name] = {"generated": count_generated, "switch_only_left_out": left_out[name], "sampled": len(mine),
                          **count, "baseline_s": round(baselines[name], 1),
                          "score": round(caught / judged, 3) if judged else None}
     untriaged = [o for o in outcomes if o.status in ("survived", "flaky")
@@ -405,17 +405,17 @@ def summarize(outcomes: list[Outcome], generated: dict[str, int], left_out: dict
 def write_report(report: dict, results: Path) -> None:
     (results / "report.json").write_text(json.dumps(report, indent=1))
     lines = [f"# Mutation campaign ({report['note']}, {report['elapsed_s']} s)", "",
-             "| module | generated | left out (switch-only) | sampled | killed | timed out | survived | flaky | "
-             "equivalent | unspecified | score |", "|---|---|---|---|---|---|---|---|---|---|---|"]
+             ("| module | generated | left out (switch-only) | sampled | killed | timed out | survived | flaky | "
+              "equivalent | unspecified | score |"), "|---|---|---|---|---|---|---|---|---|---|---|"]
     for name, m in report["modules"].items():
         score = f"{m['score']:.0%}" if m["score"] is not None else "-"
         lines.append(f"| {name} | {m['generated']} | {m['switch_only_left_out']} | {m['sampled']} | {m['killed']} | "
                      f"{m['timeout']} | {m['survived']} | {m['flaky']} | {m['equivalent']} | {m['unspecified']} | "
                      f"{score} |")
-    lines += ["", "Score: (killed + timed out) / (killed + timed out + survived + flaky). Equivalent and "
+    lines += ["", ("Score: (killed + timed out) / (killed + timed out + survived + flaky). Equivalent and "
               "unspecified mutants (tools/mutation-triage.toml, each with its reason) and mutants cosmic-ray "
               "could not apply are not counted; a flaky one (its failing test passed when run again) is not "
-              f"killed. Survivors not yet in the triage file: {report['untriaged_survivors']}.", ""]
+              f"killed. Survivors not yet in the triage file: {report['untriaged_survivors']}."), ""]
     for o in report["outcomes"]:
         if o["status"] in ("survived", "flaky"):
             lines += [f"## {o['status'].title()}: {o['module']} line {o['line_no']} ({o['operator']})", "",
