@@ -67,7 +67,10 @@ The Task Service Answers 503 Promptly While Its Database Is Down
     Task Request Should Answer    503    within=${ERROR_RESPONSE_BOUND_S}s
 
 A Refused Upstream Is A 502 At The Gateway
+    [Documentation]    The monitor's recovery actions are held: a restart of the API it would begin
+    ...    during the cut could land after the teardown and take the API away from the next tests.
     [Tags]    requires:fault-proxy
+    [Setup]    Hold The Health Monitor's Recovery Actions
     Cut Off Service    rag_api
     ${response}    Send API Request    GET    ${HEALTH_PATH}    within=${ERROR_RESPONSE_BOUND_S}s
     Should Be Equal As Integers    ${response}[status]    502
@@ -76,7 +79,9 @@ A Refused Upstream Is A 502 At The Gateway
 A Hung Upstream Is A 504 At The Gateway Within The Bound
     [Documentation]    The API takes the request and does not answer in time (its LLM hangs): the gateway
     ...    gives up with a 504 (or 502) within ``${GATEWAY_TIMEOUT_BOUND_S}`` s instead of holding the client.
+    ...    The monitor's recovery actions are held, so it cannot restart the API during the hang.
     [Tags]    slow    requires:llm-control
+    [Setup]    Hold The Health Monitor's Recovery Actions
     Slow Down The LLM    10s
     ${response}    Send API Request    POST    ${QUERY_PATH}    json=${{ {$QUERY_FIELD: "Hung " + str(time.time())} }}
     ...    within=${GATEWAY_TIMEOUT_BOUND_S}s
@@ -136,7 +141,7 @@ Undo The Faults And Close The Breakers
     Reset Every Circuit Breaker
 
 Restore The Path To The API
-    [Documentation]    Undoes the faults and waits for the API (the monitor may be restarting it).
+    [Documentation]    Undoes the faults (the cut first, then the monitor's hold) and waits for the API.
     Remove All Faults
     Wait Until Service Is Healthy    rag_api    timeout=${HEALTH_RECOVERY_BOUND_S}s
 
