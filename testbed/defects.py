@@ -82,6 +82,14 @@ DEFECTS: dict[str, Defect] = {
                 f"{KG1}.Gateway Keeps The API Prefix",
             ),
         ),
+        Defect(
+            "health-tier-zero-based",
+            "the RAG API's health numbers its degradation tiers from 0 (an index, not the tier)",
+            (
+                f"{KG1}.RAG API Is Healthy Directly",
+                f"{KG1}.RAG API Is Healthy Through The Gateway",
+            ),
+        ),
         Defect("breaker-threshold-off-by-one", "the rag_api breaker opens one failure late",
                (f"{KG2}.Breaker Opens After The Failure Threshold",
                 f"{KG2}.Only Consecutive Failures Count Toward The Threshold")),

@@ -405,6 +405,8 @@ def create_app(cfg: TestbedConfig | None = None) -> FastAPI:
                 breakers_ok = breakers_ok and await b.is_healthy()
         status = "healthy" if redis_ok and breakers_ok else "degraded"
         tier = 1 if status == "healthy" else 2
+        if cfg.has_defect("health-tier-zero-based"):
+            tier -= 1
         return {
             "status": status,
             "version": VERSION,
