@@ -13,7 +13,7 @@ from __future__ import annotations
 import redis
 from robot.api import logger
 from robot.api.deco import keyword, library
-from robot.api.exceptions import Failure
+from robot.api.exceptions import Failure, SkipExecution
 from robot.libraries.BuiltIn import BuiltIn
 from xnai_qa import redisconn
 
@@ -110,6 +110,61 @@ class XnaiRedis:
                 break
         logger.info(f"{count} key(s) match {pattern}")
         return count
+
+    @keyword
+    def redis_keys_matching(self, pattern: str, limit: int = 10000) -> list:
+        """The keys matching ``pattern`` (SCAN, never KEYS), at most ``limit`` of them.
+
+        Example:
+        | ${known}= | Redis Keys Matching | query:* |
+        """
+        keys = []
+        for key in self._redis().scan_iter(match=pattern, count=1000):
+            if len(keys) >= int(limit):
+                break
+            keys.append(_text(key))
+        return keys
+
+    @keyword
+    def plant_an_answer_in_the_cache(self, answer: str, planted: str, pattern: str = "query:*",
+                                     known: list | None = None) -> str:
+        """Finds the query cache entry written since ``known`` was taken (a key matching ``pattern`` and
+        not in ``known``, see `Redis Keys Matching`) whose cached ``response`` is ``answer``, and replaces
+        that text with ``planted``, keeping the entry's expiry; returns the key.  The question asked in
+        between is then answered ``planted`` exactly when the API reads its cache.
+
+        Skips where no new entry holds the answer (the stack cached nothing: reported, as a failure, by
+        RAG's 'A Query Is Cached Once And Served Faster On Repeat') or the entries are not JSON answers.
+
+        Example:
+        | ${known}= | Redis Keys Matching | ${QUERY_CACHE_PATTERN} |
+        | ${reply}= | Ask And Time | ${question} |
+        | Plant An Answer In The Cache | ${reply}[answer][response] | planted | ${QUERY_CACHE_PATTERN} | known=${known} |
+        """
+        import json as jsonlib  # noqa: PLC0415
+
+        client = self._redis()
+        known = set(known or ())
+        unreadable = []
+        for key in self.redis_keys_matching(pattern):
+            if key in known:
+                continue
+            raw = client.get(key)
+            try:
+                entry = jsonlib.loads(raw) if raw else None
+            except (ValueError, UnicodeDecodeError):
+                unreadable.append(key)
+                continue
+            if isinstance(entry, dict) and entry.get("response") == answer:
+                entry["response"] = planted
+                client.set(key, jsonlib.dumps(entry), keepttl=True)
+                logger.info(f"{key}: response replaced by {planted!r} (expiry kept)")
+                return key
+        if unreadable:
+            raise SkipExecution(f"The query cache's entries ({', '.join(unreadable[:3])}) are not JSON answers "
+                                "this test can change.")
+        raise SkipExecution(f"No new query cache entry ({pattern}) holds the answer: the stack cached nothing. "
+                            "Reported, as a failure, by RAG 'A Query Is Cached Once And Served Faster On Repeat'.")
 
     @keyword
     def mark_redis_stream(self, key: str) -> str:

@@ -3,14 +3,14 @@ Documentation    RAG integration: answers cite the documents their facts come fr
 ...              turned off, streamed and plain answers agree, the token limit holds, the query cache
 ...              is written once and serves repeats faster, document search ranks the right document
 ...              first, every query leaves one record with its request id, and answers stay right while
-...              the cache breaker is open.
+...              the cache breaker is open, which keeps the API from reading and writing its cache.
 ...
 ...              The facts come from ``${RAG_FACTS}`` (the target's own documents): the tests that need
 ...              one are tagged ``requires:rag-facts``; the others ask a question of their own.
 ...
 ...              Testbed defects this suite catches: ``wrong-sources``, ``max-tokens-ignored``,
 ...              ``cache-never-written``, ``cache-never-hit``, ``docs-search-misranks``,
-...              ``queries-not-recorded``, ``cache-breaker-ignored``, ``use-rag-ignored``,
+...              ``queries-not-recorded``, ``cache-breaker-ignored``, ``cache-read-past-open-breaker``, ``use-rag-ignored``,
 ...              ``stream-cites-fewer-sources``, ``token-rate-per-ms`` (see ``python -m testbed defects``).
 
 Resource         ../resources/xnai.resource
@@ -24,6 +24,7 @@ Test Tags        rag    P2    destructive
 
 *** Variables ***
 ${QUESTION}    How does the Caddy gateway route requests to the RAG API?
+${PLANTED}     An answer the suite planted in the cache.
 
 
 *** Test Cases ***
@@ -109,6 +110,21 @@ Answers Stay Right While The Cache Breaker Is Open
     List Should Contain Value    ${reply}[answer][sources]    ${fact}[source]
     ${after}    Count Redis Keys    ${QUERY_CACHE_PATTERN}
     Should Be Equal As Integers    ${after}    ${before}    The cache was written while its breaker was open
+    [Teardown]    Reset Circuit Breaker    redis_cache
+
+The Cache Is Not Read While Its Breaker Is Open
+    [Documentation]    An answer planted in a question's cache entry is served while ``redis_cache`` is
+    ...    closed (so the plant sits where the API reads) and not once the breaker is open: an open breaker
+    ...    keeps the API off its cache for reads as well as writes.
+    ${question}    Fresh Question
+    ${known}    Redis Keys Matching    ${QUERY_CACHE_PATTERN}
+    ${reply}    Ask And Time    ${question}
+    Plant An Answer In The Cache    ${reply}[answer][response]    ${PLANTED}    ${QUERY_CACHE_PATTERN}    known=${known}
+    ${cached}    Ask And Time    ${question}
+    Should Be Equal    ${cached}[answer][response]    ${PLANTED}    The API did not read its cache entry
+    Force Circuit Breaker Open    redis_cache
+    ${uncached}    Ask And Time    ${question}
+    Should Not Be Equal    ${uncached}[answer][response]    ${PLANTED}    The cache was read while its breaker was open
     [Teardown]    Reset Circuit Breaker    redis_cache
 
 

@@ -346,7 +346,7 @@ def create_app(cfg: TestbedConfig | None = None) -> FastAPI:
         try:
             await breaker.before_call()
         except CircuitOpenError:
-            if not cfg.has_defect("cache-breaker-ignored"):
+            if not (cfg.has_defect("cache-breaker-ignored") or cfg.has_defect("cache-read-past-open-breaker")):
                 return None
         try:
             raw = await state["redis"].get(key)
