@@ -10,6 +10,8 @@ without the password ever being an argument.
 
 from __future__ import annotations
 
+import json
+
 import redis
 from robot.api import logger
 from robot.api.deco import keyword, library
@@ -25,6 +27,7 @@ class XnaiRedis:
     def __init__(self):
         self._client: redis.Redis | None = None
         self._url: str | None = None
+        self._planted: list[str] = []
 
     def _redis(self) -> redis.Redis:
         builtin = BuiltIn()
@@ -103,11 +106,7 @@ class XnaiRedis:
         Example:
         | ${cached}= | Count Redis Keys | query:* |
         """
-        count = 0
-        for _key in self._redis().scan_iter(match=pattern, count=1000):
-            count += 1
-            if count >= int(limit):
-                break
+        count = len(self.redis_keys_matching(pattern, limit))
         logger.info(f"{count} key(s) match {pattern}")
         return count
 
@@ -141,8 +140,6 @@ class XnaiRedis:
         | ${reply}= | Ask And Time | ${question} |
         | Plant An Answer In The Cache | ${reply}[answer][response] | planted | ${QUERY_CACHE_PATTERN} | known=${known} |
         """
-        import json as jsonlib  # noqa: PLC0415
-
         client = self._redis()
         known = set(known or ())
         unreadable = []
@@ -151,13 +148,14 @@ class XnaiRedis:
                 continue
             raw = client.get(key)
             try:
-                entry = jsonlib.loads(raw) if raw else None
+                entry = json.loads(raw) if raw else None
             except (ValueError, UnicodeDecodeError):
                 unreadable.append(key)
                 continue
             if isinstance(entry, dict) and entry.get("response") == answer:
                 entry["response"] = planted
-                client.set(key, jsonlib.dumps(entry), keepttl=True)
+                client.set(key, json.dumps(entry), keepttl=True)
+                self._planted.append(key)
                 logger.info(f"{key}: response replaced by {planted!r} (expiry kept)")
                 return key
         if unreadable:
@@ -165,6 +163,19 @@ class XnaiRedis:
                                 "this test can change.")
         raise SkipExecution(f"No new query cache entry ({pattern}) holds the answer: the stack cached nothing. "
                             "Reported, as a failure, by RAG 'A Query Is Cached Once And Served Faster On Repeat'.")
+
+    @keyword
+    def remove_the_planted_answers(self) -> None:
+        """Deletes the cache entries `Plant An Answer In The Cache` changed (a teardown: the stack's cache
+        keeps no answer the suite wrote).
+
+        Example:
+        | [Teardown] | Remove The Planted Answers |
+        """
+        if self._planted:
+            self._redis().delete(*self._planted)
+            logger.info(f"planted cache entries deleted: {', '.join(self._planted)}")
+        self._planted.clear()
 
     @keyword
     def mark_redis_stream(self, key: str) -> str:

@@ -125,10 +125,15 @@ The Cache Is Not Read While Its Breaker Is Open
     Force Circuit Breaker Open    redis_cache
     ${uncached}    Ask And Time    ${question}
     Should Not Be Equal    ${uncached}[answer][response]    ${PLANTED}    The cache was read while its breaker was open
-    [Teardown]    Reset Circuit Breaker    redis_cache
+    [Teardown]    Close The Cache Breaker And Remove The Planted Answer
 
 
 *** Keywords ***
+Close The Cache Breaker And Remove The Planted Answer
+    [Documentation]    Resets ``redis_cache`` and deletes the cache entry the test changed.
+    Reset Circuit Breaker    redis_cache
+    Remove The Planted Answers
+
 First RAG Fact
     [Documentation]    The first of ``${RAG_FACTS}``: a question whose answer lives in a known document.
     @{facts}    Get RAG Facts
