@@ -119,7 +119,11 @@ The Cache Is Not Read While Its Breaker Is Open
     ${question}    Fresh Question
     ${known}    Redis Keys Matching    ${QUERY_CACHE_PATTERN}
     ${reply}    Ask And Time    ${question}
-    Plant An Answer In The Cache    ${reply}[answer][response]    ${PLANTED}    ${QUERY_CACHE_PATTERN}    known=${known}
+    Plant An Answer In The Cache
+    ...    ${reply}[answer][response]
+    ...    ${PLANTED}
+    ...    ${QUERY_CACHE_PATTERN}
+    ...    known=${known}
     ${cached}    Ask And Time    ${question}
     Should Be Equal    ${cached}[answer][response]    ${PLANTED}    The API did not read its cache entry
     Force Circuit Breaker Open    redis_cache
