@@ -43,6 +43,10 @@ class _AlertHandler(BaseHTTPRequestHandler):
         pass
 
 
+# The monitor's and this machine's clocks read apart by a few ms; a restart this much inside the cooldown
+# still counts as after it.
+COOLDOWN_CLOCK_SLACK_S = 0.1
+
 # The one test that reports a stack without an aggregate health report; the others skip, naming it.
 AGGREGATE_FINDING = "Kg4 Health Monitoring.The Stack Serves An Aggregate Health Report"
 
@@ -332,6 +336,43 @@ class XnaiHealth:
             if time.monotonic() - started >= bound:
                 raise Failure(f"The monitor took no '{action}' action for {service} within {bound:g} s "
                               f"(actions since the mark: {self.recovery_actions_since_watching()}).")
+            time.sleep(0.2)
+
+    @keyword(tags=["requires:health-monitor"])
+    def wait_for_the_restart_after_the_cooldown(self, service: str, first: dict) -> dict:
+        """Waits for the monitor's next restart of ``service`` after the restart ``first`` (one that
+        ``Wait For Recovery Action`` returned, while the service keeps failing) and returns it.  The
+        contract's restart cooldown (``${TIMINGS}[restart_cooldown_s]``) must hold on both sides: no
+        restart before it has passed since ``first`` began, and one at the first check after it (within
+        a monitor interval and a check timeout of ``first``'s end, so a cooldown counted from either
+        end of a restart passes).
+
+        Example:
+        | ${first}= | Wait For Recovery Action | rag_api | restart |
+        | Wait For The Restart After The Cooldown | rag_api | ${first} |
+        """
+        timings = self._var("TIMINGS", {}) or {}
+        cooldown = float(timings.get("restart_cooldown_s", 180.0))
+        began, ended = float(first.get("started", first["time"])), float(first["time"])
+        latest = cooldown + float(timings.get("monitor_interval_s", 30.0)) + float(timings.get("check_timeout_s", 5.0))
+        service = self._monitor_name(service)
+        while True:
+            later = [a for a in self.recovery_actions_since_watching() if a["service"] == service
+                     and a["action"] == "restart" and float(a.get("started", a["time"])) > began]
+            if later:
+                second = later[0]
+                gap = float(second.get("started", second["time"])) - began
+                report.figure(f"{service} restarted again {gap:.2f} s after the first restart began "
+                              f"(cooldown {cooldown:g} s)")
+                if gap < cooldown - COOLDOWN_CLOCK_SLACK_S:
+                    raise Failure(f"The monitor restarted {service} again {gap:.2f} s after the first restart "
+                                  f"began, inside its {cooldown:g} s cooldown: {second}")
+                return second
+            if time.time() - ended > latest:
+                raise Failure(f"The monitor did not restart {service} again within {latest:g} s of the first "
+                              f"restart's end, though it kept failing: once the {cooldown:g} s cooldown is over, "
+                              f"the next failed check must restart it (actions since the mark: "
+                              f"{self.recovery_actions_since_watching()}).")
             time.sleep(0.2)
 
     @keyword(tags=["requires:health-monitor"])

@@ -6,13 +6,15 @@ Documentation     KG-4: the health monitor detects failures within its bound, fi
 ...               The contract's monitor: checks every ``monitor_interval_s`` (30 s in production, 1 s in
 ...               the fast profile), unhealthy after 2 consecutive failures; recovery rules redis 3 ->
 ...               restart, rag_api 2 -> restart and 5 -> clear cache, vikunja 3 -> restart and 5 ->
-...               reconnect database. Detection bound: ``${HEALTH_DETECTION_BOUND_S}`` s.
+...               reconnect database; a service still failing is restarted again once the restart cooldown
+...               (180 s for rag_api in production) is over. Detection bound: ``${HEALTH_DETECTION_BOUND_S}`` s.
 ...
 ...               Testbed defects this suite catches: ``monitor-misses-stopped-service``,
 ...               ``monitor-slow-detection``, ``monitor-no-restart``, ``alert-never-sent``,
 ...               ``alert-wrong-payload``, ``aggregate-always-healthy``, ``monitor-false-positive``,
 ...               ``checkers-report-no-details``, ``monitor-no-reconnect``, ``aggregate-omits-task-service``,
-...               ``gateway-drops-aggregate-health``, ``monitor-failures-not-reset``.
+...               ``gateway-drops-aggregate-health``, ``monitor-failures-not-reset``,
+...               ``monitor-restart-ignores-cooldown``, ``monitor-restarts-once-per-streak``.
 
 Resource          ../resources/xnai.resource
 
@@ -128,6 +130,15 @@ The Monitor Reconnects The Task Service To Its Database
     Recovery Action Should Have Fired At    ${action}    5
     Remove All Faults
     Wait Until Monitor Reports    vikunja    healthy    timeout=${HEALTH_RECOVERY_BOUND_S}s
+
+A Failing RAG API Is Restarted Again Once Its Cooldown Is Over
+    [Documentation]    The contract's restart cooldown (``${TIMINGS}[restart_cooldown_s]`` s): while the API stays
+    ...    cut off from its clients, the monitor restarts it at two failures, not again inside the cooldown,
+    ...    and again at the first check after it.
+    [Tags]    slow    requires:fault-proxy    requires:health-monitor
+    Cut Off Service    rag_api
+    ${first}    Wait For Recovery Action    rag_api    restart
+    Wait For The Restart After The Cooldown    rag_api    ${first}
 
 An Alert Names The Service, Its Status And The Time
     [Tags]    requires:health-monitor    requires:service-control    requires:mkdocs

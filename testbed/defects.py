@@ -205,6 +205,12 @@ DEFECTS: dict[str, Defect] = {
         Defect("monitor-no-restart", "the monitor's restart actions are never issued",
                (f"{KG4}.The Monitor Restarts A Stopped RAG API", f"{KG4}.The Monitor Restarts A Stopped Redis",
                 f"{KG4}.The Monitor Restarts A Stopped Chainlit UI")),
+        Defect("monitor-restart-ignores-cooldown", "a service that keeps failing is restarted at every failed "
+               "check past its count, never waiting for the restart cooldown",
+               (f"{KG4}.A Failing RAG API Is Restarted Again Once Its Cooldown Is Over",)),
+        Defect("monitor-restarts-once-per-streak", "a service that keeps failing is restarted once and never again "
+               "(only at its exact failure count)",
+               (f"{KG4}.A Failing RAG API Is Restarted Again Once Its Cooldown Is Over",)),
         Defect("alert-never-sent", "the monitor never calls its alert callbacks",
                (f"{KG4}.An Alert Names The Service, Its Status And The Time",)),
         Defect("alert-wrong-payload", "alerts name the wrong service",

@@ -33,6 +33,10 @@ class TimingProfile:
     monitor_interval_s: float
     check_timeout_s: float
     unhealthy_after_failures: int
+    # The contract's rag_api restart cooldown (180 s): a service still failing is not restarted again
+    # before it has passed since the last restart.  The fast profile's is no multiple of the monitor's
+    # interval, so a restart after it lands half an interval from the border (a second off is told apart).
+    restart_cooldown_s: float
     breakers: tuple[BreakerSpec, ...]
     breaker_ttl_s: int
     token_delay_s: float
@@ -59,6 +63,7 @@ PRODUCTION = TimingProfile(
     monitor_interval_s=30.0,
     check_timeout_s=5.0,
     unhealthy_after_failures=2,
+    restart_cooldown_s=180.0,
     breakers=(
         BreakerSpec("rag_api", 3, 60.0),
         BreakerSpec("redis_cache", 5, 30.0),
@@ -80,6 +85,7 @@ FAST = TimingProfile(
     monitor_interval_s=1.0,
     check_timeout_s=1.0,
     unhealthy_after_failures=2,
+    restart_cooldown_s=10.5,
     breakers=(
         BreakerSpec("rag_api", 3, 2.0),
         BreakerSpec("redis_cache", 5, 1.0),

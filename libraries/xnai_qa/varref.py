@@ -20,6 +20,7 @@ DESCRIPTIONS: dict[str, str] = {
     "TARGET": "testbed (the embedded testbed) or xnai (a real stack): decides whether the run starts a testbed.",
     "PROFILE": "The timing profile: fast (seconds, for CI) or production (the contract's and the seed's timings).",
     "TIMINGS": "The profile's timings as a dictionary: monitor interval, check timeout, unhealthy_after_failures, "
+               "restart_cooldown_s, "
                "breakers (name -> failure_threshold, recovery_timeout_s, success_threshold, half_open_max_calls), "
                "breaker_ttl_s, token delay, stream timeout, load duration.",
     "ALLOWED_HOSTS": "Non-loopback hosts probes, load and faults may reach (loopback is always allowed).",

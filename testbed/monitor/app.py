@@ -8,9 +8,13 @@ Checkers (the contract's): HTTP (status 200 within the check timeout), Redis
 path their clients use (through the fault proxy where there is one).
 
 Recovery rules (the contract's): redis 3 failures -> restart; rag_api 2 ->
-restart (with a cooldown), 5 -> clear the API cache; vikunja 3 -> restart,
-5 -> reconnect its database; chainlit_ui 2 -> restart.  Restarts go through
-the testbed supervisor; every action is logged at ``/health/recovery``.
+restart, 5 -> clear the API cache; vikunja 3 -> restart, 5 -> reconnect its
+database; chainlit_ui 2 -> restart.  A service that keeps failing is restarted
+again once the restart cooldown (the contract's 180 s for rag_api; the
+profile's ``restart_cooldown_s``, for every restart here) has passed since the
+last; inside it a line in the log, no action.  Restarts go through the testbed
+supervisor; every action is logged at ``/health/recovery`` with ``started``
+and ``time`` (its end).
 Alert callbacks: on every
 status change to or from ``unhealthy`` each registered URL gets a POST with
 ``service``, ``status``, ``previous_status``, ``timestamp``,
@@ -92,9 +96,19 @@ def _now() -> str:
 
 
 def rules_for(cfg: TestbedConfig) -> list[Rule]:
-    cooldown = 180.0 if cfg.profile == "production" else 10.0
-    return [Rule("redis", 3, "restart"), Rule("rag_api", 2, "restart", cooldown), Rule("rag_api", 5, "clear_cache"),
-            Rule("vikunja", 3, "restart"), Rule("vikunja", 5, "reconnect_database"), Rule("chainlit_ui", 2, "restart")]
+    """A restart fires at its count and, while the service keeps failing, again each time its cooldown
+    (the contract's 180 s) has passed; the other actions fire once per run of failures, at their count."""
+    cooldown = cfg.timings.restart_cooldown_s
+    return [Rule("redis", 3, "restart", cooldown), Rule("rag_api", 2, "restart", cooldown),
+            Rule("rag_api", 5, "clear_cache"), Rule("vikunja", 3, "restart", cooldown),
+            Rule("vikunja", 5, "reconnect_database"), Rule("chainlit_ui", 2, "restart", cooldown)]
+
+
+def fires(rule: Rule, failures: int, once_per_streak: bool = False) -> bool:
+    """Whether ``rule`` is due at this count of consecutive failures (the cooldown is judged apart)."""
+    if rule.action == "restart" and not once_per_streak:
+        return failures >= rule.failures
+    return failures == rule.failures
 
 
 # The monitor's service names that differ from the supervisor's.
@@ -111,6 +125,9 @@ def create_app(cfg: TestbedConfig | None = None) -> FastAPI:
     slow_detection_s = (timings.monitor_interval_s * (timings.unhealthy_after_failures + 2) + timings.check_timeout_s
                         if cfg.has_defect("monitor-slow-detection") else 0.0)
     timeout = timings.check_timeout_s
+    # The defects: a restart never waits for its cooldown, or a failing service is restarted only once.
+    ignores_cooldown = cfg.has_defect("monitor-restart-ignores-cooldown")
+    restarts_once = cfg.has_defect("monitor-restarts-once-per-streak")
     port = cfg.port
     checks = {
         "rag_api": ("http", f"http://127.0.0.1:{port('rag_api_proxy')}/xnai/api/v1/health"),
@@ -217,7 +234,7 @@ def create_app(cfg: TestbedConfig | None = None) -> FastAPI:
     async def recover(svc: ServiceHealth, session, client) -> None:
         failures = svc.consecutive_failures  # the count that triggered: the action may take seconds
         for rule in rules:
-            if rule.service != svc.name or failures != rule.failures:
+            if rule.service != svc.name or not fires(rule, failures, restarts_once):
                 continue
             if rule.action == "restart" and cfg.has_defect("monitor-no-restart"):
                 continue
@@ -227,21 +244,26 @@ def create_app(cfg: TestbedConfig | None = None) -> FastAPI:
                 record(rule, failures, ok=False, detail="held: the suite holds the monitor's recovery actions")
                 continue
             last = st["last_action"].get((rule.service, rule.action))
-            if last is not None and time.monotonic() - last < rule.cooldown_s:
-                record(rule, failures, ok=False, detail=f"in cooldown ({rule.cooldown_s:g} s)")
+            if last is not None and time.monotonic() - last < rule.cooldown_s and not ignores_cooldown:
+                # Like the stack's recovery manager: a line in the log, no action.
+                print(f"{_now()} {rule.service} {rule.action} at {failures} failures: in its cooldown "
+                      f"({rule.cooldown_s:g} s, {time.monotonic() - last:.1f} s since the last)", flush=True)
                 continue
             st["last_action"][(rule.service, rule.action)] = time.monotonic()
+            started = time.time()
             try:
                 detail = await act(rule, session, client)
-                record(rule, failures, ok=True, detail=detail)
+                record(rule, failures, ok=True, detail=detail, started=started)
             except Exception as err:  # noqa: BLE001 - logged as a failed action
-                record(rule, failures, ok=False, detail=f"{type(err).__name__}: {err}")
+                record(rule, failures, ok=False, detail=f"{type(err).__name__}: {err}", started=started)
 
-    def record(rule: Rule, failures: int, ok: bool, detail: str) -> None:
+    def record(rule: Rule, failures: int, ok: bool, detail: str, started: float | None = None) -> None:
+        """One entry of ``/health/recovery``: ``started`` when the action began, ``time`` when it ended."""
         action = next((f"{rule.action}_{word}" for word in ("skipped", "held") if detail.startswith(word)),
                       rule.action)
-        st["actions"].append({"at": _now(), "time": time.time(), "service": rule.service, "action": action,
-                              "failures": failures, "ok": ok, "detail": detail})
+        now = time.time()
+        st["actions"].append({"at": _now(), "started": started or now, "time": now, "service": rule.service,
+                              "action": action, "failures": failures, "ok": ok, "detail": detail})
         del st["actions"][:-200]
         print(f"{_now()} action: {st['actions'][-1]}", flush=True)
 
