@@ -53,7 +53,7 @@ def main() -> int:
     print(json.dumps({"rows": rows, "clean_runs": CLEAN_RUNS, "false_alarms": false_alarms,
                       "smallest_detected_kb": smallest}))
     print("leak-sensitivity target met" if ok else "leak-sensitivity target MISSED")
-    subprocess.run([sys.executable, "-m", "testbed", "down"], cwd=REPO, capture_output=True, check=False,  # noqa: S603
+    subprocess.run([sys.executable, "-m", "testbed", "down"], cwd=REPO, capture_output=True, check=False,
                    env={**os.environ, "XNAI_TESTBED_BASE_PORT": str(BASE_PORT),
                         "XNAI_TESTBED_HOME": str(work / "home")})
     return 0 if ok else 1

@@ -102,10 +102,19 @@ def engine_open(url: str, rate: float) -> dict:
     result = load.execute(lambda: load.run_open(spec, stages, max_in_flight=4096, connections=256), model="open",
                           stages=stages, name=f"open-{rate:.0f}")
     achieved = result["achieved_rate"]  # sends per second between the first and the last send
-    return {"rate": rate, "sent": result["sent"], "ok": result["ok"], "lag_p99_ms": result["schedule_lag_ms"].get("p99"),
-            "late": result["late_sends"], "dropped": result["dropped"], "valid": result["valid"],
-            "rate_error": abs(achieved - rate) / rate, "achieved_sends": achieved, "errors": result["errors"],
-            "invalid_reason": result["invalid_reason"]}
+    return {
+        "rate": rate,
+        "sent": result["sent"],
+        "ok": result["ok"],
+        "lag_p99_ms": result["schedule_lag_ms"].get("p99"),
+        "late": result["late_sends"],
+        "dropped": result["dropped"],
+        "valid": result["valid"],
+        "rate_error": abs(achieved - rate) / rate,
+        "achieved_sends": achieved,
+        "errors": result["errors"],
+        "invalid_reason": result["invalid_reason"],
+    }
 
 
 def main() -> int:

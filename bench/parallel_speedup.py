@@ -17,7 +17,7 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from flakiness import REPO, one_run  # noqa: E402
+from flakiness import REPO, one_run
 
 
 def main() -> int:

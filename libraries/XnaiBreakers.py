@@ -29,7 +29,7 @@ class XnaiBreakers:
 
     @staticmethod
     def _var(name: str, default=None):
-        return BuiltIn().get_variable_value("${%s}" % name, default)
+        return BuiltIn().get_variable_value(f"${{{name}}}", default)
 
     def _client(self):
         try:
@@ -226,7 +226,8 @@ class XnaiBreakers:
 
     @keyword
     def stop_breaker_timeline(self, timeline_id: str) -> dict:
-        """Stops a timeline and returns ``transitions`` (at, from, to) and ``time_in_state`` (seconds), charted in the log.
+        """Stops a timeline and returns ``transitions`` (at, from, to) and ``time_in_state`` (seconds), charted in
+        the log.
 
         Example:
         | ${timeline}= | Stop Breaker Timeline | ${timeline} |
@@ -399,8 +400,11 @@ class XnaiBreakers:
                 one_round(len(pairs))
         result = breakers.overhead_summary(name, pairs)
         if len(pairs) > int(rounds):
-            logger.info(f"Extended from {rounds} to {len(pairs)} rounds to decide against {float(limit_ms):g} ms "
-                        f"(now {result['overhead_ms']} ms, 95 % interval {result['interval_ms'][0]}..{result['interval_ms'][1]} ms).")
+            logger.info(
+                f"Extended from {rounds} to {len(pairs)} rounds to decide against {float(limit_ms):g} ms "
+                f"(now {result['overhead_ms']} ms, "
+                f"95 % interval {result['interval_ms'][0]}..{result['interval_ms'][1]} ms)."
+            )
         result["timer_resolution_us"] = round(time.get_clock_info("perf_counter").resolution * 1e6, 3)
         logger.info(f"Breaker '{name}' overhead: {result}")
         with_ms = [v for w, _ in pairs for v in w]
@@ -428,9 +432,11 @@ class XnaiBreakers:
                           f"(p50 {overhead['p50_with_ms']} ms with, {overhead['p50_without_ms']} ms without; 95 % "
                           f"interval {low:.3f}..{high:.3f} ms), not below {limit:g} ms.")
         if not breakers.overhead_decided(overhead, limit):
-            raise Failure(f"INCONCLUSIVE: after {overhead['rounds']} rounds the breaker's overhead is "
-                          f"{overhead['overhead_ms']} ms (95 % interval {low:.3f}..{high:.3f} ms): it neither clears "
-                          f"nor reaches {limit:g} ms with a resolution of half of it. The machine was too noisy to tell; rerun on a quieter one, "
-                          "or give more rounds.")
+            raise Failure(
+                f"INCONCLUSIVE: after {overhead['rounds']} rounds the breaker's overhead is "
+                f"{overhead['overhead_ms']} ms (95 % interval {low:.3f}..{high:.3f} ms): it neither clears "
+                f"nor reaches {limit:g} ms with a resolution of half of it. The machine was too noisy to tell; "
+                "rerun on a quieter one, or give more rounds."
+            )
         logger.info(f"Breaker '{overhead['breaker']}' adds {overhead['overhead_ms']} ms per call, below "
                     f"{limit:g} ms (95 % interval {low:.3f}..{high:.3f} ms).")

@@ -39,7 +39,7 @@ class XnaiErrors:
 
     @staticmethod
     def _var(name: str, default=None):
-        return BuiltIn().get_variable_value("${%s}" % name, default)
+        return BuiltIn().get_variable_value(f"${{{name}}}", default)
 
     def _url(self, path: str, via: str) -> str:
         try:
@@ -49,7 +49,7 @@ class XnaiErrors:
 
     # --------------------------------------------------------- requests --
     @keyword("Send API Request")
-    def send_api_request(self, method: str, path: str, json=None, body: str | None = None,  # noqa: A002
+    def send_api_request(self, method: str, path: str, json=None, body: str | None = None,
                          via: str = "gateway", within: timedelta = timedelta(seconds=10)) -> dict:
         """Sends ``method`` to ``path`` under the API prefix (``json`` body, or raw ``body`` text sent as
         JSON content) and returns ``status``, ``headers``, ``text``, ``json`` and ``seconds``.

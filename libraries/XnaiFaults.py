@@ -42,7 +42,9 @@ def _seconds(value: timedelta | float | None, name: str, allow_zero: bool = True
         return None
     secs = value.total_seconds() if isinstance(value, timedelta) else float(value)
     if secs < 0 or (secs == 0 and not allow_zero):
-        raise Failure(f"{name}={secs:g} s: use a {'non-negative' if allow_zero else 'positive'} time such as 200ms or 1.5s.")
+        raise Failure(
+            f"{name}={secs:g} s: use a {'non-negative' if allow_zero else 'positive'} time such as 200ms or 1.5s."
+        )
     return secs
 
 
@@ -84,7 +86,7 @@ class XnaiFaults:
     # ------------------------------------------------------------ config --
     @staticmethod
     def _var(name: str, default=None):
-        return BuiltIn().get_variable_value("${%s}" % name, default)
+        return BuiltIn().get_variable_value(f"${{{name}}}", default)
 
     def _ledger(self) -> Ledger:
         path = self._var("FAULT_LEDGER")
@@ -626,7 +628,10 @@ class XnaiFaults:
             try:
                 outcome = self._undo(fault_id)
                 message = f"{fault_id} ({record['kind']} on {record['service']}) undone: {outcome}"
-                logger.warn(message + " at the end of its test; undo faults in a teardown.") if warn else logger.info(message)
+                if warn:
+                    logger.warn(message + " at the end of its test; undo faults in a teardown.")
+                else:
+                    logger.info(message)
                 model_restored |= record["kind"] in MODEL_FAULTS
             except FaultError as err:
                 errors.append(f"{fault_id}: {err}")

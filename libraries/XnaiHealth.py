@@ -28,7 +28,7 @@ ALERT_FIELDS = ("service", "status", "previous_status", "timestamp")
 
 
 class _AlertHandler(BaseHTTPRequestHandler):
-    def do_POST(self):  # noqa: N802 - http.server's name
+    def do_POST(self):
         length = int(self.headers.get("Content-Length") or 0)
         raw = self.rfile.read(min(length, 1_000_000))
         try:
@@ -61,7 +61,7 @@ class XnaiHealth:
 
     @staticmethod
     def _var(name: str, default=None):
-        return BuiltIn().get_variable_value("${%s}" % name, default)
+        return BuiltIn().get_variable_value(f"${{{name}}}", default)
 
     def _check_host(self, url: str) -> None:
         safehttp.check(url, self._var("ALLOWED_HOSTS", []))
@@ -244,7 +244,9 @@ class XnaiHealth:
                            f"(last: {svc['status']}, {svc['consecutive_failures']} failures, {svc['details']}).")
         # The figure names the event it is measured from: the test's watch mark (where it broke the
         # service), not the start of this wait, which may begin after the monitor has already acted.
-        since_mark = f"{time.time() - self._since:.1f} s after the watch mark (the test's fault), " if self._since else ""
+        since_mark = (
+            f"{time.time() - self._since:.1f} s after the watch mark (the test's fault), " if self._since else ""
+        )
         logger.info(f"Monitor reported {service} {wanted} {since_mark}after a wait of {waited} s")
         report.figure(f"{service} reported {wanted} {since_mark}this wait {waited} s (bound {bound:g} s)")
         return waited
@@ -447,7 +449,11 @@ class XnaiHealth:
         while True:
             for alert in list(self._receiver.alerts):
                 body = alert["body"] if isinstance(alert["body"], dict) else {}
-                if alert["received_at"] >= self._since and body.get("service") == service and body.get("status") == wanted:
+                if (
+                    alert["received_at"] >= self._since
+                    and body.get("service") == service
+                    and body.get("status") == wanted
+                ):
                     logger.info(f"Alert: {body}")
                     return {**body, "received_at": alert["received_at"]}
             if time.monotonic() - started >= bound:
@@ -486,6 +492,6 @@ class XnaiHealth:
 
 def _epoch(stamp: str) -> float:
     try:
-        return datetime.fromisoformat(str(stamp).replace("Z", "+00:00")).timestamp()
+        return datetime.fromisoformat(str(stamp)).timestamp()
     except ValueError:
         raise Failure(f"Timestamp {stamp!r} is not ISO 8601.") from None

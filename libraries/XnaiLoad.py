@@ -69,7 +69,7 @@ class XnaiLoad:
     | ``errors``, ``error_rate`` | errors by status or exception name (``unserved``: no free user), their share |
     | ``throughput``, ``achieved_rate``, ``target_rate`` | OK answers per second; sends per second; the plan |
     | ``schedule_lag_ms``, ``late_sends``, ``dropped`` | how late sends left, how many, sends dropped at the cap |
-    | ``generator_cpu_percent``, ``machine`` | the generator's CPU; the machine's ``busy_percent`` and ``steal_percent`` |
+    | ``generator_cpu_percent``, ``machine`` | the generator's CPU; the machine's ``busy_percent``, ``steal_percent`` |
     | ``valid``, ``invalid_reason`` | False (and why) when the generator, not the target, missed the schedule |
     | ``timeline`` | per second: ``ok``, ``errors``, ``p50_ms``, ``p99_ms`` |
     | ``name``, ``model``, ``stages``, ``wall_s`` | the run's name, open or closed, its stages, its duration |
@@ -144,7 +144,7 @@ class XnaiLoad:
     # --------------------------------------------------------- keywords --
     @keyword
     def run_load(self, url: str, rate="10/s", duration: timedelta = timedelta(seconds=5), method: str = "GET",
-                 json=None, timeout: timedelta = timedelta(seconds=10), ok_statuses=200,  # noqa: A002
+                 json=None, timeout: timedelta = timedelta(seconds=10), ok_statuses=200,
                  max_in_flight: int = 512, name: str = "load", fail_if_invalid: bool = True) -> dict:
         """Sends requests to ``url`` at a constant ``rate`` for ``duration`` (open model) and returns its `load result`.
 
@@ -162,7 +162,7 @@ class XnaiLoad:
                                   max_in_flight=max_in_flight, name=name, fail_if_invalid=fail_if_invalid)
 
     @keyword
-    def run_stepped_load(self, url: str, *stages: str, method: str = "GET", json=None,  # noqa: A002
+    def run_stepped_load(self, url: str, *stages: str, method: str = "GET", json=None,
                          timeout: timedelta = timedelta(seconds=10), ok_statuses=200, max_in_flight: int = 512,
                          name: str = "stepped", fail_if_invalid: bool = True) -> dict:
         """Open-model load in stages written ``rate:duration``, e.g. ``10/s:5s    50/s:5s    100/s:5s``.
@@ -183,7 +183,7 @@ class XnaiLoad:
 
     @keyword
     def run_ramped_load(self, url: str, start="1/s", end="10/s", duration: timedelta = timedelta(seconds=10),
-                        steps: int = 10, method: str = "GET", json=None,  # noqa: A002
+                        steps: int = 10, method: str = "GET", json=None,
                         timeout: timedelta = timedelta(seconds=10), ok_statuses=200, name: str = "ramp",
                         fail_if_invalid: bool = True) -> dict:
         """Open-model load rising linearly from ``start`` to ``end`` over ``duration`` in ``steps`` steps.
@@ -229,7 +229,7 @@ class XnaiLoad:
 
     @keyword
     def start_load_in_background(self, url: str, rate="10/s", duration: timedelta = timedelta(seconds=5),
-                                 method: str = "GET", json=None, timeout: timedelta = timedelta(seconds=10),  # noqa: A002
+                                 method: str = "GET", json=None, timeout: timedelta = timedelta(seconds=10),
                                  ok_statuses=200, max_in_flight: int = 512, name: str = "background") -> str:
         """Starts open-model load like `Run Load` and returns at once with a handle for `Wait For Background Load`.
 
@@ -280,7 +280,7 @@ class XnaiLoad:
         return self._finish(box["result"], fail_if_invalid)
 
     @keyword
-    def send_concurrent_requests(self, url: str, count: int = 100, method: str = "GET", json=None,  # noqa: A002
+    def send_concurrent_requests(self, url: str, count: int = 100, method: str = "GET", json=None,
                                  timeout: timedelta = timedelta(seconds=30)) -> dict:
         """Sends ``count`` requests at the same moment, each on its own connection, and waits for all.
 
@@ -302,7 +302,7 @@ class XnaiLoad:
 
     @keyword
     def run_closed_load(self, url: str, users: int = 10, duration: timedelta = timedelta(seconds=5),
-                        method: str = "GET", json=None, timeout: timedelta = timedelta(seconds=10),  # noqa: A002
+                        method: str = "GET", json=None, timeout: timedelta = timedelta(seconds=10),
                         ok_statuses=200, name: str = "closed", fail_if_invalid: bool = True) -> dict:
         """``users`` concurrent users, each sending its next request when answered (closed model).
 
@@ -323,7 +323,7 @@ class XnaiLoad:
     @keyword
     def find_capacity(self, url: str, start="10/s", step: str = "10%", step_duration: timedelta = timedelta(seconds=5),
                       max_rate="10000/s", p99_ms: float = 1000, max_error_rate: float = 0.01, method: str = "GET",
-                      json=None, timeout: timedelta = timedelta(seconds=10), ok_statuses=200,  # noqa: A002
+                      json=None, timeout: timedelta = timedelta(seconds=10), ok_statuses=200,
                       max_steps: int = 50, max_memory_percent: float = 100) -> dict:
         """Raises the rate step by step until an SLO breaks; returns the knee and the last good rate.
 

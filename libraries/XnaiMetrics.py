@@ -129,7 +129,7 @@ class XnaiMetrics:
     # -------------------------------------------------------- resources --
     def pid_of(self, service: str) -> int:
         """The pid of ``service``'s main process (for other libraries; not a keyword)."""
-        get = lambda name, default=None: BuiltIn().get_variable_value("${%s}" % name, default)  # noqa: E731
+        get = lambda name, default=None: BuiltIn().get_variable_value(f"${{{name}}}", default)  # noqa: E731
         services = get("SERVICES", {}) or {}
         if service not in services:
             raise Failure(f"No service named '{service}' in ${{SERVICES}}. Known: {', '.join(services)}.")
@@ -197,13 +197,28 @@ class XnaiMetrics:
             logger.warn(f"{len(sampler.errors)} samples of {service} failed; first: {sampler.errors[0]}")
         logger.info(f"{service}: {summary}")
         if samples:
-            logger.info(charts.line_chart(
-                {"rss MB": [(x["t"], x["rss_mb"]) for x in samples], "uss MB": [(x["t"], x["uss_mb"]) for x in samples]},
-                f"{service}: memory", "seconds", "MB")
+            logger.info(
+                charts.line_chart(
+                    {
+                        "rss MB": [(x["t"], x["rss_mb"]) for x in samples],
+                        "uss MB": [(x["t"], x["uss_mb"]) for x in samples],
+                    },
+                    f"{service}: memory",
+                    "seconds",
+                    "MB",
+                )
                 + charts.line_chart(
-                {"fds": [(x["t"], x["fds"]) for x in samples], "sockets": [(x["t"], x["sockets"]) for x in samples],
-                 "threads": [(x["t"], x["threads"]) for x in samples]},
-                f"{service}: descriptors", "seconds", "count"), html=True)
+                    {
+                        "fds": [(x["t"], x["fds"]) for x in samples],
+                        "sockets": [(x["t"], x["sockets"]) for x in samples],
+                        "threads": [(x["t"], x["threads"]) for x in samples],
+                    },
+                    f"{service}: descriptors",
+                    "seconds",
+                    "count",
+                ),
+                html=True,
+            )
         return summary
 
     @keyword(tags=["requires:process-figures"])
@@ -265,7 +280,9 @@ class XnaiMetrics:
                 reasons = judged()
         if measured[-1]["fds"] != baseline["fds"]:  # what is open now that was not, and the reverse
             now = resources.fd_targets(pid)
-            extra_fds = [f"+{t}" for t in now if t not in baseline_fds] + [f"-{t}" for t in baseline_fds if t not in now]
+            extra_fds = [f"+{t}" for t in now if t not in baseline_fds] + [
+                f"-{t}" for t in baseline_fds if t not in now
+            ]
         for note in leaks.late_closes({k: baseline[k] for k in keep}, [{k: r[k] for k in keep} for r in measured]):
             logger.info(f"{service}: {note} (not a leak).")
         figures = {"baseline": baseline, "rounds": measured, "leak": reasons}

@@ -53,7 +53,7 @@ class XnaiPerformance:
     # ---------------------------------------------------------- helpers --
     @staticmethod
     def _var(name: str, default=None):
-        return BuiltIn().get_variable_value("${%s}" % name, default)
+        return BuiltIn().get_variable_value(f"${{{name}}}", default)
 
     @staticmethod
     def _lib(name: str):
@@ -124,17 +124,22 @@ class XnaiPerformance:
                "memory_mb": services.get("rag_api", {}).get("rss_mb")}
         rows = "".join(f"<tr><td>{svc}</td><td>{v['rss_mb']}</td><td>{v['cpu_percent']}</td></tr>"
                        for svc, v in services.items())
-        logger.info(f"<b>Profile {profile}</b>: {spec['users']} users, {spec['rate']:g}/s for {spec['duration_s']:g} s; "
-                    f"latency {result['latency_ms']}; throughput {result['throughput']}/s; error rate "
-                    f"{result['error_rate'] * 100:.3f} %; machine memory peak {peak_memory:.1f} %"
-                    f"<table><tr><th>service</th><th>peak RSS MB</th><th>mean CPU %</th></tr>{rows}</table>",
-                    html=True)
+        logger.info(
+            f"<b>Profile {profile}</b>: {spec['users']} users, {spec['rate']:g}/s for {spec['duration_s']:g} s; "
+            f"latency {result['latency_ms']}; throughput {result['throughput']}/s; error rate "
+            f"{result['error_rate'] * 100:.3f} %; machine memory peak {peak_memory:.1f} %"
+            f"<table><tr><th>service</th><th>peak RSS MB</th><th>mean CPU %</th></tr>{rows}</table>",
+            html=True,
+        )
         if record:
             self._summary_file().add("profiles", profile, out)
             lat = result["latency_ms"]
             BuiltIn().set_suite_metadata(
-                f"Profile {profile}", f"p50 {lat.get('p50')} / p95 {lat.get('p95')} / p99 {lat.get('p99')} ms, "
-                f"{result['throughput']}/s, errors {result['error_rate'] * 100:.2f} %, memory {peak_memory:.0f} %", top=True)
+                f"Profile {profile}",
+                f"p50 {lat.get('p50')} / p95 {lat.get('p95')} / p99 {lat.get('p99')} ms, "
+                f"{result['throughput']}/s, errors {result['error_rate'] * 100:.2f} %, memory {peak_memory:.0f} %",
+                top=True,
+            )
         return out
 
     @keyword

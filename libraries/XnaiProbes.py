@@ -161,7 +161,7 @@ class XnaiProbes:
                 raise Failure(f"No log at {path}.")
             text = path.read_text(errors="replace")
             return text.rsplit("--- start ", 1)[-1]
-        get = lambda name, default=None: BuiltIn().get_variable_value("${%s}" % name, default)  # noqa: E731
+        get = lambda name, default=None: BuiltIn().get_variable_value(f"${{{name}}}", default)  # noqa: E731
         from xnai_qa.faults.backends import DockerBackend, FaultError, make_backend  # noqa: PLC0415
 
         try:

@@ -7,6 +7,7 @@ the body field is ``${QUERY_FIELD}``.  Facts the corpus holds are listed in
 
 from __future__ import annotations
 
+import itertools
 import time
 
 import requests
@@ -23,7 +24,7 @@ class XnaiRAG:
 
     @staticmethod
     def _var(name: str, default=None):
-        return BuiltIn().get_variable_value("${%s}" % name, default)
+        return BuiltIn().get_variable_value(f"${{{name}}}", default)
 
     def _url(self, path: str, via: str) -> str:
         try:
@@ -86,8 +87,13 @@ class XnaiRAG:
         """
         url = self._url("/docs/search", via)
         try:
-            resp = safehttp.request("GET", url, self._var("ALLOWED_HOSTS", []), params={"query": query, "limit": int(limit)},
-                                timeout=float(self._var("REQUEST_TIMEOUT_S", 10)))
+            resp = safehttp.request(
+                "GET",
+                url,
+                self._var("ALLOWED_HOSTS", []),
+                params={"query": query, "limit": int(limit)},
+                timeout=float(self._var("REQUEST_TIMEOUT_S", 10)),
+            )
         except requests.RequestException as err:
             raise Failure(f"GET {url} failed: {type(err).__name__}: {err}") from None
         if resp.status_code != 200:
@@ -145,7 +151,7 @@ class XnaiRAG:
             if not isinstance(result.get("score"), (int, float)) or isinstance(result.get("score"), bool):
                 problems.append(f"result {index}: score {result.get('score')!r} is not a number")
         scores = [r["score"] for r in results if isinstance(r.get("score"), (int, float))]
-        if any(later > earlier for earlier, later in zip(scores, scores[1:], strict=False)):
+        if any(later > earlier for earlier, later in itertools.pairwise(scores)):
             problems.append(f"the scores are not best first: {scores}")
         if problems:
             raise Failure("The search results do not follow the contract: " + "; ".join(problems) + ".")

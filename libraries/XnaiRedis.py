@@ -35,7 +35,7 @@ class XnaiRedis:
         if self._client is not None and url == self._url:
             return self._client
         try:
-            self._client, self._url = redisconn.connect(lambda n, d=None: builtin.get_variable_value("${%s}" % n, d))
+            self._client, self._url = redisconn.connect(lambda n, d=None: builtin.get_variable_value(f"${{{n}}}", d))
         except redisconn.RedisConfigError as err:
             raise Failure(str(err)) from None
         return self._client
@@ -138,7 +138,7 @@ class XnaiRedis:
         Example:
         | ${known}= | Redis Keys Matching | ${QUERY_CACHE_PATTERN} |
         | ${reply}= | Ask And Time | ${question} |
-        | Plant An Answer In The Cache | ${reply}[answer][response] | planted | ${QUERY_CACHE_PATTERN} | known=${known} |
+        | Plant An Answer In The Cache | ${reply}[answer][response] | fake | ${QUERY_CACHE_PATTERN} | known=${known} |
         """
         client = self._redis()
         known = set(known or ())

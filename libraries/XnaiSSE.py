@@ -32,7 +32,7 @@ class XnaiSSE:
     # ---------------------------------------------------------- helpers --
     @staticmethod
     def _var(name: str, default=None):
-        return BuiltIn().get_variable_value("${%s}" % name, default)
+        return BuiltIn().get_variable_value(f"${{{name}}}", default)
 
     def _grammar(self) -> Grammar:
         names = self._var("SSE_GRAMMAR", {}) or {}
@@ -74,7 +74,7 @@ class XnaiSSE:
             except FramingError as err:
                 result["framing_error"] = str(err)
         payloads = [e.payload for e in events]
-        for event, payload in zip(result["events"], payloads):
+        for event, payload in zip(result["events"], payloads, strict=False):
             event["payload"] = payload
         if result.get("framing_error") is None and result["status"] == 200:
             complete = result["ended_by"] == "server"
@@ -84,9 +84,9 @@ class XnaiSSE:
         result["token_count"] = types.count(grammar.token)
         result["final_type"] = types[-1] if types else None
         # The answer as the stream told it: its tokens joined, and the sources frame's list (None: no frame).
-        result["text"] = "".join(str(p.get(grammar.content_field, "")) for p, t in zip(payloads, types)
+        result["text"] = "".join(str(p.get(grammar.content_field, "")) for p, t in zip(payloads, types, strict=True)
                                  if t == grammar.token and isinstance(p, dict))
-        result["sources"] = next((p.get(grammar.sources) for p, t in zip(payloads, types)
+        result["sources"] = next((p.get(grammar.sources) for p, t in zip(payloads, types, strict=True)
                                   if t == grammar.sources and isinstance(p, dict)), None)
         if types and types[-1] == grammar.error and isinstance(payloads[-1], dict):
             result["error_message"] = payloads[-1].get(grammar.error)
@@ -141,8 +141,15 @@ class XnaiSSE:
         return self._run(url, dict(body or {}), StreamOptions(timeout_s=timeout.total_seconds()))
 
     @keyword
-    def run_concurrent_streams(self, count: int, question: str, via: str = "gateway", max_tokens: int | None = None,
-                               stop_after_events: int | None = None, timeout: timedelta = timedelta(seconds=60)) -> list:
+    def run_concurrent_streams(
+        self,
+        count: int,
+        question: str,
+        via: str = "gateway",
+        max_tokens: int | None = None,
+        stop_after_events: int | None = None,
+        timeout: timedelta = timedelta(seconds=60),
+    ) -> list:
         """Opens ``count`` streams at once and returns each one's result (in order).
 
         Example:
@@ -260,7 +267,9 @@ class XnaiSSE:
         url = f"{self._var('RAG_API_URL')}{self._var('API_PREFIX')}{path}"
         self._check(url)
         try:
-            resp = safehttp.request("GET", url, self._var("ALLOWED_HOSTS", []), timeout=5, headers={"Connection": "close"})
+            resp = safehttp.request(
+                "GET", url, self._var("ALLOWED_HOSTS", []), timeout=5, headers={"Connection": "close"}
+            )
         except requests.RequestException as err:
             raise Failure(f"GET {url} failed: {type(err).__name__}: {err}") from None
         if resp.status_code != 200:
@@ -313,8 +322,11 @@ class XnaiSSE:
             if time.monotonic() >= deadline:
                 extra = {name: n - baseline.get("tasks", {}).get(name, 0) for name, n in state.get("tasks", {}).items()
                          if n != baseline.get("tasks", {}).get(name, 0)}
-                raise Failure("The server did not return to its baseline within "
-                              f"{timeout.total_seconds():g} s: " + ", ".join(f"{k} {b} -> {n}" for k, (b, n) in diff.items())
-                              + (f"; tasks that changed: {extra}" if extra else "")
-                              + (f"; open streams: {json.dumps(state.get('streams'))[:300]}" if state.get("streams") else ""))
+                raise Failure(
+                    "The server did not return to its baseline within "
+                    f"{timeout.total_seconds():g} s: "
+                    + ", ".join(f"{k} {b} -> {n}" for k, (b, n) in diff.items())
+                    + (f"; tasks that changed: {extra}" if extra else "")
+                    + (f"; open streams: {json.dumps(state.get('streams'))[:300]}" if state.get("streams") else "")
+                )
             time.sleep(0.05)

@@ -51,7 +51,7 @@ class XnaiTarget:
     # ----------------------------------------------------------- helpers --
     @staticmethod
     def _var(name: str):
-        value = BuiltIn().get_variable_value("${%s}" % name)
+        value = BuiltIn().get_variable_value(f"${{{name}}}")
         if value is None:
             raise FatalError(f"${{{name}}} is not defined: import resources/xnai.resource or pass a variables file.")
         return value
@@ -90,7 +90,7 @@ class XnaiTarget:
         | Target Configuration Should Be Valid |
         """
         names = [*targetconfig.RULES, *targetconfig.URL_VARIABLES]
-        variables = {name: BuiltIn().get_variable_value("${%s}" % name) for name in names}
+        variables = {name: BuiltIn().get_variable_value(f"${{{name}}}") for name in names}
         variables = {k: v for k, v in variables.items() if v is not None}
         try:
             targetconfig.validate(variables)
@@ -180,7 +180,7 @@ class XnaiTarget:
                     try:  # its address passes the loopback rule first (Requires may come before Prepare Target)
                         url = get("${DOCKER_URL}", "") or "unix:///var/run/docker.sock"
                         targetconfig.check_url(url, get("${ALLOWED_HOSTS}", []))
-                        make_backend(lambda name, default=None: get("${%s}" % name, default))
+                        make_backend(lambda name, default=None: get(f"${{{name}}}", default))
                         engine = ""
                     except targetconfig.TargetConfigError as err:
                         engine = f"${{DOCKER_URL}}: {err}"
@@ -193,7 +193,7 @@ class XnaiTarget:
                 probes = {"service-control": engine_answers, "process-figures": engine_answers}
                 if not get("${SERVICE_LOG_DIR}", ""):
                     probes["service-logs"] = engine_answers
-            self._detected = capabilities.detect(lambda name, default=None: get("${%s}" % name, default), probes)
+            self._detected = capabilities.detect(lambda name, default=None: get(f"${{{name}}}", default), probes)
             missing = {k: v for k, v in self._detected.items() if v}
             logger.info("Target capabilities: " + (", ".join(k for k, v in self._detected.items() if not v) or "none")
                         + (" offered; missing: " + "; ".join(f"{k} ({v})" for k, v in missing.items()) if missing
@@ -324,7 +324,9 @@ class XnaiTarget:
                 pass
         except OSError as err:
             raise Failure(f"Service '{service}' at {svc['host']}:{svc['port']}: {err}") from None
-        logger.info(f"{service} {svc['host']}:{svc['port']} accepted in {(time.perf_counter() - started) * 1000:.1f} ms")
+        logger.info(
+            f"{service} {svc['host']}:{svc['port']} accepted in {(time.perf_counter() - started) * 1000:.1f} ms"
+        )
 
     @keyword
     def every_required_service_should_resolve(self) -> None:

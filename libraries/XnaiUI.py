@@ -23,7 +23,7 @@ class XnaiUI:
 
     @staticmethod
     def _var(name: str, default=None):
-        return BuiltIn().get_variable_value("${%s}" % name, default)
+        return BuiltIn().get_variable_value(f"${{{name}}}", default)
 
     @keyword("Ask Through The UI", tags=["requires:ui"])
     def ask_through_the_ui(self, question: str, timeout: str = "20s") -> dict:

@@ -28,7 +28,7 @@ class XnaiVoice:
 
     @staticmethod
     def _var(name: str, default=None):
-        return BuiltIn().get_variable_value("${%s}" % name, default)
+        return BuiltIn().get_variable_value(f"${{{name}}}", default)
 
     def _url(self, path: str) -> str:
         base = self._var("VOICE_URL", "")
@@ -63,7 +63,9 @@ class XnaiVoice:
         except (requests.RequestException, ValueError) as err:
             raise Failure(f"GET {url} failed: {err}") from None
         if health.get("problems"):
-            raise SkipExecution("Voice engines missing: " + "; ".join(f"{k}: {v}" for k, v in health["problems"].items()))
+            raise SkipExecution(
+                "Voice engines missing: " + "; ".join(f"{k}: {v}" for k, v in health["problems"].items())
+            )
         logger.info(f"voice engines: {health.get('engines')}")
         return health
 

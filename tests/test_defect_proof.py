@@ -79,7 +79,7 @@ def run_suites(env: dict, out: Path, defect: str | None):
         reference = defects.DEFECTS[defect].reference_test
         if reference:  # a regression: first a clean reference run, its baselines handed to the defect run
             ref_out = out.parent / f"{defect}.reference"
-            ref = subprocess.run(  # noqa: S603
+            ref = subprocess.run(
                 [sys.executable, "-m", "robot", "--outputdir", str(ref_out), "--console", "none", "--log", "NONE",
                  "--report", "NONE", "--test", f"Suites.{reference}", "suites/"],
                 cwd=REPO, env={**env, "XNAI_TESTBED_DEFECTS": ""}, capture_output=True, text=True, timeout=600,
@@ -90,7 +90,7 @@ def run_suites(env: dict, out: Path, defect: str | None):
                 raise RuntimeError(f"the clean reference run of '{reference}' failed (rc {ref.returncode}); "
                                    f"see {ref_out / 'output.xml'}")
             selection += ["--variable", f"BASELINE_REFERENCE_DIR:{ref_out / 'baselines'}"]
-    result = subprocess.run(  # noqa: S603
+    result = subprocess.run(
         [sys.executable, "-m", "robot", "--outputdir", str(out), "--console", "dotted",
          "--log", "NONE", "--report", "NONE", *selection, "suites/"],
         cwd=REPO, env=env, capture_output=True, text=True, timeout=1200, check=False,
@@ -106,7 +106,7 @@ def run_suites(env: dict, out: Path, defect: str | None):
 def _stop_testbed(env: dict) -> None:
     """Stops and removes the run's testbed (the next run of the same worker starts afresh)."""
     for command in ("down", "clean"):
-        subprocess.run([sys.executable, "-m", "testbed", command], cwd=REPO, env=env,  # noqa: S603
+        subprocess.run([sys.executable, "-m", "testbed", command], cwd=REPO, env=env,
                        capture_output=True, timeout=120, check=False)
 
 
@@ -198,7 +198,7 @@ def test_clean_testbed_passes_every_test(proof_runs):
 def test_defect_is_caught_by_exactly_its_named_tests(defect, proof_runs):
     if defect not in proof_runs:
         pytest.skip(f"not selected by XNAI_PROOF_ONLY={os.environ.get('XNAI_PROOF_ONLY')}")
-    outcomes, result = _run(proof_runs, defect)
+    outcomes, _result = _run(proof_runs, defect)
     expected = set(defects.DEFECTS[defect].caught_by)
     _record(defect, expected, outcomes)
     print(f"\n{defect}: expected {sorted(expected)}\n{'':{len(defect)}}  observed {sorted(outcomes.failed)}")

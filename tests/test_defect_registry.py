@@ -46,5 +46,5 @@ def test_each_suite_documents_the_defects_it_catches():
 
 
 def test_unknown_switch_is_refused_with_the_known_ones():
-    with pytest.raises(ValueError, match="unknown defect switch\\(es\\) nope. Known switches: "):
+    with pytest.raises(ValueError, match=r"unknown defect switch\(es\) nope. Known switches: "):
         defects.validate(["nope"], setting="XNAI_TESTBED_DEFECTS")

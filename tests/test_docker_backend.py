@@ -82,7 +82,7 @@ def docker_url(request):
     if os.environ.get("XNAI_DOCKER_URL"):
         yield os.environ["XNAI_DOCKER_URL"]
         return
-    root = Path("/tmp") / f"xnai-{engine}-{os.getpid()}"  # noqa: S108 - short path: unix socket length limit
+    root = Path("/tmp") / f"xnai-{engine}-{os.getpid()}"
     root.mkdir(parents=True, exist_ok=True)
     sock = root / "engine.sock"
     url = f"unix://{sock}"
@@ -120,7 +120,7 @@ def docker_url(request):
 
 
 def _start_dockerd(root: Path, url: str, log) -> subprocess.Popen:
-    return subprocess.Popen(  # noqa: S603
+    return subprocess.Popen(
         ["dockerd", "--bridge=none", "--iptables=false", "--ip6tables=false", "--data-root", str(root / "data"),
          "--exec-root", str(root / "exec"), "--pidfile", str(root / "dockerd.pid"), "-H", url,
          "--containerd-namespace", f"xnai{os.getpid()}", "--containerd-plugins-namespace", f"xnaip{os.getpid()}"],
@@ -137,9 +137,9 @@ def _start_podman(root: Path, url: str, log) -> subprocess.Popen:
     env = {**os.environ, "CONTAINERS_CONF": str(conf)}
     podman = ["podman", "--root", str(root / "storage"), "--runroot", str(root / "run"), "--tmpdir", str(root / "tmp"),
               "--runtime", "runc", "--cgroup-manager", "cgroupfs", "--storage-driver", "vfs"]
-    subprocess.run([*podman, "import", "-", IMAGE], input=_rootfs_tar(), env=env, stdout=log,  # noqa: S603
+    subprocess.run([*podman, "import", "-", IMAGE], input=_rootfs_tar(), env=env, stdout=log,
                    stderr=subprocess.STDOUT, timeout=120, check=True)
-    return subprocess.Popen([*podman, "system", "service", "--time=0", url], env=env,  # noqa: S603
+    return subprocess.Popen([*podman, "system", "service", "--time=0", url], env=env,
                             stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
 
 
@@ -148,7 +148,7 @@ def _unmount_below(root: Path) -> None:
     with open("/proc/mounts") as mounts:
         points = [line.split()[1] for line in mounts if line.split()[1].startswith(str(root))]
     for point in sorted(points, reverse=True):
-        subprocess.run(["umount", "-l", point], capture_output=True, check=False)  # noqa: S603, S607
+        subprocess.run(["umount", "-l", point], capture_output=True, check=False)
 
 
 def _rootfs_tar() -> bytes:
@@ -261,8 +261,13 @@ def test_containers_of_another_compose_project_are_never_touched(docker_url):
     client = docker.DockerClient(base_url=docker_url, version="auto")
     ours = client.containers.create(IMAGE, ["/bin/busybox", "sh"], network_mode="none",
                                     labels={"com.docker.compose.service": "db", "com.docker.compose.project": PROJECT})
-    theirs = client.containers.create(IMAGE, ["/bin/busybox", "sh"], network_mode="none", name="their-db",
-                                      labels={"com.docker.compose.service": "db", "com.docker.compose.project": "other"})
+    theirs = client.containers.create(
+        IMAGE,
+        ["/bin/busybox", "sh"],
+        network_mode="none",
+        name="their-db",
+        labels={"com.docker.compose.service": "db", "com.docker.compose.project": "other"},
+    )
     try:
         backend = DockerBackend(docker_url, PROJECT)
         assert backend.container("db", {"host": "127.0.0.1"}).id == ours.id
@@ -277,12 +282,12 @@ def test_containers_of_another_compose_project_are_never_touched(docker_url):
 
 
 def test_a_missing_service_container_is_named(docker_url):
-    with pytest.raises(FaultError, match="expected one container .*compose.service=nosuch.*found 0"):
+    with pytest.raises(FaultError, match=r"expected one container .*compose.service=nosuch.*found 0"):
         DockerBackend(docker_url, PROJECT).container("nosuch", {"host": "127.0.0.1"})
 
 
 def test_no_engine_gives_a_clear_error():
-    with pytest.raises(FaultError, match="No Docker Engine at unix:///nonexistent.sock"):
+    with pytest.raises(FaultError, match=r"No Docker Engine at unix:///nonexistent\.sock"):
         DockerBackend("unix:///nonexistent.sock", PROJECT)
 
 
@@ -331,7 +336,7 @@ def test_fault_keywords_drive_the_engine_and_read_its_logs_and_process_figures(w
     varfile.write_text(VARFILE.format(port=web["port"], url=web["url"], ledger=tmp_path / "ledger.jsonl"))
     suite = tmp_path / "docker_faults.robot"
     suite.write_text(FAULT_SUITE.format(varfile=varfile, port=web["port"], log_line=LOG_LINE))
-    result = subprocess.run(  # noqa: S603
+    result = subprocess.run(
         [sys.executable, "-m", "robot", "--outputdir", str(tmp_path / "out"), "--pythonpath", str(REPO / "libraries"),
          str(suite)], cwd=REPO, capture_output=True, text=True, timeout=300, check=False,
     )
@@ -380,6 +385,8 @@ def test_the_runner_image_builds_on_that_base_and_parses_every_suite(docker_url,
         container.remove(force=True)
         engine.close()
     assert status["StatusCode"] == 0, out[-3000:]
-    assert "installing requirements" not in out, "./qa setup reinstalled: the image's marker is not the one ./qa computes"
+    assert "installing requirements" not in out, (
+        "./qa setup reinstalled: the image's marker is not the one ./qa computes"
+    )
     assert "apt-get" not in out, "./qa setup installed packages at the container's start"
     assert re.search(r"^\d+ tests, \d+ passed, 0 failed", out, re.MULTILINE), out[-3000:]

@@ -48,7 +48,7 @@ def _robot(env, tmp_path, name, text, **kwargs):
     suite.write_text(text.format(repo=REPO))
     cmd = [sys.executable, "-m", "robot", "--outputdir", str(tmp_path / name), "--log", "NONE",
            "--report", "NONE", str(suite)]
-    return subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,  # noqa: S603
+    return subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             text=True, **kwargs)
 
 
@@ -65,7 +65,7 @@ def _toxics(base: int, proxy: str) -> list:
 
 
 def _cli(env, *args):
-    return subprocess.run([sys.executable, "-m", "testbed", *args], cwd=REPO, env=env,  # noqa: S603
+    return subprocess.run([sys.executable, "-m", "testbed", *args], cwd=REPO, env=env,
                           capture_output=True, text=True, timeout=240, check=False)
 
 
@@ -104,7 +104,9 @@ def test_a_run_killed_mid_fault_is_healed_by_the_next_run(testbed_env, tmp_path)
     assert status["services"], status
 
     # The next run heals before testing: its first test sees a healthy stack.
-    nxt = _robot(testbed_env, tmp_path, "next", FORGETFUL.replace("Forgets Its Fault\n    Add Latency    rag_api    300ms\n", ""))
+    nxt = _robot(
+        testbed_env, tmp_path, "next", FORGETFUL.replace("Forgets Its Fault\n    Add Latency    rag_api    300ms\n", "")
+    )
     out, _ = nxt.communicate(timeout=300)
     assert nxt.returncode == 0, out
     assert _toxics(base, "rag_api") == []

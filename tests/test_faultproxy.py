@@ -37,7 +37,7 @@ class Rig:
         await self.runner.setup()
         site = web.TCPSite(self.runner, "127.0.0.1", 0)
         await site.start()
-        self.api = f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}"  # noqa: SLF001
+        self.api = f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}"
         self.http = aiohttp.ClientSession()
         resp = await self.http.post(f"{self.api}/proxies",
                                     json={"name": "echo", "listen": "127.0.0.1:0", "upstream": f"127.0.0.1:{up_port}"})

@@ -36,14 +36,14 @@ def test_heal_undoes_newest_first_and_records_it(tmp_path):
 
 def test_heal_leaves_faults_of_live_processes_alone(tmp_path):
     path = tmp_path / "l.jsonl"
-    child = subprocess.Popen([sys.executable, "-c", "import sys; sys.stdin.read()"], stdin=subprocess.PIPE)  # noqa: S603
+    child = subprocess.Popen([sys.executable, "-c", "import sys; sys.stdin.read()"], stdin=subprocess.PIPE)
     try:
         with open(path, "w") as handle:
             handle.write(json.dumps({"op": "apply", "id": "f-live", "pid": child.pid, "service": "s", "kind": "k",
                                      "undo": {}, "detail": {}}) + "\n")
             handle.write(json.dumps({"op": "apply", "id": "f-dead", "pid": 2**22 + 12345, "service": "s",
                                      "kind": "k", "undo": {}, "detail": {}}) + "\n")
-        healed = Ledger(path).heal(lambda spec: "ok", only_pid_not_alive=True)
+        healed = Ledger(path).heal(lambda _spec: "ok", only_pid_not_alive=True)
         assert [r["id"] for r, _ in healed] == ["f-dead"]
         assert [r["id"] for r in Ledger(path).pending()] == ["f-live"]
     finally:

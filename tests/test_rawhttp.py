@@ -128,7 +128,7 @@ def test_a_malformed_answer_is_never_counted_as_ok(engine, case, method, answers
     async def scenario():
         server, url = await _server(answers)
         spec = load.RequestSpec(url, method, timeout_s=2.0, engine=engine)
-        sender = load._sender(spec, 1)  # noqa: SLF001 - the engine's own sender
+        sender = load._sender(spec, 1)
         try:
             return [await sender.send() for _ in answers]
         finally:

@@ -50,10 +50,10 @@ def test_launcher_ports_stay_below_the_ephemeral_range_and_apart():
 
 def test_a_process_is_found_by_its_command_line_and_an_ambiguous_match_is_refused():
     marker = f"xnai-qa-match-{time.monotonic_ns()}"
-    one = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)", marker])  # noqa: S603
+    one = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)", marker])
     try:
         assert resources.find_by_match(rf"{marker}\b") == one.pid
-        two = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)", marker])  # noqa: S603
+        two = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)", marker])
         try:
             with pytest.raises(LookupError, match="2 separate processes"):
                 resources.find_by_match(marker)
@@ -94,7 +94,7 @@ def test_stopping_the_launcher_stops_the_suites_run_first():
     launcher = _launcher()
 
     def start(handler: str) -> subprocess.Popen:
-        proc = subprocess.Popen([sys.executable, "-c", "import signal, sys, time\n" + handler +  # noqa: S603
+        proc = subprocess.Popen([sys.executable, "-c", "import signal, sys, time\n" + handler +
                                  "print('ready', flush=True)\ntime.sleep(60)"],
                                 start_new_session=True, stdout=subprocess.PIPE, text=True)
         assert proc.stdout.readline().strip() == "ready"  # its handler is in place

@@ -44,7 +44,7 @@ def test_every_suite_is_in_both_ordering_files_once():
 
 def test_real_stack_order_runs_faulting_and_loading_suites_after_the_barrier_one_at_a_time():
     text = (SUITES / "pabot-order-real-stack.txt").read_text()
-    before, after = text.split("#WAIT", 1)
+    _before, after = text.split("#WAIT", 1)
     assert "{" in after and after.strip().endswith("}"), "after the barrier the suites run in one sequential group"
     for name, path in suite_names().items():
         disturbs = suite_tags(path) & {"destructive", "load", "stress"}
@@ -73,7 +73,7 @@ def test_suites_that_measure_against_a_reference_declare_a_quiet_machine():
 def test_quiet_machine_suites_run_after_the_barrier_in_one_unit_even_against_testbeds():
     """Suites that need a quiet machine run after the barrier, one at a time (one group), beside nothing;
     every other suite runs before it, side by side."""
-    from xnai_qa.plan import stages  # noqa: PLC0415
+    from xnai_qa.plan import stages
 
     text = (SUITES / "pabot-order.txt").read_text()
     assert "#WAIT" in text
@@ -87,7 +87,7 @@ def test_quiet_machine_suites_run_after_the_barrier_in_one_unit_even_against_tes
 
 def test_groups_list_their_suites_in_the_order_robot_runs_them():
     """One robot process runs a ``{ }`` group's suites in file-name order, whatever the listing says."""
-    from xnai_qa.plan import stages  # noqa: PLC0415
+    from xnai_qa.plan import stages
 
     files = {name: path.name for name, path in suite_names().items()}
     for order in ("pabot-order.txt", "pabot-order-real-stack.txt"):
@@ -125,7 +125,7 @@ def test_compose_override_joins_the_xnai_services_and_networks():
     assert any(v.startswith("/var/run/docker.sock:/var/run/docker.sock") for v in service["volumes"])
     assert service["environment"]["XNAI_VARIABLES"] == "variables/xnai_compose.py"
     assert service["environment"]["XNAI_FAULT_BACKEND"] == "docker"
-    import importlib.util  # noqa: PLC0415
+    import importlib.util
 
     spec = importlib.util.spec_from_file_location("xnai_compose", REPO / "variables" / "xnai_compose.py")
     module = importlib.util.module_from_spec(spec)
@@ -137,7 +137,7 @@ def test_compose_override_joins_the_xnai_services_and_networks():
 
 
 def test_progress_plan_lists_suites_longest_first_with_the_expected_wall_time():
-    from xnai_qa.plan import describe  # noqa: PLC0415
+    from xnai_qa.plan import describe
 
     times = {"Kg1": 10.0, "Kg5": 80.0, "Kg4": 60.0, "Rag": 30.0}
     lines = describe(times, processes=2).splitlines()
@@ -152,7 +152,7 @@ def test_progress_plan_lists_suites_longest_first_with_the_expected_wall_time():
 
 
 def test_a_suite_missing_from_the_ordering_file_stops_the_run_naming_the_file(tmp_path):
-    from xnai_qa import plan  # noqa: PLC0415
+    from xnai_qa import plan
 
     (tmp_path / "01__listed.robot").write_text("*** Test Cases ***\n")
     (tmp_path / "02__new_suite.robot").write_text("*** Test Cases ***\n")
@@ -167,15 +167,15 @@ def test_a_suite_missing_from_the_ordering_file_stops_the_run_naming_the_file(tm
 def test_the_planned_wall_time_uses_the_last_run_only_in_its_own_profile(tmp_path):
     """A fast run's suite times say nothing about a production run (minutes of load per profile): the
     plan then takes the profile's typical times; a subset of suites is planned as that subset."""
-    from robot.api import ExecutionResult  # noqa: PLC0415
-    from xnai_qa import plan  # noqa: PLC0415
+    from robot.api import ExecutionResult
+    from xnai_qa import plan
 
     suite = tmp_path / "suites"
     suite.mkdir()
     (suite / "__init__.robot").write_text("*** Settings ***\nMetadata    Profile    fast\n")
     (suite / "01__quick.robot").write_text("*** Test Cases ***\nT\n    No Operation\n")
     output = tmp_path / "output.xml"
-    import robot  # noqa: PLC0415
+    import robot
 
     robot.run(str(suite), output=str(output), log="NONE", report="NONE", stdout=None, console="none")
     top = ExecutionResult(str(output)).suite
@@ -197,7 +197,7 @@ def test_the_planned_wall_time_uses_the_last_run_only_in_its_own_profile(tmp_pat
 
 
 def test_the_plan_reads_the_profile_a_variables_file_gives(tmp_path, monkeypatch):
-    from xnai_qa import plan  # noqa: PLC0415
+    from xnai_qa import plan
 
     monkeypatch.setenv("XNAI_PROFILE", "production")
     assert plan.profile_of(REPO / "variables" / "xnai_host.py") == "production"

@@ -68,7 +68,7 @@ def test_html_decoding_finds_a_compressed_string():
 def test_no_secret_appears_in_any_output_or_the_console(tmp_path, testbed_env):
     out = tmp_path / "out"
     selection = [arg for suite in SUITES for arg in ("--suite", suite)]
-    result = subprocess.run(  # noqa: S603
+    result = subprocess.run(
         [sys.executable, "-m", "robot", "--outputdir", str(out), "--loglevel", "TRACE", "--xunit", "xunit.xml",
          "--exclude", "slow", *selection, "suites/"],
         cwd=REPO, env=testbed_env, capture_output=True, text=True, timeout=800, check=False,

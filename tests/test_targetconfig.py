@@ -68,7 +68,7 @@ def test_required_services_must_exist():
 
 def test_non_loopback_hosts_are_refused_unless_allowed():
     services = {"gateway": {"host": "192.0.2.10", "port": 8000}, "rag_api": {"host": "127.0.0.1", "port": 8012}}
-    with pytest.raises(TargetConfigError, match="'192.0.2.10' is not loopback"):
+    with pytest.raises(TargetConfigError, match=r"'192\.0\.2\.10' is not loopback"):
         targetconfig.validate(valid(SERVICES=services))
     targetconfig.validate(valid(SERVICES=services, ALLOWED_HOSTS=["192.0.2.10"]))
 
@@ -179,7 +179,7 @@ def test_a_real_stack_run_never_loads_the_testbed(tmp_path):
     home = tmp_path / "testbed-home"
     env = {k: v for k, v in os.environ.items() if k != "XNAI_REDIS_PASSWORD"}
     env.update(XNAI_TESTBED_HOME=str(home), XNAI_FAULT_LEDGER=str(tmp_path / "ledger.jsonl"))
-    subprocess.run(  # noqa: S603
+    subprocess.run(
         [sys.executable, "-m", "robot", "--outputdir", str(tmp_path), "--console", "none", "--log", "NONE",
          "--report", "NONE", "--variablefile", "variables/xnai_host.py",
          "--test", "Suites.Kg1 Service Integration.RAG API Is Healthy Directly", "suites/"],
@@ -216,8 +216,11 @@ def test_every_suite_takes_its_timeout_from_the_profile():
 # Every variable a profile defines is validated at start: a bad value names the variable and its fix.
 BAD_VALUES = [
     ("LOAD_PROFILES", {"baseline": {"users": 1, "rate": "1/s", "duration": "5s"}}, "the seed's profiles"),
-    ("LOAD_PROFILES", {**common_variables("fast")["LOAD_PROFILES"], "peak": {"users": 0, "rate": "x", "duration": "4s"}},
-     "profile 'peak'"),
+    (
+        "LOAD_PROFILES",
+        {**common_variables("fast")["LOAD_PROFILES"], "peak": {"users": 0, "rate": "x", "duration": "4s"}},
+        "profile 'peak'",
+    ),
     ("CAPACITY", {**common_variables("fast")["CAPACITY"], "step": "ten"}, "has step 'ten'"),
     ("CAPACITY", {"step": "10%"}, "lacks step_duration_s"),
     ("CAPACITY", {**common_variables("fast")["CAPACITY"], "max_error_rate": 2}, "has max_error_rate 2"),
@@ -241,7 +244,9 @@ BAD_VALUES = [
 ]
 
 
-@pytest.mark.parametrize(("name", "value", "fragment"), BAD_VALUES, ids=[f"{n}-{i}" for i, (n, _, _) in enumerate(BAD_VALUES)])
+@pytest.mark.parametrize(
+    ("name", "value", "fragment"), BAD_VALUES, ids=[f"{n}-{i}" for i, (n, _, _) in enumerate(BAD_VALUES)]
+)
 def test_a_bad_value_of_any_profile_variable_stops_the_run_naming_it(name, value, fragment):
     variables = valid()
     variables[name] = value

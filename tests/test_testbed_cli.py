@@ -21,7 +21,7 @@ pytestmark = pytest.mark.testbed
 
 
 def cli(env, *args, timeout=240):
-    return subprocess.run([sys.executable, "-m", "testbed", *args], cwd=REPO, env=env,  # noqa: S603
+    return subprocess.run([sys.executable, "-m", "testbed", *args], cwd=REPO, env=env,
                           capture_output=True, text=True, timeout=timeout, check=False)
 
 
@@ -121,7 +121,7 @@ def test_unknown_defect_is_refused_before_anything_starts(testbed_env):
 
 def test_a_killed_supervisor_leaves_nothing_that_down_cannot_stop(testbed_env):
     """SIGKILL the CLI in the middle of 'up': the state file still lets 'down' stop every process."""
-    proc = subprocess.Popen([sys.executable, "-m", "testbed", "up"], cwd=REPO, env=testbed_env,  # noqa: S603
+    proc = subprocess.Popen([sys.executable, "-m", "testbed", "up"], cwd=REPO, env=testbed_env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     state = Path(testbed_env["XNAI_TESTBED_HOME"]) / f"run-{testbed_env['XNAI_TESTBED_BASE_PORT']}" / "state.json"
     deadline = time.monotonic() + 60
@@ -176,12 +176,14 @@ def test_status_shows_a_paused_service_and_up_refuses_other_settings(testbed_env
     try:
         assert cli(testbed_env, "service", "pause", "mkdocs").returncode == 0
         status = cli(testbed_env, "status")
-        assert any(line.startswith("mkdocs") and " paused " in line for line in status.stdout.splitlines()), status.stdout
+        assert any(line.startswith("mkdocs") and " paused " in line for line in status.stdout.splitlines()), (
+            status.stdout
+        )
         assert "no fault in place" in status.stdout
         assert cli(testbed_env, "service", "resume", "mkdocs").returncode == 0
         # Faults a killed run left: an open ledger entry, a toxic on the fault proxy.
-        import requests  # noqa: PLC0415
-        from xnai_qa.faults.ledger import Ledger  # noqa: PLC0415
+        import requests
+        from xnai_qa.faults.ledger import Ledger
 
         described = json.loads(cli(testbed_env, "describe").stdout)
         Ledger(Path(described["run_dir"]) / "fault-ledger.jsonl").record_apply(
@@ -223,7 +225,7 @@ def test_a_hand_started_testbed_with_a_service_down_is_repaired_not_restarted(te
 def test_a_robot_run_killed_mid_test_leaves_no_testbed(testbed_env, tmp_path):
     """SIGKILL skips every teardown: the testbed's watchdog (started with it by Prepare Target) sees the
     robot process end and stops it. Checked by process scan (the processes' marker), not state.json."""
-    from testbed import supervisor  # noqa: PLC0415
+    from testbed import supervisor
 
     ready, never = tmp_path / "ready", tmp_path / "never"
     suite = tmp_path / "killed.robot"
@@ -237,7 +239,7 @@ Killed Mid-Test
     Create File    {ready}
     Wait Until Created    {never}    timeout=240s
 """)
-    robot = subprocess.Popen([sys.executable, "-m", "robot", "--outputdir", str(tmp_path / "out"), str(suite)],  # noqa: S603
+    robot = subprocess.Popen([sys.executable, "-m", "robot", "--outputdir", str(tmp_path / "out"), str(suite)],
                              cwd=REPO, env=testbed_env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + 180
@@ -247,14 +249,14 @@ Killed Mid-Test
         run = str((Path(testbed_env["XNAI_TESTBED_HOME"]) / f"run-{testbed_env['XNAI_TESTBED_BASE_PORT']}").resolve())
         alive = supervisor.marked_processes().get(run, [])
         assert len(alive) > 5, f"the testbed is not running under {run}"
-        assert any(supervisor._marked_service(p) == "watchdog" for p in alive)  # noqa: SLF001
+        assert any(supervisor._marked_service(p) == "watchdog" for p in alive)
         robot.kill()
         robot.wait(10)
         deadline = time.monotonic() + 60
         while supervisor.marked_processes().get(run) and time.monotonic() < deadline:
             time.sleep(0.2)
         left = supervisor.marked_processes().get(run, [])
-        assert not left, f"{len(left)} testbed processes left: {[supervisor._marked_service(p) for p in left]}"  # noqa: SLF001
+        assert not left, f"{len(left)} testbed processes left: {[supervisor._marked_service(p) for p in left]}"
         assert "ended without stopping its testbed" in (Path(run) / "logs" / "watchdog.log").read_text()
     finally:
         if robot.poll() is None:

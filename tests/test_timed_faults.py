@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import psutil
 from XnaiFaults import UNDO_LATE_S, XnaiFaults
@@ -48,7 +49,7 @@ def test_a_failed_undo_is_a_problem():
 def test_resume_does_not_wait_for_the_supervisor_lock(tmp_path):
     """The health monitor holds the lock while it restarts a service; a resume must not queue behind it."""
     cfg = TestbedConfig(base_port=29700, run_dir=str(tmp_path))
-    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"], start_new_session=True)  # noqa: S603
+    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"], start_new_session=True)
     try:
         os.kill(sleeper.pid, signal.SIGSTOP)
         entry = {"pid": sleeper.pid, "create_time": psutil.Process(sleeper.pid).create_time()}
@@ -59,7 +60,7 @@ def test_resume_does_not_wait_for_the_supervisor_lock(tmp_path):
             outcome = supervisor.service_action(cfg, "resume", "redis")
             waited = time.monotonic() - started
         assert outcome == "resumed" and waited < 1.0
-        assert open(f"/proc/{sleeper.pid}/stat").read().split()[2] != "T", "still stopped"
+        assert Path(f"/proc/{sleeper.pid}/stat").read_text().split()[2] != "T", "still stopped"
     finally:
         sleeper.kill()
         sleeper.wait()

@@ -128,7 +128,7 @@ def test_every_url_variable_is_checked_at_start():
 
 # ------------------------------------------------------------- redirects --
 class _Redirector(BaseHTTPRequestHandler):
-    def do_GET(self):  # noqa: N802 - http.server's name
+    def do_GET(self):
         port = self.server.server_address[1]
         targets = {"/to-foreign": f"http://{FOREIGN}/x", "/to-foreign-relative": f"//{FOREIGN}/x",
                    "/to-backslash": f"http://{FOREIGN}\\@127.0.0.1:{port}/ok", "/to-local": f"http://127.0.0.1:{port}/ok",
@@ -205,7 +205,7 @@ def test_the_load_client_counts_a_redirect_and_does_not_follow_it(server, connec
     spec = load.RequestSpec(server + "/to-foreign", "GET", None, {}, 5.0, (200,))
 
     async def one() -> str | None:
-        sender = load._AiohttpSender(spec, 1)  # noqa: SLF001 - the aiohttp path itself
+        sender = load._AiohttpSender(spec, 1)
         try:
             return await sender.send()
         finally:

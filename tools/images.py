@@ -59,14 +59,16 @@ def base_rootfs(rebuild: bool = False) -> Path:
     if path.exists() and not rebuild:
         return path
     if not shutil.which("mmdebstrap"):
-        raise ImageError("mmdebstrap is not installed (Debian/Ubuntu: apt-get install mmdebstrap; ./qa test does it as root)")
+        raise ImageError(
+            "mmdebstrap is not installed (Debian/Ubuntu: apt-get install mmdebstrap; ./qa test does it as root)"
+        )
     if os.geteuid() != 0:
         raise ImageError("mmdebstrap needs root here to make the base image's root filesystem")
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_suffix(".partial.tar")
     started = time.monotonic()
     result = subprocess.run(  # noqa: S603 - fixed arguments
-        ["mmdebstrap", "--variant=apt", f"--include={','.join(PACKAGES)}",
+        ["mmdebstrap", "--variant=apt", f"--include={','.join(PACKAGES)}",  # noqa: S607 - mmdebstrap from PATH
          *([f"--customize-hook=copy-in {' '.join(map(str, cas))} {LOCAL_CAS}",
             '--customize-hook=chroot "$1" update-ca-certificates'] if cas else []),
          SUITE, str(partial)],

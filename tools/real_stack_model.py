@@ -61,7 +61,7 @@ def serve_control(model: StandInModel, port: int) -> None:
     from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer  # noqa: PLC0415
 
     class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802 - the http.server API
+        def do_POST(self) -> None:
             try:
                 body = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)) or b"{}")
                 mode = body.get("mode", "ok")
@@ -87,7 +87,7 @@ def serve_control(model: StandInModel, port: int) -> None:
 
 
 def main(argv: list[str]) -> None:
-    import uvicorn  # the stack's own uvicorn, from its virtual environment
+    import uvicorn  # noqa: PLC0415 - the stack's own uvicorn, from its virtual environment
 
     target, options = argv[0], argv[1:]
     module_name, _, attr = target.partition(":")

@@ -55,7 +55,7 @@ def _describe_testbed() -> dict:
     env = dict(os.environ)
     base = int(env.get("XNAI_TESTBED_BASE_PORT") or 18000)
     env["XNAI_TESTBED_BASE_PORT"] = str(base + POOL_STRIDE * _slot())
-    result = subprocess.run(  # noqa: S603 - the project's own CLI
+    result = subprocess.run(
         [sys.executable, "-m", "testbed", "describe"],
         cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=60, check=False,
     )
@@ -106,19 +106,27 @@ def get_variables():
             "TESTBED_BASE_PORT": cfg["base_port"],
             "TESTBED_RUN_DIR": cfg["run_dir"],
             "SERVICES": {
-                "gateway": {"host": host, "port": ports["gateway"], "health_json": True, "health_url": http("gateway") + "/xnai/api/v1/health"},
-                "rag_api": {"host": host, "port": ports["rag_api"], "health_json": True, "health_url": http("rag_api") + "/xnai/api/v1/health",
+                "gateway": {"host": host, "port": ports["gateway"], "health_json": True,
+                            "health_url": http("gateway") + "/xnai/api/v1/health"},
+                "rag_api": {"host": host, "port": ports["rag_api"], "health_json": True,
+                            "health_url": http("rag_api") + "/xnai/api/v1/health",
                             "proxy": "rag_api", "proxy_url": http("rag_api_proxy")},
                 "redis": {"host": host, "port": ports["redis"], "proxy": "redis", "proxy_port": ports["redis_proxy"]},
                 "postgres": {"host": host, "port": ports["postgres"], "proxy": "postgres",
                              "proxy_port": ports["postgres_proxy"]},
-                "embeddings": {"host": host, "port": ports["embeddings"], "health_json": True, "health_url": http("embeddings") + "/health"},
-                "vikunja": {"host": host, "port": ports["vikunja"], "health_json": True, "health_url": http("vikunja") + "/api/v1/info"},
+                "embeddings": {"host": host, "port": ports["embeddings"], "health_json": True,
+                               "health_url": http("embeddings") + "/health"},
+                "vikunja": {"host": host, "port": ports["vikunja"], "health_json": True,
+                            "health_url": http("vikunja") + "/api/v1/info"},
                 "mkdocs": {"host": host, "port": ports["mkdocs"], "health_url": http("mkdocs") + "/"},
-                "ui": {"host": host, "port": ports["ui"], "health_url": http("ui") + "/", "monitor_name": "chainlit_ui"},
-                "monitor": {"host": host, "port": ports["monitor"], "health_json": True, "health_url": http("monitor") + "/health"},
-                "faultproxy": {"host": host, "port": ports["faultproxy"], "health_url": http("faultproxy") + "/version"},
-                "voice": {"host": host, "port": ports["voice"], "health_json": True, "health_url": http("voice") + "/health"},
+                "ui": {"host": host, "port": ports["ui"], "health_url": http("ui") + "/",
+                       "monitor_name": "chainlit_ui"},
+                "monitor": {"host": host, "port": ports["monitor"], "health_json": True,
+                            "health_url": http("monitor") + "/health"},
+                "faultproxy": {"host": host, "port": ports["faultproxy"],
+                               "health_url": http("faultproxy") + "/version"},
+                "voice": {"host": host, "port": ports["voice"], "health_json": True,
+                          "health_url": http("voice") + "/health"},
             },
             "REQUIRED_SERVICES": ["gateway", "rag_api", "redis", "postgres", "vikunja", "mkdocs", "ui", "monitor"],
             "GATEWAY_URL": http("gateway"),

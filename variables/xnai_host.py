@@ -39,10 +39,20 @@ def get_variables():
         {
             "ALLOWED_HOSTS": [h for h in os.environ.get("XNAI_ALLOWED_HOSTS", "").split(",") if h],
             "SERVICES": {
-                "gateway": {"host": host, "port": gw, "health_url": f"http://{host}:{gw}/xnai/api/v1/health", "health_json": True,
-                            "compose_service": "caddy"},
-                "rag_api": {"host": host, "port": rag, "health_url": f"http://{host}:{rag}/xnai/api/v1/health", "health_json": True,
-                            "compose_service": "rag"},
+                "gateway": {
+                    "host": host,
+                    "port": gw,
+                    "health_url": f"http://{host}:{gw}/xnai/api/v1/health",
+                    "health_json": True,
+                    "compose_service": "caddy",
+                },
+                "rag_api": {
+                    "host": host,
+                    "port": rag,
+                    "health_url": f"http://{host}:{rag}/xnai/api/v1/health",
+                    "health_json": True,
+                    "compose_service": "rag",
+                },
                 "redis": {"host": host, "port": redis_port, "compose_service": "redis"},
                 "postgres": {"host": host, "port": pg, "compose_service": "postgres"},
             },

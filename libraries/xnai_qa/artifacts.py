@@ -66,10 +66,10 @@ def collect(outdir: Path) -> list[str]:
 
 def main(argv: list[str]) -> int:
     if len(argv) != 1:
-        print("usage: python -m xnai_qa.artifacts <pabot output folder>", file=sys.stderr)
+        print("usage: python -m xnai_qa.artifacts <pabot output folder>", file=sys.stderr)  # noqa: T201 - its CLI
         return 2
     for line in collect(Path(argv[0])):
-        print(f"collected {line}")
+        print(f"collected {line}")  # noqa: T201 - its CLI
     return 0
 
 

@@ -8,6 +8,7 @@ The key pattern and the format are variables; this module turns either into one 
 
 from __future__ import annotations
 
+import itertools
 import json
 import statistics
 
@@ -48,14 +49,14 @@ def parse(raw: str | bytes | None, fmt: str) -> dict:
 def time_in_states(timeline: list[tuple[float, str | None]], end: float) -> dict:
     """Seconds spent in each observed state, from a list of (time, state) observations."""
     spent: dict = {}
-    for (t, state), nxt in zip(timeline, [*timeline[1:], (end, None)]):
+    for (t, state), nxt in zip(timeline, [*timeline[1:], (end, None)], strict=True):
         spent[state] = round(spent.get(state, 0.0) + max(nxt[0] - t, 0.0), 3)
     return spent
 
 
 def transitions(timeline: list[tuple[float, str | None]]) -> list[dict]:
     out = []
-    for (_, before), (t, after) in zip(timeline, timeline[1:]):
+    for (_, before), (t, after) in itertools.pairwise(timeline):
         if before != after:
             out.append({"at": round(t, 3), "from": before, "to": after})
     return out

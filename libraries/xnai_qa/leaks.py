@@ -8,6 +8,8 @@ round, or if its slope over the rounds exceeds a tolerance.
 
 from __future__ import annotations
 
+import itertools
+
 EXACT = ("fds", "sockets", "tasks")
 
 
@@ -55,7 +57,7 @@ def judge(baseline: dict, rounds: list[dict], memory_key: str = "uss_mb", min_gr
     if memory_key in baseline and rounds:
         series = [baseline[memory_key]] + [r[memory_key] for r in rounds]
         growth_kb = (series[-1] - series[0]) * 1024
-        every_round = all(b > a for a, b in zip(series, series[1:]))
+        every_round = all(b > a for a, b in itertools.pairwise(series))
         per_round_kb = slope(series) * 1024
         if every_round and growth_kb > min_growth_kb:
             reasons.append(f"{memory_key} grew in every one of {len(rounds)} rounds: "

@@ -196,7 +196,7 @@ async def run_open(spec: RequestSpec, stages: list[Stage], max_in_flight: int = 
         t0 = loop.time() + 0.05
         stage_start = t0
         for stage in stages:
-            count = int(round(stage.rate * stage.duration_s))
+            count = round(stage.rate * stage.duration_s)
             for k in range(count):
                 intended = stage_start + k / stage.rate
                 delay = intended - loop.time()
@@ -285,7 +285,12 @@ def run_burst(spec: RequestSpec, count: int) -> dict:
             pcts = {f"p{p}": round(latencies[min(len(latencies) - 1, math.ceil(p / 100 * len(latencies)) - 1)], 3)
                     for p in (50, 95, 99)}
             pcts["max"] = round(latencies[-1], 3)
-        return {"count": count, "statuses": {str(k): v for k, v in statuses.items()}, "max_in_flight": in_flight["max"], "latency_ms": pcts}
+        return {
+            "count": count,
+            "statuses": {str(k): v for k, v in statuses.items()},
+            "max_in_flight": in_flight["max"],
+            "latency_ms": pcts,
+        }
 
     if spec.url.startswith("http://"):
         return run_loop(burst())

@@ -132,7 +132,7 @@ def main(argv: list[str]) -> int:
     for name, row in test_needs(folder).items():
         mark = "" if row["needs"] == row["declared"] else "   <- tags: " + ", ".join(
             TAG_PREFIX + c for c in sorted(row["needs"])) if row["needs"] or row["declared"] else ""
-        print(f"{name}: {', '.join(sorted(row['needs'])) or '-'}{mark}")
+        print(f"{name}: {', '.join(sorted(row['needs'])) or '-'}{mark}")  # noqa: T201 - its CLI
     return 0
 
 

@@ -28,7 +28,7 @@ class Progress:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
 
-    def end_test(self, data, result) -> None:
+    def end_test(self, data, result) -> None:  # noqa: ARG002 - the listener API's signature
         line = json.dumps({"test": result.full_name.split(".", 1)[-1], "status": result.status,
                            "message": (result.message or "").splitlines()[0][:160] if result.message else ""})
         with open(self.path, "a", encoding="utf-8") as handle:

@@ -79,7 +79,7 @@ class _Connection(asyncio.Protocol):
     def connection_made(self, transport) -> None:
         self.transport = transport
 
-    def connection_lost(self, exc) -> None:
+    def connection_lost(self, exc) -> None:  # noqa: ARG002 - asyncio's protocol signature
         self.lost = True
         if self.waiter is None or self.waiter.done():
             return

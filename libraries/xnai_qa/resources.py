@@ -39,7 +39,11 @@ def find_by_match(pattern: str) -> int:
             matching[proc.info["pid"]] = proc
     roots = [pid for pid, proc in matching.items() if proc.info["ppid"] not in matching]
     if len(roots) != 1:
-        found = "no process" if not roots else f"{len(roots)} separate processes (pids {', '.join(map(str, sorted(roots)))})"
+        found = (
+            "no process"
+            if not roots
+            else f"{len(roots)} separate processes (pids {', '.join(map(str, sorted(roots)))})"
+        )
         raise LookupError(f"process_match {pattern!r} matches {found}; it must match one service's command line")
     return roots[0]
 

@@ -146,7 +146,7 @@ class Grammar:
 
     type_field: str = "type"
     sources: str = "sources"
-    token: str = "token"
+    token: str = "token"  # noqa: S105 - the token frame's type name
     done: str = "done"
     error: str = "error"
     content_field: str = "content"
@@ -180,7 +180,7 @@ def grammar_problems(events: list[Event], g: Grammar, complete: bool = True) -> 
         problems.append(f"'{g.sources}' frame at position {types.index(g.sources) + 1}, not first")
     if types.count(g.sources) > 1:
         problems.append(f"{types.count(g.sources)} '{g.sources}' frames (at most one)")
-    for event, kind in zip(events, types):
+    for event, kind in zip(events, types, strict=True):
         if kind == g.token and not isinstance(event.payload.get(g.content_field), str):
             problems.append(f"token frame {event.index} has no string '{g.content_field}'")
             break

@@ -9,6 +9,8 @@ each event are stamped when the bytes arrive.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import itertools
 import json
 import socket
 import struct
@@ -72,10 +74,8 @@ class _Chunked:
 def _abort(writer: asyncio.StreamWriter) -> None:
     sock = writer.get_extra_info("socket")
     if sock is not None:
-        try:
+        with contextlib.suppress(OSError):
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-        except OSError:
-            pass
     writer.transport.abort()
 
 
@@ -177,6 +177,6 @@ async def open_stream(url: str, body: dict, opts: StreamOptions) -> dict:
         if events:
             result["first_event_ms"] = result["events"][0]["t_ms"]
             times = [e["t_ms"] for e in result["events"]]
-            gaps = sorted(b - a for a, b in zip(times, times[1:]))
+            gaps = sorted(b - a for a, b in itertools.pairwise(times))
             result["gaps_ms"] = {"max": round(gaps[-1], 3), "p50": round(gaps[len(gaps) // 2], 3)} if gaps else {}
         result["event_count"] = len(events)

@@ -306,7 +306,8 @@ RULES: dict[str, Rule] = {
     "READY_TIMEOUT_S": Rule(_positive, "seconds to wait for a target to become reachable"),
     "FAULT_BACKEND": Rule(_choice("process", "docker", "none"), "process (testbed), docker (real stack) or none"),
     "FAULT_PROXY_URL": Rule(_url_or_empty, "a Toxiproxy-compatible API such as http://127.0.0.1:8474, or ''"),
-    "LLM_CONTROL_URL": Rule(_url_or_empty, "the full URL of a model control outside the API (tools/real_stack.py), or ''"),
+    "LLM_CONTROL_URL": Rule(_url_or_empty,
+                            "the full URL of a model control outside the API (tools/real_stack.py), or ''"),
     "FAULT_LEDGER": Rule(_nonempty_str, "a file that records faults until they are undone"),
     "CASCADE": Rule(_cascade, "{} or {'downstream_service': ..., 'downstream_breaker': ..., "
                               "'upstream_breaker': 'rag_api', 'error_budget': 0.01}"),
@@ -669,7 +670,8 @@ def real_stack_variables(redis_host: str, redis_port: int) -> dict[str, Any]:
         "LLM_CONTROL_URL": os.environ.get("XNAI_LLM_CONTROL_URL", ""),
         # Outside the repository, and outliving the run: the next run heals what a killed one left.
         "FAULT_LEDGER": os.environ.get("XNAI_FAULT_LEDGER") or str(
-            Path(os.environ.get("XDG_STATE_HOME") or Path.home() / ".local" / "state") / "xnai-qa" / "fault-ledger.jsonl"),
+            Path(os.environ.get("XDG_STATE_HOME") or Path.home() / ".local" / "state")
+            / "xnai-qa" / "fault-ledger.jsonl"),
         "DOCKER_URL": os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock"),
         # The task service's token and the health monitor: from the environment (empty: those tests fail
         # naming the variable, or skip where the stack offers no such route).

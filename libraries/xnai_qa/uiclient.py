@@ -65,7 +65,7 @@ async def ask(base_url: str, question: str, *, socketio_path: str = "/ws/socket.
     asked: list[float] = []
 
     @client.on("*")
-    async def _any(event, data=None):  # noqa: ANN001
+    async def _any(event, data=None):
         if not asked:
             if event == "task_end":
                 turn_over.set()

@@ -37,7 +37,8 @@ DESCRIPTIONS: dict[str, str] = {
     "REDIS_URL": "redis://host:port/db or rediss:// for TLS; the password is never in the URL.",
     "REDIS_PASSWORD": "The stack's REDIS_PASSWORD, a Secret read from XNAI_REDIS_PASSWORD (testbed: generated).",
     "REDIS_CA_FILE": "CA file for a TLS Redis (XNAI_REDIS_CA_FILE); empty for plain Redis.",
-    "BREAKER_KEY_PATTERN": "Where a breaker's state lives in Redis: circuit_breaker:{name} (stack) or cb:{name}:state (seed).",
+    "BREAKER_KEY_PATTERN": "Where a breaker's state lives in Redis: circuit_breaker:{name} (stack) or cb:{name}:state "
+                           "(seed).",
     "BREAKER_STATE_FORMAT": "json (the stack's JSON state) or plain (the seed's OPEN/CLOSED/HALF_OPEN).",
     "HEALTH_CHECK_KEY": "The Redis key the API's health check writes (xnai_health_check).",
     "HEALTH_CHECK_KEY_TTL_S": "That key's expiry in seconds (10).",
@@ -53,10 +54,12 @@ DESCRIPTIONS: dict[str, str] = {
     "LEAK_MIN_GROWTH_KB": "Leak rule: memory that grows in every round by more than this in all is a leak.",
     "LEAK_MAX_SLOPE_KB": "Leak rule: memory that grows by more than this per round is a leak.",
     "LEAK_SETTLE": "How long descriptor rounds wait for connections the server closes late (its keep-alive).",
-    "LLM_CONTROL_PATH": "Testbed only: the route that slows or fails the stand-in LLM (empty: tests that need it skip).",
-    "LLM_CONTROL_URL": "The full URL of a stand-in model's control outside the API (tools/real_stack.py); used instead of "
-                       "LLM_CONTROL_PATH when set.",
-    "BREAKER_CONTROL_PATH": "Testbed only: the route that takes a breaker out of the call path (the overhead baseline).",
+    "LLM_CONTROL_PATH": "Testbed only: the route that slows or fails the stand-in LLM (empty: tests that need it "
+                        "skip).",
+    "LLM_CONTROL_URL": "The full URL of a stand-in model's control outside the API (tools/real_stack.py); used "
+                       "instead of LLM_CONTROL_PATH when set.",
+    "BREAKER_CONTROL_PATH": "Testbed only: the route that takes a breaker out of the call path (the overhead "
+                            "baseline).",
     "BREAKER_OVERHEAD_MS": "The seed's bound on a breaker's overhead per call (2 ms).",
     "BREAKER_RECOVERY_BOUND_S": "The seed's 'recovery within 60 s' (production: the rag_api recovery timeout + 15 s).",
     "BREAKER_LOAD_STAGE": "Each stage of the seed's breaker load scenarios (3 s fast, 60 s production).",
@@ -106,10 +109,14 @@ DESCRIPTIONS: dict[str, str] = {
     "FAULT_PROXY_URL": "A Toxiproxy-compatible API for network and HTTP faults (empty: those tests skip).",
     "FAULT_LEDGER": "The file every fault is written to before it takes effect (healed by the next run).",
     "DOCKER_URL": "The container engine's API (Docker, or Podman's Docker-compatible socket).",
-    "QUERY_RECORD_ID_FIELD": "The field of a ${QUERY_STREAM} record that names its request's id (txn_id in the stack's code).",
-    "TEST_TIMEOUTS": "Each suite's test timeout, from the durations its tests plan in the profile (never below a floor).",
-    "COMPOSE_PROJECT": "The compose project (XNAI_COMPOSE_PROJECT) whose containers FAULT_BACKEND=docker may act on; no other project's container is touched.",
-    "AGGREGATE_SERVICES": "The services the aggregate GET /health must name (the task service where the target runs one).",
+    "QUERY_RECORD_ID_FIELD": "The field of a ${QUERY_STREAM} record that names its request's id (txn_id in the "
+                             "stack's code).",
+    "TEST_TIMEOUTS": "Each suite's test timeout, from the durations its tests plan in the profile (never below a "
+                     "floor).",
+    "COMPOSE_PROJECT": "The compose project (XNAI_COMPOSE_PROJECT) whose containers FAULT_BACKEND=docker may act on; "
+                       "no other project's container is touched.",
+    "AGGREGATE_SERVICES": "The services the aggregate GET /health must name (the task service where the target runs "
+                          "one).",
     "TESTBED_REACH": "Testbed only: full (with its controls) or bare (none of them, as the suite reaches a real stack; "
                      "XNAI_TESTBED_REACH=bare).",
     "TESTBED_BASE_PORT": "Testbed only: this process's base port (its services at fixed offsets from it).",
@@ -149,10 +156,7 @@ def readers(name: str) -> list[str]:
 def _shown(value) -> str:
     if type(value).__name__ == "Secret":
         return "<secret>"
-    if isinstance(value, (dict, list, tuple)):
-        text = json.dumps(value, default=str)
-    else:
-        text = str(value)
+    text = json.dumps(value, default=str) if isinstance(value, (dict, list, tuple)) else str(value)
     return text if len(text) <= 400 else text[:400] + " ..."
 
 

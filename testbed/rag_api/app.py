@@ -78,7 +78,7 @@ class StreamResources:
                 "buffer_bytes": len(self.buffer or b""), "fd": self.fd}
 
 
-async def _orphan_watcher(stream_id: str) -> None:
+async def _orphan_watcher(stream_id: str) -> None:  # noqa: ARG001 - the stream that left it, for a debugger
     """What the stream-leaks-task defect leaves behind: a task per disconnected stream, waiting forever."""
     await asyncio.Event().wait()
 
@@ -158,7 +158,8 @@ def create_app(cfg: TestbedConfig | None = None) -> FastAPI:
     timings = cfg.timings
     corpus = Corpus()
     state: dict = {"retained": [], "orphans": [], "stream_buffer_bytes": 64 * 1024}
-    llm: dict = {"mode": "ok", "token_delay_s": None, "fail_after_tokens": 0}  # the LLM stand-in's behaviour, set by /_debug/llm
+    # The LLM stand-in's behaviour, set by /_debug/llm.
+    llm: dict = {"mode": "ok", "token_delay_s": None, "fail_after_tokens": 0}
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI):
@@ -181,7 +182,7 @@ def create_app(cfg: TestbedConfig | None = None) -> FastAPI:
         # reaches it like every other call): the breaker's lock already lets one state read or write out at
         # a time, and a pool's hand-out per command cost more than the round trip itself on a small machine.
         breaker_clients = []
-        for spec in timings.breakers:
+        for _spec in timings.breakers:
             client = aioredis.Redis(host="127.0.0.1", port=cfg.port("redis_proxy"), password=cfg.redis_password,
                                     socket_timeout=bound, socket_connect_timeout=bound, single_connection_client=True)
             breaker_clients.append(client)
@@ -192,7 +193,7 @@ def create_app(cfg: TestbedConfig | None = None) -> FastAPI:
             spec.name: RedisCircuitBreaker(spec, GuardedRedis(client, cooloff_s=2 * timings.check_timeout_s,
                                                               memory=redis_down),
                                            timings.breaker_ttl_s, defects=tuple(cfg.defects))
-            for spec, client in zip(timings.breakers, breaker_clients)
+            for spec, client in zip(timings.breakers, breaker_clients, strict=True)
         }
         # The downstream embeddings service; one connection per call (no idle pool to skew descriptor counts).
         state["http"] = aiohttp.ClientSession(
@@ -249,7 +250,9 @@ def create_app(cfg: TestbedConfig | None = None) -> FastAPI:
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError):
-        errors = [{"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")} for e in exc.errors()]
+        errors = [
+            {"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")} for e in exc.errors()
+        ]
         status = 500 if cfg.has_defect("validation-as-500") else 400
         return JSONResponse(
             error_body(request, status, "VALIDATION_ERROR", "Request validation failed", "validation",
@@ -268,7 +271,7 @@ def create_app(cfg: TestbedConfig | None = None) -> FastAPI:
     def internal_error(request: Request, exc: Exception) -> JSONResponse:
         import traceback  # noqa: PLC0415
 
-        print(f"internal error in {request.url.path} ({request.state.request_id}):\n"  # noqa: T201 - to the log
+        print(f"internal error in {request.url.path} ({request.state.request_id}):\n"
               + "".join(traceback.format_exception(exc)), flush=True)
         return JSONResponse(
             error_body(request, 500, "INTERNAL_ERROR", "Internal server error", "server",
@@ -477,8 +480,9 @@ def create_app(cfg: TestbedConfig | None = None) -> FastAPI:
             "sources": [d.id for d in sources],
             "tokens_generated": len(tokens),
             "duration_ms": round(duration_ms, 3),
-            "token_rate_tps": round(len(tokens) / max(duration_ms / (1 if cfg.has_defect("token-rate-per-ms") else 1000),
-                                                      1e-9), 2),
+            "token_rate_tps": round(
+                len(tokens) / max(duration_ms / (1 if cfg.has_defect("token-rate-per-ms") else 1000), 1e-9), 2
+            ),
         }
         await cache_put(key, body)
         return body
@@ -566,7 +570,7 @@ def create_app(cfg: TestbedConfig | None = None) -> FastAPI:
             task = asyncio.get_running_loop().create_task(_orphan_watcher(resource.stream_id))
             state["orphans"].append(task)
         if cfg.has_defect("stream-unawaited-coroutine"):
-            _audit_stream(resource.stream_id)  # noqa: RUF006 - the defect: a coroutine never awaited
+            _audit_stream(resource.stream_id)
         resource.buffer = None
         state["streams_closed"] = state.get("streams_closed", 0) + 1
 

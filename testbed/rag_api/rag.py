@@ -16,7 +16,9 @@ from pathlib import Path
 CORPUS_DIR = Path(__file__).resolve().parent.parent / "corpus"
 _WORD = re.compile(r"[a-z0-9_]+")
 _STOP = frozenset(
-    ["a", "an", "and", "are", "as", "at", "be", "by", "for", "from", "how", "in", "is", "it", "its", "of", "on", "or", "the", "to", "what", "which", "who", "with", "does", "do", "after", "when", "where", "why", "this", "that", "there", "their"]
+    ["a", "an", "and", "are", "as", "at", "be", "by", "for", "from", "how", "in", "is", "it", "its", "of", "on", "or",
+     "the", "to", "what", "which", "who", "with", "does", "do", "after", "when", "where", "why", "this", "that",
+     "there", "their"]
 )
 
 
@@ -53,7 +55,7 @@ class Corpus:
     def search(self, query: str, limit: int = 3) -> list[tuple[Document, float]]:
         q = terms(query)
         scored = []
-        for doc, tf in zip(self.docs, self._tf):
+        for doc, tf in zip(self.docs, self._tf, strict=True):
             score = sum(self._idf.get(t, 0.0) * (1 + math.log(tf[t])) for t in q if tf[t])
             if score > 0:
                 scored.append((doc, round(score, 4)))

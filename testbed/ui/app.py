@@ -29,12 +29,12 @@ _DROPS_STREAM = _CONFIG.has_defect("ui-drops-stream")
 async def _frames(question: str):
     """Yield the JSON frames of the API's SSE answer to ``question``."""
     timeout = httpx.Timeout(30.0, connect=5.0)
-    async with httpx.AsyncClient(timeout=timeout) as client:
-        async with client.stream("POST", f"{_API}/stream", json={"query": question}) as response:
-            response.raise_for_status()
-            async for line in response.aiter_lines():
-                if line.startswith("data:"):
-                    yield json.loads(line[5:].strip())
+    async with (httpx.AsyncClient(timeout=timeout) as client,
+                client.stream("POST", f"{_API}/stream", json={"query": question}) as response):
+        response.raise_for_status()
+        async for line in response.aiter_lines():
+            if line.startswith("data:"):
+                yield json.loads(line[5:].strip())
 
 
 @cl.on_message

@@ -66,8 +66,11 @@ def create_app(cfg: TestbedConfig | None = None) -> FastAPI:
                                 socket_timeout=timings.check_timeout_s,
                                 socket_connect_timeout=timings.check_timeout_s)
         state["redis"] = client
-        state["breakers"] = {spec.name: RedisCircuitBreaker(spec, client, timings.breaker_ttl_s, defects=breaker_defects)
-                             for spec in timings.breakers if spec.name in ("voice_tts", "voice_stt")}
+        state["breakers"] = {
+            spec.name: RedisCircuitBreaker(spec, client, timings.breaker_ttl_s, defects=breaker_defects)
+            for spec in timings.breakers
+            if spec.name in ("voice_tts", "voice_stt")
+        }
         state["decoder"] = None
         try:
             from pocketsphinx import Decoder  # noqa: PLC0415

@@ -106,9 +106,11 @@ class DockerBackend:
                 found = []
             for container in found:
                 if (container.labels or {}).get(PROJECT_LABEL) != self.project:
-                    raise FaultError(f"Service '{service}': container {entry['container']} is not in compose project "
-                                     f"'{self.project}' (its project: {(container.labels or {}).get(PROJECT_LABEL)!r}); "
-                                     "the suite acts only on the configured project's containers.")
+                    raise FaultError(
+                        f"Service '{service}': container {entry['container']} is not in compose project "
+                        f"'{self.project}' (its project: {(container.labels or {}).get(PROJECT_LABEL)!r}); "
+                        "the suite acts only on the configured project's containers."
+                    )
         else:
             label = entry.get("compose_service", service)
             found = self.client.containers.list(all=True, filters={"label": [f"{SERVICE_LABEL}={label}",
@@ -261,7 +263,9 @@ def perform_undo(spec: dict) -> str:
         import docker  # noqa: PLC0415
 
         try:
-            container = docker.DockerClient(base_url=spec["url"], version="auto", timeout=60).containers.get(spec["container"])
+            container = docker.DockerClient(base_url=spec["url"], version="auto", timeout=60).containers.get(
+                spec["container"]
+            )
         except docker.errors.NotFound:
             return "container gone"
         except Exception as err:  # noqa: BLE001
