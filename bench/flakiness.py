@@ -104,8 +104,8 @@ def _bench(args) -> int:
     (out / "flakiness.json").write_text(json.dumps(report, indent=2))
     print(f"\n{len(history)} tests x {args.runs} runs: {len(changed)} verdict change(s), "
           f"{len(failing)} test(s) failed at least once; wall per run {walls}")
-    for name, verdicts in changed.items():
-        print(f"  {name}: {' '.join(verdicts)}")
+    for name, seen in changed.items():
+        print(f"  {name}: {' '.join(seen)}")
     return 1 if changed or failing else 0
 
 

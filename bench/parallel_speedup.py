@@ -25,7 +25,7 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=1)
     parser.add_argument("--base-port", type=int, default=19500)
     args = parser.parse_args()
-    rows = []
+    rows: list[dict] = []
     with tempfile.TemporaryDirectory(prefix="xnai-speedup-") as tmp:
         for index in range(args.rounds):
             pabot, pabot_wall = one_run(2 * index + 1, [], True, Path(tmp), args.base_port)

@@ -12,6 +12,7 @@ import threading
 import time
 import uuid
 from datetime import timedelta
+from typing import Any
 
 from robot.api import logger
 from robot.api.deco import keyword, library
@@ -367,7 +368,8 @@ class XnaiBreakers:
             def timed_block() -> list[float]:
                 out = []
                 for i in range(per_block + 2):  # the first two warm the connection and are dropped
-                    body = {field: f"overhead probe {tag} {next(counter)}", "use_rag": False, "max_tokens": 1}
+                    body: dict[str, Any] = {field: f"overhead probe {tag} {next(counter)}", "use_rag": False,
+                                            "max_tokens": 1}
                     start = time.perf_counter()
                     resp = session.post(url, json=body, timeout=10)
                     elapsed = (time.perf_counter() - start) * 1000
@@ -399,7 +401,7 @@ class XnaiBreakers:
                 one_round(len(pairs))
                 one_round(len(pairs))
         result = breakers.overhead_summary(name, pairs)
-        if len(pairs) > int(rounds):
+        if limit_ms is not None and len(pairs) > int(rounds):  # extended only to decide against a limit
             logger.info(
                 f"Extended from {rounds} to {len(pairs)} rounds to decide against {float(limit_ms):g} ms "
                 f"(now {result['overhead_ms']} ms, "

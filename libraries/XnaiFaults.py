@@ -18,6 +18,7 @@ from __future__ import annotations
 import threading
 import time
 from datetime import timedelta
+from typing import Any, overload
 
 import requests
 from robot.api import logger
@@ -37,7 +38,16 @@ from xnai_qa.faults.ledger import Ledger, heal_ledger
 STREAMS = ("downstream", "upstream")
 
 
+@overload
+def _seconds(value: timedelta | float, name: str, allow_zero: bool = True) -> float: ...
+@overload
+def _seconds(value: None, name: str, allow_zero: bool = True) -> None: ...
+@overload
+def _seconds(value: timedelta | float | None, name: str, allow_zero: bool = True) -> float | None: ...
+
+
 def _seconds(value: timedelta | float | None, name: str, allow_zero: bool = True) -> float | None:
+    """``value`` in seconds (None stays None: no duration); a negative one, or zero where not allowed, fails."""
     if value is None:
         return None
     secs = value.total_seconds() if isinstance(value, timedelta) else float(value)
@@ -537,7 +547,7 @@ class XnaiFaults:
         """
         if not 0 <= int(after_tokens) <= 2048:
             raise Failure(f"after_tokens={after_tokens}: use 0..2048.")
-        control = {"mode": "fail", "token_delay_s": None}
+        control: dict[str, Any] = {"mode": "fail", "token_delay_s": None}
         if int(after_tokens):
             control["fail_after_tokens"] = int(after_tokens)
         return self._llm("failing_llm", control, _seconds(duration, "duration", False))

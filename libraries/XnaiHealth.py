@@ -27,7 +27,19 @@ STATUSES = ("healthy", "degraded", "unhealthy", "unknown")
 ALERT_FIELDS = ("service", "status", "previous_status", "timestamp")
 
 
+class _AlertServer(ThreadingHTTPServer):
+    """The alert receiver: every POST it is sent, in order."""
+
+    daemon_threads = True
+
+    def __init__(self, address: tuple[str, int]):
+        super().__init__(address, _AlertHandler)
+        self.alerts: list[dict] = []
+
+
 class _AlertHandler(BaseHTTPRequestHandler):
+    server: _AlertServer
+
     def do_POST(self):
         length = int(self.headers.get("Content-Length") or 0)
         raw = self.rfile.read(min(length, 1_000_000))
@@ -57,7 +69,7 @@ class XnaiHealth:
 
     def __init__(self):
         self._since = time.time()
-        self._receiver: ThreadingHTTPServer | None = None
+        self._receiver: _AlertServer | None = None
 
     @staticmethod
     def _var(name: str, default=None):
@@ -398,9 +410,7 @@ class XnaiHealth:
         | Start Alert Receiver |
         """
         if self._receiver is None:
-            server = ThreadingHTTPServer(("127.0.0.1", int(self._var("ALERT_RECEIVER_PORT", 0) or 0)), _AlertHandler)
-            server.alerts = []
-            server.daemon_threads = True
+            server = _AlertServer(("127.0.0.1", int(self._var("ALERT_RECEIVER_PORT", 0) or 0)))
             threading.Thread(target=server.serve_forever, name="xnai-alert-receiver", daemon=True).start()
             self._receiver = server
         url = f"http://127.0.0.1:{self._receiver.server_address[1]}/alerts"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import socket
 import time
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import requests
 from robot.api import logger
@@ -18,7 +19,8 @@ OUTCOMES = ("ok", "refused", "reset", "closed", "timeout", "incomplete")
 
 def classify(error: BaseException) -> str:
     """Name what a failed request met: refused, reset, closed, timeout or incomplete."""
-    chain, seen = [], error
+    chain: list[BaseException] = []
+    seen: BaseException | None = error
     while seen is not None and len(chain) < 10:
         chain.append(seen)
         seen = seen.__cause__ or seen.__context__ or (seen.args[1] if len(getattr(seen, "args", ())) > 1
@@ -69,7 +71,7 @@ class XnaiProbes:
     @staticmethod
     def _probe(url: str, timeout: timedelta, method: str = "GET") -> dict:
         started = time.perf_counter()
-        result = {"url": url, "outcome": "ok", "status": None, "size": 0}
+        result: dict[str, Any] = {"url": url, "outcome": "ok", "status": None, "size": 0}
         try:
             allowed = BuiltIn().get_variable_value("${ALLOWED_HOSTS}", [])
             with safehttp.request(method, url, allowed, timeout=timeout.total_seconds(), stream=True) as resp:

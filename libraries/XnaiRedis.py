@@ -117,7 +117,7 @@ class XnaiRedis:
         Example:
         | ${known}= | Redis Keys Matching | query:* |
         """
-        keys = []
+        keys: list[str] = []
         for key in self._redis().scan_iter(match=pattern, count=1000):
             if len(keys) >= int(limit):
                 break
@@ -141,10 +141,10 @@ class XnaiRedis:
         | Plant An Answer In The Cache | ${reply}[answer][response] | fake | ${QUERY_CACHE_PATTERN} | known=${known} |
         """
         client = self._redis()
-        known = set(known or ())
+        skip = set(known or ())
         unreadable = []
         for key in self.redis_keys_matching(pattern):
-            if key in known:
+            if key in skip:
                 continue
             raw = client.get(key)
             try:
@@ -197,8 +197,8 @@ class XnaiRedis:
         | ${entries}= | Redis Stream Entries Since | xnai_queries | ${mark} |
         | ${ids}= | Redis Stream Entries Since | xnai_queries | ${mark} | field=txn_id |
         """
-        entries = self._redis().xrange(key, min=f"({mark}", count=int(limit))
-        out = [{"id": _text(eid), **{_text(k): _text(v) for k, v in fields.items()}} for eid, fields in entries]
+        entries = self._redis().xrange(key, min=f"({mark}", count=int(limit)) or []
+        out = [{"id": _text(eid), **{_text(k): _text(v) for k, v in (fields or {}).items()}} for eid, fields in entries]
         logger.info(f"{len(out)} entries in {key} after {mark}")
         return out if field is None else [entry.get(field) for entry in out]
 

@@ -167,7 +167,7 @@ class XnaiSSE:
             return await asyncio.gather(*(open_stream(url, body, opts) for _ in range(int(count))),
                                         return_exceptions=True)
 
-        results = []
+        results: list[dict] = []
         for index, item in enumerate(asyncio.run(all_streams()), 1):
             if isinstance(item, BaseException):
                 results.append({"url": url, "status": None, "events": [], "event_count": 0, "ended_by": "exception",

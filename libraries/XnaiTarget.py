@@ -13,7 +13,9 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import requests
 from robot.api import logger
@@ -108,7 +110,8 @@ class XnaiTarget:
         | Create Session | gateway | ${GATEWAY_URL} |
         | Keep Sessions On Allowed Addresses | gateway |
         """
-        cache = BuiltIn().get_library_instance("RequestsLibrary")._cache  # noqa: SLF001 - its session registry
+        requests_library: Any = BuiltIn().get_library_instance("RequestsLibrary")
+        cache = requests_library._cache  # noqa: SLF001 - its session registry
         for alias in aliases:
             try:
                 session = cache.get_connection(alias)
@@ -188,12 +191,15 @@ class XnaiTarget:
                         engine = str(err)
                 return engine
 
-            probes = {}
+            probes: dict[str, Callable[[], str]] = {}
             if get("${FAULT_BACKEND}", "") == "docker":
                 probes = {"service-control": engine_answers, "process-figures": engine_answers}
                 if not get("${SERVICE_LOG_DIR}", ""):
                     probes["service-logs"] = engine_answers
-            self._detected = capabilities.detect(lambda name, default=None: get(f"${{{name}}}", default), probes)
+            def variable(name: str, default: Any = None) -> Any:
+                return get(f"${{{name}}}", default)
+
+            self._detected = capabilities.detect(variable, probes)
             missing = {k: v for k, v in self._detected.items() if v}
             logger.info("Target capabilities: " + (", ".join(k for k, v in self._detected.items() if not v) or "none")
                         + (" offered; missing: " + "; ".join(f"{k} ({v})" for k, v in missing.items()) if missing
@@ -306,7 +312,7 @@ class XnaiTarget:
             infos = socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)
         except socket.gaierror as err:
             raise Failure(f"Host '{host}' of service '{service}' does not resolve: {err}") from None
-        address = infos[0][4][0]
+        address = str(infos[0][4][0])
         logger.info(f"{service}: {host} -> {address}")
         return address
 

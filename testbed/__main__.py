@@ -82,6 +82,7 @@ def _leftovers(args) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    cfg: cfgmod.TestbedConfig | None  # created by up, read back by the other commands
     try:
         if args.base_port is not None:
             os.environ["XNAI_TESTBED_BASE_PORT"] = str(args.base_port)

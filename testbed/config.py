@@ -57,10 +57,12 @@ SERVICE_ORDER = ("redis", "postgres", "faultproxy", "embeddings", "rag_api", "vo
 # The same order in stages: the services of a stage start (and stop) at once.  Stores first; the health
 # monitor only once everything it checks answers, and it stops first so that it restarts nothing that
 # is being stopped.
-START_STAGES = (("redis", "postgres"), ("faultproxy", "embeddings", "mkdocs"), ("rag_api", "voice", "vikunja", "ui"),
-                ("monitor",), ("gateway",))
-STOP_STAGES = (("gateway",), ("monitor",), ("ui", "mkdocs", "vikunja", "voice", "rag_api", "embeddings", "faultproxy"),
-               ("postgres", "redis"))
+START_STAGES: tuple[tuple[str, ...], ...] = (
+    ("redis", "postgres"), ("faultproxy", "embeddings", "mkdocs"), ("rag_api", "voice", "vikunja", "ui"), ("monitor",),
+    ("gateway",))
+STOP_STAGES: tuple[tuple[str, ...], ...] = (
+    ("gateway",), ("monitor",), ("ui", "mkdocs", "vikunja", "voice", "rag_api", "embeddings", "faultproxy"),
+    ("postgres", "redis"))
 
 # Services whose clients inside the testbed reach them through the fault proxy
 # (proxy name = service name, listening on "<service>_proxy").

@@ -28,6 +28,7 @@ import socket
 import struct
 import sys
 from dataclasses import dataclass, field
+from typing import cast
 
 from aiohttp import web
 
@@ -205,7 +206,8 @@ class _Side(asyncio.StreamReaderProtocol):
         reader = self.reader
         if (pipe is not None and peer is not None and conn is not None and not self.proxy.toxics
                 and pipe["queue"].empty() and not pipe["busy"] and not conn.closed.is_set()
-                and reader is not None and not reader._buffer and not peer.is_closing()  # noqa: SLF001
+                and reader is not None and not reader._buffer  # type: ignore[attr-defined]  # noqa: SLF001
+                and not peer.is_closing()
                 and peer.get_write_buffer_size() < self.HIGH_WATER):
             pipe["first"] = False
             conn.sent[self.stream] += len(data)
@@ -278,12 +280,12 @@ class Proxy:
                 return
             up_reader = up_side.reader
             up_writer = asyncio.StreamWriter(up_transport, up_side, up_reader, loop)
-            client_side = writer.transport.get_protocol()
+            client_side = cast("_Side", writer.transport.get_protocol())
             for side, peer, stream in (
                 (client_side, up_transport, "upstream"),
                 (up_side, writer.transport, "downstream"),
             ):
-                side.peer, side.conn, side.stream = peer, conn, stream
+                side.peer, side.conn, side.stream = peer, conn, stream  # type: ignore[assignment]  # a full transport
             conn.upstream_writer = up_writer
             conn.arm_timers()
             conn.tasks += [

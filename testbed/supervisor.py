@@ -220,8 +220,8 @@ def start_services(cfg: TestbedConfig, names: tuple[str, ...]) -> None:
         return
     with ThreadPoolExecutor(max_workers=len(spawned), thread_name_prefix="testbed-start") as pool:
         outcomes = [(name, pool.submit(_become_ready, cfg, name, proc)) for name, proc in spawned.items()]
-    errors = [f"{err}. Last lines of {cfg.run_path / 'logs' / (name + '.log')}:\n{_log_tail(cfg, name)}"
-              for name, future in outcomes if (err := future.exception()) is not None]
+    errors = [f"{problem}. Last lines of {cfg.run_path / 'logs' / (name + '.log')}:\n{_log_tail(cfg, name)}"
+              for name, future in outcomes if (problem := future.exception()) is not None]
     if errors:
         raise TestbedError("\n".join(errors))
 

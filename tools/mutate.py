@@ -116,7 +116,7 @@ def switch_only_spans(source: str, switches: set[str]) -> list[Span]:
             return "on"
         return None
 
-    def span(first: ast.AST, last: ast.AST) -> Span:
+    def span(first: ast.stmt | ast.expr, last: ast.stmt | ast.expr) -> Span:
         return (first.lineno, first.col_offset), (last.end_lineno or last.lineno, last.end_col_offset or 0)
 
     for node in ast.walk(ast.parse(source)):
@@ -128,8 +128,8 @@ def switch_only_spans(source: str, switches: set[str]) -> list[Span]:
             if branch:
                 spans.append(span(branch[0], branch[-1]))
         elif side:
-            branch = node.body if side == "on" else node.orelse
-            spans.append(span(branch, branch))
+            value = node.body if side == "on" else node.orelse
+            spans.append(span(value, value))
         if side == "on" and isinstance(node.test, ast.BoolOp):
             spans += [span(v, v) for v in node.test.values if polarity(v) != "on"]
     return spans
@@ -353,7 +353,9 @@ def campaign(budget_s: float, modules: list[str], seed: int, results: Path, work
             t0 = time.monotonic()
             with use_mutation(path, operator, spec.occurrence) as (original, mutated):  # restored on leaving
                 if mutated is None:
-                    status, diff, failed, ran = "no-mutation", "", [], []
+                    status, diff = "no-mutation", ""
+                    failed: list[str] = []
+                    ran: list[str] = []
                 else:
                     diff = "".join(difflib.unified_diff(original.splitlines(True), mutated.splitlines(True),
                                                         f"a/{module.path}", f"b/{module.path}", n=2))

@@ -488,10 +488,10 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"export {key}={shlex.quote(value)}")
             print(f"# and XNAI_REDIS_PASSWORD: from {STATE}/state.json (redis_password)")
         elif args.command == "env":
-            state = _load()
-            if not state:
+            loaded = _load()
+            if not loaded:
                 raise LaunchError("no real stack is running: start one with tools/real_stack.py up --checkout PATH")
-            for key, value in exports(state).items():
+            for key, value in exports(loaded).items():
                 print(f"export {key}={shlex.quote(value)}")
         elif args.command == "down":
             down()

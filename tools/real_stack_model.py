@@ -14,6 +14,7 @@ import importlib
 import re
 import sys
 import time
+from typing import Any
 
 
 class StandInModel:
@@ -28,7 +29,7 @@ class StandInModel:
     TOKEN_DELAY_S = 0.002  # a small, fixed generation time: streams take a measurable while
 
     def __init__(self) -> None:
-        self.control = {"mode": "ok", "token_delay_s": None, "fail_after_tokens": 0}
+        self.control: dict[str, Any] = {"mode": "ok", "token_delay_s": None, "fail_after_tokens": 0}
 
     def _words(self, prompt: str, max_tokens: int) -> list[str]:
         question = re.findall(r"[\w'-]+", prompt)[-40:] or ["nothing"]
@@ -42,7 +43,7 @@ class StandInModel:
         if self.control["mode"] in ("fail", "crash"):  # to the stack's code, both are the model raising
             raise RuntimeError("stand-in model: failing on purpose (set through its control port)")
         words = self._words(prompt, max_tokens)
-        for _ in words:  # token by token, reading the control each time: a restored model is fast at once
+        for _word in words:  # token by token, reading the control each time: a restored model is fast at once
             time.sleep(self._delay())  # the model's own generation time, not a synchronisation
         return " ".join(words)
 
@@ -93,7 +94,7 @@ def main(argv: list[str]) -> None:
     module_name, _, attr = target.partition(":")
     module = importlib.import_module(module_name)
     model = StandInModel()
-    module.llm = model
+    module.llm = model  # type: ignore[attr-defined]  # the stack's module, where its tests replace the model
     orchestrator = getattr(module, "orchestrator", None)
     if orchestrator is not None and hasattr(orchestrator, "_llm_cache"):
         orchestrator._llm_cache = model  # noqa: SLF001 - as the stack's unit tests patch it

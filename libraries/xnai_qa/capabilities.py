@@ -146,9 +146,10 @@ def detect(get: Get, probes: Mapping[str, Callable[[], str]] | None = None) -> d
     """{capability: "" if offered, else why not}.  ``probes`` confirm what variables alone cannot: each
     returns "" or the reason (for example, the container engine does not answer)."""
     out = {}
+    probes = probes or {}
     for name, cap in CAPABILITIES.items():
         out[name] = cap.missing(get)
-        if not out[name] and name in (probes or {}):
+        if not out[name] and name in probes:
             out[name] = probes[name]()
     return out
 
@@ -222,7 +223,7 @@ def main(argv: list[str]) -> int:
     log and report from it (``./qa run`` does this after pabot)."""
     from pathlib import Path  # noqa: PLC0415
 
-    from robot import rebot  # noqa: PLC0415
+    from robot import rebot  # type: ignore[attr-defined]  # noqa: PLC0415 - robot exports it untyped
 
     folder = Path(argv[0] if argv else "results")
     output = folder / "output.xml"

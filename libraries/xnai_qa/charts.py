@@ -33,9 +33,9 @@ def line_chart(series: dict[str, list[tuple[float, float | None]]], title: str, 
     out.append(f'<rect x="{left}" y="{top}" width="{plot_w}" height="{plot_h}" fill="none" stroke="#999"/>')
     for i in range(5):
         value = y_max * i / 4
-        y = sy(value)
-        out.append(f'<line x1="{left}" x2="{left + plot_w}" y1="{y:.1f}" y2="{y:.1f}" stroke="#eee"/>')
-        out.append(f'<text x="{left - 4}" y="{y + 4:.1f}" text-anchor="end">{value:.3g}</text>')
+        grid_y = sy(value)
+        out.append(f'<line x1="{left}" x2="{left + plot_w}" y1="{grid_y:.1f}" y2="{grid_y:.1f}" stroke="#eee"/>')
+        out.append(f'<text x="{left - 4}" y="{grid_y + 4:.1f}" text-anchor="end">{value:.3g}</text>')
     for i in range(5):
         value = x_min + x_span * i / 4
         out.append(f'<text x="{sx(value):.1f}" y="{top + plot_h + 14}" text-anchor="middle">{value:.3g}</text>')

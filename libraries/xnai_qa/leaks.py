@@ -55,13 +55,13 @@ def judge(baseline: dict, rounds: list[dict], memory_key: str = "uss_mb", min_gr
             reasons.append(f"{key}: {rounds[-1].get(key)} after the last of {len(rounds)} rounds, baseline "
                            f"{baseline[key]} (must return exactly; after each round: {series})")
     if memory_key in baseline and rounds:
-        series = [baseline[memory_key]] + [r[memory_key] for r in rounds]
-        growth_kb = (series[-1] - series[0]) * 1024
-        every_round = all(b > a for a, b in itertools.pairwise(series))
-        per_round_kb = slope(series) * 1024
+        memory = [baseline[memory_key]] + [r[memory_key] for r in rounds]
+        growth_kb = (memory[-1] - memory[0]) * 1024
+        every_round = all(b > a for a, b in itertools.pairwise(memory))
+        per_round_kb = slope(memory) * 1024
         if every_round and growth_kb > min_growth_kb:
             reasons.append(f"{memory_key} grew in every one of {len(rounds)} rounds: "
-                           f"{series[0]:.2f} -> {series[-1]:.2f} MB (+{growth_kb:.0f} KB)")
+                           f"{memory[0]:.2f} -> {memory[-1]:.2f} MB (+{growth_kb:.0f} KB)")
         elif per_round_kb > max_slope_kb:
             reasons.append(f"{memory_key} slope {per_round_kb:.0f} KB per round > {max_slope_kb:g} KB")
     return reasons

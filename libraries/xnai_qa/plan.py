@@ -123,6 +123,8 @@ def profile_of(variables_file: Path) -> str:
 
     try:
         spec = importlib.util.spec_from_file_location(f"_plan_{variables_file.stem}", variables_file)
+        if spec is None or spec.loader is None:
+            raise ImportError(f"{variables_file} cannot be loaded as Python")
         module = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(module)
         values = module.get_variables() if hasattr(module, "get_variables") else vars(module)

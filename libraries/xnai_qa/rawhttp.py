@@ -171,17 +171,20 @@ class RawClient:
                                                                 self.host, self.port)
                 self.open.add(conn)
             conn.waiter = asyncio.get_running_loop().create_future()
-            conn.transport.write(payload)
+            transport = conn.transport
+            if transport is None:  # connection_made sets it before create_connection returns
+                raise ConnectionError(f"no transport to {self.host}:{self.port}")
+            transport.write(payload)
             try:
                 status = await conn.waiter
             except BaseException:
-                conn.transport.abort()
+                transport.abort()
                 self.open.discard(conn)
                 raise
             if conn.keep_alive and not conn.lost:
                 self.idle.append(conn)
             else:
-                conn.transport.close()
+                transport.close()
                 self.open.discard(conn)
             return status
 

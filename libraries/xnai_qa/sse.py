@@ -13,6 +13,7 @@ from __future__ import annotations
 import codecs
 import json
 from dataclasses import dataclass, field
+from typing import Any
 
 MAX_FRAME_BYTES = 1 << 20
 
@@ -29,7 +30,7 @@ class Event:
     retry: int | None = None
     arrived: float = 0.0  # when the bytes that completed this frame arrived (monotonic seconds)
     index: int = 0
-    payload: object = None
+    payload: Any = None  # the frame's decoded JSON
 
 
 @dataclass

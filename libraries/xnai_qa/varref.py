@@ -134,6 +134,8 @@ def load_target(relative: str, profile: str) -> dict:
     os.environ["XNAI_PROFILE"] = profile
     path = REPO / relative
     spec = importlib.util.spec_from_file_location(f"_xnai_vars_{path.stem}", path)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"{path} cannot be loaded as Python")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module.get_variables()

@@ -163,7 +163,10 @@ def create_app(cfg: TestbedConfig | None = None) -> FastAPI:
                f"password={cfg.postgres_password} connect_timeout={max(1, int(timeout))}")
         async with await psycopg.AsyncConnection.connect(dsn) as conn:
             cur = await conn.execute("SELECT 1, current_setting('server_version')")
-            one, version = await cur.fetchone()
+            row = await cur.fetchone()
+            if row is None:
+                raise RuntimeError("SELECT 1 returned no row")
+            one, version = row
             return {"query": "SELECT 1", "result": one, "server_version": version}
 
     async def check(name: str, session, client) -> None:
@@ -174,7 +177,7 @@ def create_app(cfg: TestbedConfig | None = None) -> FastAPI:
         try:
             async with asyncio.timeout(timeout):
                 if kind == "http":
-                    details = await check_http(session, url)
+                    details = await check_http(session, str(url))
                 elif kind == "redis":
                     details = await check_redis(client)
                 else:
@@ -272,7 +275,7 @@ def create_app(cfg: TestbedConfig | None = None) -> FastAPI:
         kind, url = checks[name]
         try:
             if kind == "http":
-                with urllib.request.urlopen(url, timeout=timeout) as resp:  # noqa: S310 - loopback URL we built
+                with urllib.request.urlopen(str(url), timeout=timeout) as resp:  # noqa: S310 - loopback URL we built
                     return resp.status != 200
             if kind == "redis":
                 return not redis.Redis(host="127.0.0.1", port=port("redis_proxy"), password=cfg.redis_password,

@@ -19,6 +19,7 @@ import os
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import psycopg
 from fastapi import Depends, FastAPI, Header, Request
@@ -81,7 +82,7 @@ def create_app(cfg: TestbedConfig | None = None) -> FastAPI:
            f"password={cfg.postgres_password} connect_timeout=3")
     db: dict = {"conn": None, "lock": asyncio.Lock(), "broken_once": False, "reconnects": 0}
 
-    async def connect() -> psycopg.AsyncConnection:
+    async def connect() -> psycopg.AsyncConnection[dict[str, Any]]:
         conn = await psycopg.AsyncConnection.connect(dsn, autocommit=True, row_factory=dict_row)
         await conn.execute(SCHEMA)
         return conn
