@@ -185,6 +185,21 @@ class XnaiBreakers:
         logger.info(f"{self._key(name)} set to open")
 
     @keyword
+    def write_a_corrupt_circuit_breaker_state(self, name: str) -> str:
+        """Writes into breaker ``name``'s Redis key what no breaker writes (text that is neither the JSON
+        state nor a state name, as an older version's format or a hand edit leaves), with the breakers'
+        expiry; returns it.  Undo with `Reset Circuit Breaker`.
+
+        Example:
+        | Write A Corrupt Circuit Breaker State | rag_api |
+        """
+        value = "{not a breaker state"
+        ttl = int((self._var("TIMINGS", {}) or {}).get("breaker_ttl_s", 300))
+        self._client().set(self._key(name), value, ex=ttl)
+        logger.info(f"{self._key(name)} set to {value!r}")
+        return value
+
+    @keyword
     def reset_every_circuit_breaker(self) -> None:
         """Deletes the state of every breaker named in ``${TIMINGS}`` from Redis (test set-up/clean-up).
 

@@ -163,6 +163,27 @@ class XnaiHealth:
         if problems:
             raise Failure("The monitor's check counts disagree: " + "; ".join(problems) + ".")
 
+    @keyword(tags=["requires:health-monitor"])
+    def summary_should_count_the_services(self, report: dict) -> None:
+        """Fails unless the ``summary`` of a `Get Health Report` counts what its ``services`` say: ``total``
+        is the number of services, and each status's count the number of services with that status.
+
+        Example:
+        | ${report}= | Get Health Report |
+        | Summary Should Count The Services | ${report} |
+        """
+        services = report.get("services") or {}
+        summary = report.get("summary") or {}
+        expected = {"total": len(services)}
+        for status in STATUSES:
+            expected[status] = sum(1 for svc in services.values() if svc.get("status") == status)
+        wrong = {key: (summary.get(key), want) for key, want in expected.items() if summary.get(key) != want}
+        if wrong:
+            statuses = {name: svc.get("status") for name, svc in services.items()}
+            raise Failure("The report's summary miscounts its services: "
+                          + ", ".join(f"{key} {got} (the services say {want})" for key, (got, want) in wrong.items())
+                          + f"; the services: {statuses}.")
+
     @keyword
     def get_aggregate_health(self, via: str = "gateway", if_missing: str = "skip") -> dict:
         """The seed's aggregate report (``status``, ``services``, ``timestamp``) ``via`` the gateway or

@@ -12,7 +12,7 @@ Documentation    KG-2: the RAG API's circuit breaker opens after its failure thr
 ...              ``breaker-state-not-in-redis``, ``breaker-state-lost-on-restart``, ``breaker-ttl-missing``,
 ...              ``breaker-half-open-unlimited``, ``breaker-loses-concurrent-updates``,
 ...              ``downstream-failure-cascades``, ``breaker-success-keeps-failures``,
-...              ``breaker-failures-not-totalled``.
+...              ``breaker-failures-not-totalled``, ``breaker-corrupt-state-fails-calls``.
 ...
 ...              Where the breaker never reaches Redis (nothing of it is observable), *A Query Writes The
 ...              Breaker State To Redis* fails, once, and every other test here and in ``Kg2 Breaker Timing``
@@ -41,6 +41,13 @@ A Query Writes The Breaker State To Redis
     ...    question its key holds a closed breaker.  Where it does not, this is the suite's one failure for
     ...    it, and every other breaker test skips, naming this test.
     [Setup]    Reset Every Circuit Breaker
+    Ask A Fresh Question    200
+    Circuit Breaker Should Be    ${BREAKER}    closed
+
+A Corrupt Breaker State Does Not Fail The Queries
+    [Documentation]    A breaker key holding what no breaker wrote (an older version's format, a hand edit) is
+    ...    read as a fresh, closed breaker: the question is answered, and the breaker writes its state over it.
+    Write A Corrupt Circuit Breaker State    ${BREAKER}
     Ask A Fresh Question    200
     Circuit Breaker Should Be    ${BREAKER}    closed
 
@@ -125,7 +132,10 @@ Breaker State Survives An API Restart
     Should Not Be True    ${health.json()}[components][circuit_breakers_healthy]
 
 Health Reports An Open Breaker
+    [Documentation]    ``circuit_breakers_healthy`` is true while every breaker is closed, false once one is open.
     [Tags]    requires:llm-control
+    ${health}    Get RAG API Health    via=direct
+    Should Be True    ${health.json()}[components][circuit_breakers_healthy]    Closed breakers reported unhealthy
     Open The RAG API Breaker
     ${health}    Get RAG API Health    via=direct
     Should Not Be True    ${health.json()}[components][circuit_breakers_healthy]

@@ -14,7 +14,8 @@ Documentation     KG-4: the health monitor detects failures within its bound, fi
 ...               ``alert-wrong-payload``, ``aggregate-always-healthy``, ``monitor-false-positive``,
 ...               ``checkers-report-no-details``, ``monitor-no-reconnect``, ``aggregate-omits-task-service``,
 ...               ``gateway-drops-aggregate-health``, ``monitor-failures-not-reset``,
-...               ``monitor-restart-ignores-cooldown``, ``monitor-restarts-once-per-streak``.
+...               ``monitor-restart-ignores-cooldown``, ``monitor-restarts-once-per-streak``,
+...               ``monitor-summary-misses-unhealthy``.
 
 Resource          ../resources/xnai.resource
 
@@ -67,6 +68,15 @@ The Report Counts Each Service's Checks In A Row
     Wait Until Monitor Reports    mkdocs    healthy
     ${report}    Get Health Report
     Check Counts Should Be Consistent    ${report}
+
+The Report's Summary Counts Each Status
+    [Documentation]    With MkDocs down, the summary counts it unhealthy and the others healthy: each status's
+    ...    count is the number of services the report gives that status.
+    [Tags]    requires:health-monitor    requires:service-control    requires:mkdocs
+    Stop Service    mkdocs
+    Wait Until Monitor Reports    mkdocs    unhealthy
+    ${report}    Get Health Report
+    Summary Should Count The Services    ${report}
 
 A Stopped Service Is Detected Within The Bound
     [Documentation]    MkDocs has no recovery rule, so it stays down while the monitor notices.
@@ -126,6 +136,8 @@ The Monitor Reconnects The Task Service To Its Database
     ...    it at three failures and asks it to reconnect at five. Once the path is back it is healthy.
     [Tags]    slow    requires:fault-proxy    requires:health-monitor    requires:vikunja
     Cut Off Service    postgres
+    ${restart}    Wait For Recovery Action    vikunja    restart
+    Recovery Action Should Have Fired At    ${restart}    3
     ${action}    Wait For Recovery Action    vikunja    reconnect_database
     Recovery Action Should Have Fired At    ${action}    5
     Remove All Faults

@@ -117,6 +117,9 @@ DEFECTS: dict[str, Defect] = {
                (f"{KG2}.Breaker State Is Kept In Redis With An Expiry",)),
         Defect("breaker-half-open-unlimited", "a half-open breaker lets every call through, not just its trial calls",
                (f"{KG2}.Half-Open Breaker Admits Only Its Trial Calls",)),
+        Defect("breaker-corrupt-state-fails-calls", "a breaker state in Redis that no breaker wrote makes every "
+               "call through the breaker fail (the read's error escapes)",
+               (f"{KG2}.A Corrupt Breaker State Does Not Fail The Queries",)),
         Defect("breaker-loses-concurrent-updates",
                "the breaker's read-modify-write of its Redis state is not serialised: concurrent calls lose updates",
                (f"{KG2}.Breaker Holds 120 Concurrent Requests",
@@ -190,14 +193,16 @@ DEFECTS: dict[str, Defect] = {
                    "The Monitor Clears The API Cache After Five Failures",
                    "An Alert Names The Service, Its Status And The Time",
                    "Aggregate Health Is Degraded While A Secondary Service Is Down",
-                   "Aggregate Health Is Unhealthy While The RAG API Is Unreachable"))),
+                   "Aggregate Health Is Unhealthy While The RAG API Is Unreachable",
+                   "The Report's Summary Counts Each Status"))),
         Defect("monitor-slow-detection", "the monitor marks a failing service unhealthy only once its failures have "
                "lasted longer than the detection bound (detection slower than promised)",
                tuple(f"{KG4}.{t}" for t in (
                    "A Stopped Service Is Detected Within The Bound", "A Paused Service Is Detected Within The Bound",
                    "The Report Counts Each Service's Checks In A Row",
                    "Aggregate Health Is Degraded While A Secondary Service Is Down",
-                   "Aggregate Health Is Unhealthy While The RAG API Is Unreachable"))),
+                   "Aggregate Health Is Unhealthy While The RAG API Is Unreachable",
+                   "The Report's Summary Counts Each Status"))),
         Defect("monitor-failures-not-reset", "a service's run of failures is not reset when it answers again: "
                "its next single failure marks it unhealthy",
                (f"{KG4}.The Report Counts Each Service's Checks In A Row",
@@ -205,7 +210,11 @@ DEFECTS: dict[str, Defect] = {
                 f"{KG4}.An Alert Names The Service, Its Status And The Time")),
         Defect("monitor-no-restart", "the monitor's restart actions are never issued",
                (f"{KG4}.The Monitor Restarts A Stopped RAG API", f"{KG4}.The Monitor Restarts A Stopped Redis",
-                f"{KG4}.The Monitor Restarts A Stopped Chainlit UI")),
+                f"{KG4}.The Monitor Restarts A Stopped Chainlit UI",
+                f"{KG4}.The Monitor Reconnects The Task Service To Its Database",
+                f"{KG4}.A Failing RAG API Is Restarted Again Once Its Cooldown Is Over")),
+        Defect("monitor-summary-misses-unhealthy", "the report's summary counts an unhealthy service as degraded",
+               (f"{KG4}.The Report's Summary Counts Each Status",)),
         Defect("monitor-restart-ignores-cooldown", "a service that keeps failing is restarted at every failed "
                "check past its count, never waiting for the restart cooldown",
                (f"{KG4}.A Failing RAG API Is Restarted Again Once Its Cooldown Is Over",)),

@@ -70,6 +70,21 @@ def test_code_only_a_switch_runs_is_left_out_but_the_switch_test_is_not():
     assert mutate.in_spans((6, line6.rindex("4")), spans), "4 only with the switch on"
 
 
+def test_annotations_are_left_out_where_they_are_never_evaluated():
+    source = (
+        'from __future__ import annotations\n'
+        'def f(a: int | None = 1, *rest: str, **kw: dict | None) -> list | None:\n'
+        '    x: int | None = a + 1\n'
+        '    return [x]\n')
+    spans = mutate.annotation_spans(source)
+    line2, line3 = source.splitlines()[1], source.splitlines()[2]
+    for text in ("int | None", "str", "dict | None", "list | None"):
+        assert mutate.in_spans((2, line2.index(text) + 1), spans), text
+    assert not mutate.in_spans((2, line2.index("= 1") + 2), spans), "a default is evaluated"
+    assert mutate.in_spans((3, line3.index("|")), spans) and not mutate.in_spans((3, line3.index("+")), spans)
+    assert mutate.annotation_spans(source.split("\n", 1)[1]) == [], "evaluated without the future import"
+
+
 def test_the_triage_file_is_well_formed_and_names_known_modules():
     triage = mutate.load_triage()
     for (module, operator, line), entry in triage.items():

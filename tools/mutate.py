@@ -135,6 +135,31 @@ def switch_only_spans(source: str, switches: set[str]) -> list[Span]:
     return spans
 
 
+def annotation_spans(source: str) -> list[Span]:
+    """The type annotations of a module with ``from __future__ import annotations``: never evaluated, so a
+    mutant of one (``dict | None`` made ``dict / None``) changes nothing (equivalent by construction)."""
+    tree = ast.parse(source)
+    if not any(isinstance(node, ast.ImportFrom) and node.module == "__future__"
+               and any(alias.name == "annotations" for alias in node.names) for node in tree.body):
+        return []
+    found: list[ast.expr] = []
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            args = node.args
+            every = [*args.posonlyargs, *args.args, *args.kwonlyargs, args.vararg, args.kwarg]
+            found += [a.annotation for a in every if a is not None and a.annotation is not None]
+            if node.returns is not None:
+                found.append(node.returns)
+        elif isinstance(node, ast.AnnAssign):
+            found.append(node.annotation)
+    return [((n.lineno, n.col_offset), (n.end_lineno or n.lineno, n.end_col_offset or 0)) for n in found]
+
+
+def left_out_spans(source: str) -> list[Span]:
+    """What no mutant is made of: code only a defect switch runs, and annotations never evaluated."""
+    return switch_only_spans(source, switches_named_in(source)) + annotation_spans(source)
+
+
 def in_spans(position: tuple[int, int], spans: list[Span]) -> bool:
     return any(start <= tuple(position) < end for start, end in spans)
 
@@ -290,7 +315,7 @@ def campaign(budget_s: float, modules: list[str], seed: int, results: Path, work
         module = MODULES[name]
         path = trees[0] / module.path
         source = path.read_text()
-        skip = switch_only_spans(source, switches_named_in(source))
+        skip = left_out_spans(source)
         with use_db(str(results / f"{name}.sqlite"), work_db_cls.Mode.create) as db:
             db.clear()
             init([path], db, {})
@@ -305,7 +330,8 @@ def campaign(budget_s: float, modules: list[str], seed: int, results: Path, work
         t0 = time.monotonic()
         verdict, failed, ran = judge(trees[0], module.suites, runs / f"{name}-baseline", timeout_s=3600)
         baselines[name] = time.monotonic() - t0
-        print(f"[mutate] {name}: {len(items)} mutants ({left_out[name]} in switch-only code left out); "
+        print(f"[mutate] {name}: {len(items)} mutants ({left_out[name]} in switch-only code or annotations left "
+              "out); "
               f"baseline {baselines[name]:.0f} s, {len(ran)} tests, {verdict}", flush=True)
         if verdict == "flaky":
             print(f"[mutate] {name}: {failed[0]} failed once and passed alone: a flaky test; the campaign goes on "
@@ -408,8 +434,8 @@ def summarize(outcomes: list[Outcome], generated: dict[str, int], left_out: dict
 def write_report(report: dict, results: Path) -> None:
     (results / "report.json").write_text(json.dumps(report, indent=1))
     lines = [f"# Mutation campaign ({report['note']}, {report['elapsed_s']} s)", "",
-             ("| module | generated | left out (switch-only) | sampled | killed | timed out | survived | flaky | "
-              "equivalent | unspecified | score |"), "|---|---|---|---|---|---|---|---|---|---|---|"]
+             ("| module | generated | left out (switch-only, annotations) | sampled | killed | timed out | survived | "
+              "flaky | equivalent | unspecified | score |"), "|---|---|---|---|---|---|---|---|---|---|---|"]
     for name, m in report["modules"].items():
         score = f"{m['score']:.0%}" if m["score"] is not None else "-"
         lines.append(f"| {name} | {m['generated']} | {m['switch_only_left_out']} | {m['sampled']} | {m['killed']} | "
@@ -438,10 +464,11 @@ def list_modules() -> int:
 
     for name, module in MODULES.items():
         source = (ROOT / module.path).read_text()
-        skip = switch_only_spans(source, switches_named_in(source))
+        skip = left_out_spans(source)
         items = list(_all_work_items([ROOT / module.path], {}))
         kept = sum(1 for item in items if not in_spans(item.mutations[0].start_pos, skip))
-        print(f"{name:<8} {module.path:<28} {len(items):>4} mutants, {kept:>4} outside switch-only code; "
+        print(f"{name:<8} {module.path:<28} {len(items):>4} mutants, {kept:>4} outside switch-only code and "
+              "annotations; "
               f"suites: {', '.join(module.suites)}")
     return 0
 

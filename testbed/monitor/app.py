@@ -356,6 +356,8 @@ def create_app(cfg: TestbedConfig | None = None) -> FastAPI:
         summary = {"total": len(services)}
         for status in ("healthy", "degraded", "unhealthy", "unknown"):
             summary[status] = sum(1 for s in services.values() if s.status == status)
+        if cfg.has_defect("monitor-summary-misses-unhealthy"):  # counted among the degraded
+            summary["degraded"], summary["unhealthy"] = summary["degraded"] + summary["unhealthy"], 0
         return {"timestamp": _now(), "monitoring_active": st["active"], "interval_s": interval,
                 "services": {n: s.report() for n, s in services.items()}, "summary": summary}
 

@@ -94,8 +94,9 @@ class RedisCircuitBreaker:
                 data = json.loads(raw)
                 known = BreakerState.__dataclass_fields__
                 self.local = BreakerState(**{k: v for k, v in data.items() if k in known})
-            except (ValueError, TypeError):
-                pass
+            except (ValueError, TypeError, AttributeError):  # not a state (AttributeError: JSON, not an object)
+                if "breaker-corrupt-state-fails-calls" in self.defects:
+                    raise
         return self.local
 
     async def save(self, st: BreakerState) -> None:
