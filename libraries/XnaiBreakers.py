@@ -48,6 +48,10 @@ class XnaiBreakers:
         except ValueError as err:
             raise Failure(f"Circuit breaker '{name}' ({self._key(name)}): {err}") from None
 
+    def _ttl(self) -> int:
+        """The expiry a breaker's state key gets (``${TIMINGS}[breaker_ttl_s]``)."""
+        return int((self._var("TIMINGS", {}) or {}).get("breaker_ttl_s", 300))
+
     def _spec(self, name: str) -> dict:
         specs = (self._var("TIMINGS", {}) or {}).get("breakers", {})
         if name not in specs:
@@ -180,8 +184,7 @@ class XnaiBreakers:
             "state": "open", "failure_count": threshold, "last_failure_time": now, "success_count": 0,
             "last_success_time": None, "total_calls": threshold, "total_failures": threshold,
             "total_successes": 0})
-        ttl = int((self._var("TIMINGS", {}) or {}).get("breaker_ttl_s", 300))
-        self._client().set(self._key(name), value, ex=ttl)
+        self._client().set(self._key(name), value, ex=self._ttl())
         logger.info(f"{self._key(name)} set to open")
 
     @keyword
@@ -194,8 +197,7 @@ class XnaiBreakers:
         | Write A Corrupt Circuit Breaker State | rag_api |
         """
         value = "{not a breaker state"
-        ttl = int((self._var("TIMINGS", {}) or {}).get("breaker_ttl_s", 300))
-        self._client().set(self._key(name), value, ex=ttl)
+        self._client().set(self._key(name), value, ex=self._ttl())
         logger.info(f"{self._key(name)} set to {value!r}")
         return value
 

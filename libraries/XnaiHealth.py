@@ -55,8 +55,8 @@ class _AlertHandler(BaseHTTPRequestHandler):
         pass
 
 
-# The monitor's and this machine's clocks read apart by a few ms; a restart this much inside the cooldown
-# still counts as after it.
+# The monitor times its cooldown on a monotonic clock and stamps its actions with the wall clock; the two
+# drift apart by a few ms, so a restart this much inside the cooldown still counts as after it.
 COOLDOWN_CLOCK_SLACK_S = 0.1
 
 # The one test that reports a stack without an aggregate health report; the others skip, naming it.
