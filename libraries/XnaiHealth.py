@@ -284,6 +284,43 @@ class XnaiHealth:
         report.figure(f"{service} reported {wanted} {since_mark}this wait {waited} s (bound {bound:g} s)")
         return waited
 
+    @keyword(tags=["requires:health-monitor"])
+    def monitor_should_keep_reporting(self, service: str, status: str, checks: int = 3) -> None:
+        """Fails unless ``service`` keeps ``status`` over its next ``checks`` checks: the detailed report is
+        read until its ``total_checks`` has grown by ``checks``, and every read says ``status``.  For a state
+        that must hold, such as a stopped service staying unhealthy while its checks go on failing.  Bound:
+        each check an interval and a check timeout of ``${TIMINGS}``, and one interval more.
+
+        Example:
+        | Wait Until Monitor Reports | mkdocs | unhealthy |
+        | Monitor Should Keep Reporting | mkdocs | unhealthy | checks=3 |
+        """
+        name = self._monitor_name(service)
+        wanted = self._status(status)
+        if int(checks) < 1:
+            raise Failure(f"checks={checks}: give 1 or more.")
+        timings = self._var("TIMINGS", {}) or {}
+        interval = float(timings.get("monitor_interval_s", 30.0))
+        bound = int(checks) * (interval + float(timings.get("check_timeout_s", 5.0))) + interval
+
+        def read():
+            svc = self._get(self._monitor("detailed"))["services"].get(name)
+            if svc is None:
+                raise Failure(f"The monitor does not check '{name}'.")
+            if svc["status"] != wanted:
+                raise Failure(f"The monitor reported {name} {svc['status']} after {svc['total_checks'] - first} "
+                              f"more check(s), not {wanted} ({svc['consecutive_failures']} failures in a row, "
+                              f"{svc['details']}).")
+            return svc
+
+        first = int(read()["total_checks"])
+        last, waited = self._poll(
+            read, lambda svc: int(svc["total_checks"]) >= first + int(checks), bound,
+            lambda svc, b: f"The monitor checked {name} {int(svc['total_checks']) - first} time(s) in {b:g} s, "
+                           f"not {checks}.")
+        logger.info(f"The monitor kept {name} {wanted} over {int(last['total_checks']) - first} checks "
+                    f"({last['consecutive_failures']} failures in a row) in {waited} s")
+
     @staticmethod
     def _poll(fetch, done, bound: float, describe) -> tuple:
         """Calls ``fetch`` every 0.1 s until ``done(value)``; returns (value, seconds) or fails after ``bound``."""

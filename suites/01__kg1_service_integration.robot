@@ -8,8 +8,8 @@ Documentation     KG-1: every service is discoverable, reachable and healthy, di
 ...               responding, request/response times < ${RESPONSE_TIME_BOUND_MS} ms, no connection refused.
 ...
 ...               Testbed defects this suite catches: ``gateway-drops-api-route``, ``slow-health``,
-...               ``no-request-id``, ``health-tier-zero-based``, ``health-ignores-redis``, ``ui-drops-stream``,
-...               ``cache-never-written``, ``tasks-info-needs-token``, ``aggregate-omits-task-service``,
+...               ``no-request-id``, ``health-tier-zero-based``, ``health-memory-zero``, ``health-ignores-redis``,
+...               ``ui-drops-stream``, ``cache-never-written``, ``tasks-info-needs-token``, ``aggregate-omits-task-service``,
 ...               ``gateway-drops-aggregate-health`` (see ``python -m testbed defects``).
 
 Library           RedisLibrary

@@ -12,7 +12,8 @@ Documentation    KG-2: the RAG API's circuit breaker opens after its failure thr
 ...              ``breaker-state-not-in-redis``, ``breaker-state-lost-on-restart``, ``breaker-ttl-missing``,
 ...              ``breaker-half-open-unlimited``, ``breaker-loses-concurrent-updates``,
 ...              ``downstream-failure-cascades``, ``breaker-success-keeps-failures``,
-...              ``breaker-failures-not-totalled``, ``breaker-corrupt-state-fails-calls``.
+...              ``breaker-failures-not-totalled``, ``breaker-corrupt-state-fails-calls``,
+...              ``health-breakers-unhealthy-while-closed``.
 ...
 ...              Where the breaker never reaches Redis (nothing of it is observable), *A Query Writes The
 ...              Breaker State To Redis* fails, once, and every other test here and in ``Kg2 Breaker Timing``

@@ -15,7 +15,7 @@ Documentation     KG-4: the health monitor detects failures within its bound, fi
 ...               ``checkers-report-no-details``, ``monitor-no-reconnect``, ``aggregate-omits-task-service``,
 ...               ``gateway-drops-aggregate-health``, ``monitor-failures-not-reset``,
 ...               ``monitor-restart-ignores-cooldown``, ``monitor-restarts-once-per-streak``,
-...               ``monitor-summary-misses-unhealthy``.
+...               ``monitor-summary-misses-unhealthy``, ``monitor-unhealthy-lapses``.
 
 Resource          ../resources/xnai.resource
 
@@ -84,6 +84,14 @@ A Stopped Service Is Detected Within The Bound
     Stop Service    mkdocs
     ${seconds}    Wait Until Monitor Reports    mkdocs    unhealthy
     Log    Detected a stopped MkDocs in ${seconds} s (bound ${HEALTH_DETECTION_BOUND_S} s)
+
+A Stopped Service Stays Unhealthy While Its Checks Fail
+    [Documentation]    Unhealthy is a state, not a moment: MkDocs stays down, and the monitor keeps reporting it
+    ...    unhealthy over its next three failed checks (past the two that made it unhealthy).
+    [Tags]    requires:health-monitor    requires:service-control    requires:mkdocs
+    Stop Service    mkdocs
+    Wait Until Monitor Reports    mkdocs    unhealthy
+    Monitor Should Keep Reporting    mkdocs    unhealthy    checks=3
 
 A Paused Service Is Detected Within The Bound
     [Documentation]    A paused (SIGSTOP) service accepts connections and never answers: only the

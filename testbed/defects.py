@@ -83,6 +83,19 @@ DEFECTS: dict[str, Defect] = {
             ),
         ),
         Defect(
+            "health-memory-zero",
+            "the RAG API's health reports 0 GB of memory in use (the field left at its default)",
+            (
+                f"{KG1}.RAG API Is Healthy Directly",
+                f"{KG1}.RAG API Is Healthy Through The Gateway",
+            ),
+        ),
+        Defect(
+            "health-breakers-unhealthy-while-closed",
+            "the RAG API's health reports its circuit breakers unhealthy while every one is closed",
+            (f"{KG2}.Health Reports An Open Breaker",),
+        ),
+        Defect(
             "health-tier-zero-based",
             "the RAG API's health numbers its degradation tiers from 0 (an index, not the tier)",
             (
@@ -194,7 +207,8 @@ DEFECTS: dict[str, Defect] = {
                    "An Alert Names The Service, Its Status And The Time",
                    "Aggregate Health Is Degraded While A Secondary Service Is Down",
                    "Aggregate Health Is Unhealthy While The RAG API Is Unreachable",
-                   "The Report's Summary Counts Each Status"))),
+                   "The Report's Summary Counts Each Status",
+                   "A Stopped Service Stays Unhealthy While Its Checks Fail"))),
         Defect("monitor-slow-detection", "the monitor marks a failing service unhealthy only once its failures have "
                "lasted longer than the detection bound (detection slower than promised)",
                tuple(f"{KG4}.{t}" for t in (
@@ -202,7 +216,11 @@ DEFECTS: dict[str, Defect] = {
                    "The Report Counts Each Service's Checks In A Row",
                    "Aggregate Health Is Degraded While A Secondary Service Is Down",
                    "Aggregate Health Is Unhealthy While The RAG API Is Unreachable",
-                   "The Report's Summary Counts Each Status"))),
+                   "The Report's Summary Counts Each Status",
+                   "A Stopped Service Stays Unhealthy While Its Checks Fail"))),
+        Defect("monitor-unhealthy-lapses", "a service that keeps failing falls back from unhealthy to degraded "
+               "after three checks (a status read from a short window of recent checks)",
+               (f"{KG4}.A Stopped Service Stays Unhealthy While Its Checks Fail",)),
         Defect("monitor-failures-not-reset", "a service's run of failures is not reset when it answers again: "
                "its next single failure marks it unhealthy",
                (f"{KG4}.The Report Counts Each Service's Checks In A Row",

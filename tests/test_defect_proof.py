@@ -31,6 +31,7 @@ from pathlib import Path
 
 import pytest
 from robot.api import ExecutionResult, ResultVisitor
+from xnai_qa.plan import START_S, TYPICAL_S
 
 from testbed import defects
 
@@ -65,6 +66,12 @@ WORKERS = int(os.environ.get("XNAI_PROOF_WORKERS", "3"))
 def claimed_suites(defect: str) -> list[str]:
     """The suites whose tests a switch claims (suite name = the part of a claim before the first dot)."""
     return sorted({claim.split(".", 1)[0] for claim in defects.DEFECTS[defect].caught_by})
+
+
+def expected_seconds(defect: str) -> float:
+    """A switch's run time from its suites' typical times: the runs start longest first, so the workers
+    finish together rather than with one long run started last."""
+    return START_S + sum(TYPICAL_S["fast"].get(suite, 30) for suite in claimed_suites(defect))
 
 
 def run_suites(env: dict, out: Path, defect: str | None):
@@ -135,9 +142,8 @@ def proof_runs(tmp_path_factory):
     # the proof's own clean run: it holds every timing test, KG-5's baselines and capacity search too.
     alone = [n for n in names if n is None or defects.DEFECTS[n].reference_test]
     with ThreadPoolExecutor(max_workers=WORKERS) as pool:
-        for name in names:
-            if name not in alone:
-                jobs[name] = pool.submit(run_suites, envs[name], root / (name or "clean"), name)
+        for name in sorted((n for n in names if n not in alone), key=expected_seconds, reverse=True):
+            jobs[name] = pool.submit(run_suites, envs[name], root / (name or "clean"), name)
         runs = {name: _outcome(job.result) for name, job in jobs.items()}
     for name in alone:
         runs[name] = _outcome(lambda name=name: run_suites(envs[name], root / (name or "clean"), name))

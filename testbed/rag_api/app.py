@@ -410,10 +410,15 @@ def create_app(cfg: TestbedConfig | None = None) -> FastAPI:
         tier = 1 if status == "healthy" else 2
         if cfg.has_defect("health-tier-zero-based"):
             tier -= 1
+        memory_gb = round(psutil.Process().memory_info().rss / 2**30, 4)
+        if cfg.has_defect("health-memory-zero"):
+            memory_gb = 0
+        if cfg.has_defect("health-breakers-unhealthy-while-closed"):
+            breakers_ok = False  # the component only: the status above stays as the breakers make it
         return {
             "status": status,
             "version": VERSION,
-            "memory_gb": round(psutil.Process().memory_info().rss / 2**30, 4),
+            "memory_gb": memory_gb,
             "vectorstore_loaded": bool(corpus.docs),
             "components": {
                 "embeddings": True,
