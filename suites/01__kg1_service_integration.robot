@@ -9,8 +9,8 @@ Documentation     KG-1: every service is discoverable, reachable and healthy, di
 ...
 ...               Testbed defects this suite catches: ``gateway-drops-api-route``, ``slow-health``,
 ...               ``no-request-id``, ``health-tier-zero-based``, ``health-memory-zero``, ``health-ignores-redis``,
-...               ``ui-drops-stream``, ``cache-never-written``, ``tasks-info-needs-token``, ``aggregate-omits-task-service``,
-...               ``gateway-drops-aggregate-health`` (see ``python -m testbed defects``).
+...               ``ui-drops-stream``, ``cache-never-written``, ``tasks-info-needs-token``, ``aggregate-omits-task-service``
+...               (see ``python -m testbed defects``).
 
 Library           RedisLibrary
 Resource          ../resources/xnai.resource
@@ -30,14 +30,17 @@ Every Service Port Accepts Connections
     Every Required Service Should Accept Connections
 
 Every Service Answers Its Health Check
+    [Tags]    catches:gateway-drops-api-route    catches:tasks-info-needs-token
     Every Required Service Should Answer Its Health Check
 
 RAG API Is Healthy Directly
+    [Tags]    catches:health-memory-zero    catches:health-tier-zero-based
     ${health}    Get RAG API Health    via=direct
     Health Report Should Be Complete    ${health}
     Health Status Should Be    ${health}    healthy
 
 RAG API Is Healthy Through The Gateway
+    [Tags]    catches:gateway-drops-api-route    catches:health-memory-zero    catches:health-tier-zero-based
     ${health}    Get RAG API Health    via=gateway
     Health Report Should Be Complete    ${health}
     Health Status Should Be    ${health}    healthy
@@ -45,26 +48,31 @@ RAG API Is Healthy Through The Gateway
 Gateway Keeps The API Prefix
     [Documentation]    An unknown route under the API prefix is answered by the RAG API itself
     ...    (its JSON error body and request id), not by the gateway's catch-all.
+    [Tags]    catches:gateway-drops-api-route    catches:no-request-id
     ${response}    GET On Session    gateway    ${API_PREFIX}/no-such-route    expected_status=404
     Response Should Carry A Request ID    ${response}
     Should Be Equal    ${response.json()}[request_id]    ${response.headers}[X-Request-ID]
 
 Every API Response Carries A Request ID
+    [Tags]    catches:no-request-id
     ${health}    Get RAG API Health    via=direct
     Response Should Carry A Request ID    ${health}
     ${answer}    Ask The RAG API    What does the Caddy gateway forward?    via=direct
     Response Should Carry A Request ID    ${answer}
 
 Query Is Answered Through The Gateway
+    [Tags]    catches:gateway-drops-api-route
     ${answer}    Ask The RAG API    How many failures open the rag_api circuit breaker?
     Answer Should Cite Sources    ${answer}
 
 Health Calls To The RAG API Are Fast
+    [Tags]    catches:slow-health
     ${url}    Service Health URL    rag_api
     ${times}    Measure Response Times    ${url}    samples=${RESPONSE_TIME_SAMPLES}    content_type=application/json
     Response Time Should Be Below    ${times}    p99    ${RESPONSE_TIME_BOUND_MS}
 
 Health Calls Through The Gateway Are Fast
+    [Tags]    catches:gateway-drops-api-route    catches:slow-health
     ${url}    Service Health URL    gateway
     ${times}    Measure Response Times    ${url}    samples=${RESPONSE_TIME_SAMPLES}    content_type=application/json
     Response Time Should Be Below    ${times}    p99    ${RESPONSE_TIME_BOUND_MS}
@@ -83,6 +91,7 @@ Redis Accepts The Configured Credentials
 Health Reports The Live Redis Connection
     [Documentation]    The health check really talks to Redis: it refreshes ``${HEALTH_CHECK_KEY}``
     ...    with its short expiry, so a report of Redis health is never a guess.
+    [Tags]    catches:health-ignores-redis
     Delete Redis Key    ${HEALTH_CHECK_KEY}
     ${health}    Get RAG API Health    via=direct
     Should Be True    ${health.json()}[components][health_redis]    Health reports Redis down
@@ -92,16 +101,18 @@ Health Reports The Live Redis Connection
 Aggregate Health Through The Gateway Covers The Stack
     [Documentation]    The seed's aggregate ``GET /health`` at the gateway names every service of the
     ...    stack (``${AGGREGATE_SERVICES}``), each with a status, and stamps the time.
+    [Tags]    catches:aggregate-omits-task-service
     ${health}    Get Aggregate Health
     Aggregate Health Should Be Complete    ${health}    checked=${AGGREGATE_SERVICES}
 
 Task Service Answers Through The Gateway
-    [Tags]    requires:vikunja
+    [Tags]    requires:vikunja    catches:tasks-info-needs-token
     ${info}    Get Task Service Info    via=gateway
     Log    Task service ${info}[version]
 
 A Query Writes Its Answer To The Redis Cache
     [Documentation]    API -> Redis: a fresh question through the gateway leaves one more ``query:*`` entry.
+    [Tags]    catches:cache-never-written
     ${before}    Count Redis Keys    query:*
     Ask A Fresh Question
     ${after}    Count Redis Keys    query:*
@@ -123,6 +134,6 @@ The Docs Site Serves Its Pages
 A Question Through The UI WebSocket Is Answered In Streamed Tokens
     [Documentation]    UI -> API: the question goes the browser's way, over the Chainlit UI's Socket.IO
     ...    WebSocket behind the gateway's catch-all; the answer arrives token by token.
-    [Tags]    requires:ui
+    [Tags]    requires:ui    catches:ui-drops-stream
     ${answer}    Ask Through The UI    What is the Caddy gateway?
     UI Answer Should Be Streamed    ${answer}    min_tokens=5

@@ -41,6 +41,7 @@ A Query Writes The Breaker State To Redis
     [Documentation]    The breaker guarding the query path keeps its state in Redis: after one answered
     ...    question its key holds a closed breaker.  Where it does not, this is the suite's one failure for
     ...    it, and every other breaker test skips, naming this test.
+    [Tags]    catches:breaker-state-not-in-redis
     [Setup]    Reset Every Circuit Breaker
     Ask A Fresh Question    200
     Circuit Breaker Should Be    ${BREAKER}    closed
@@ -48,12 +49,13 @@ A Query Writes The Breaker State To Redis
 A Corrupt Breaker State Does Not Fail The Queries
     [Documentation]    A breaker key holding what no breaker wrote (an older version's format, a hand edit) is
     ...    read as a fresh, closed breaker: the question is answered, and the breaker writes its state over it.
+    [Tags]    catches:breaker-corrupt-state-fails-calls
     Write A Corrupt Circuit Breaker State    ${BREAKER}
     Ask A Fresh Question    200
     Circuit Breaker Should Be    ${BREAKER}    closed
 
 Breaker Opens After The Failure Threshold
-    [Tags]    requires:llm-control
+    [Tags]    requires:llm-control    catches:breaker-never-opens    catches:breaker-threshold-off-by-one
     ${threshold}    Failure Threshold Of    ${BREAKER}
     Make The LLM Fail
     Repeat Keyword    ${threshold - 1} times    Ask A Fresh Question    500
@@ -64,7 +66,8 @@ Breaker Opens After The Failure Threshold
 Only Consecutive Failures Count Toward The Threshold
     [Documentation]    The seed's breaker opens after consecutive failures: an answered call in between
     ...    starts the count again.
-    [Tags]    requires:llm-control
+    [Tags]    requires:llm-control    catches:breaker-never-opens    catches:breaker-success-keeps-failures
+    ...    catches:breaker-threshold-off-by-one
     ${threshold}    Failure Threshold Of    ${BREAKER}
     Fail Fresh Questions    ${threshold - 1}
     Ask A Fresh Question    200
@@ -76,7 +79,7 @@ Only Consecutive Failures Count Toward The Threshold
 The Breaker State Counts Every Call
     [Documentation]    The state in Redis counts each call, success and failure (the contract's
     ...    ``total_calls``, ``total_successes``, ``total_failures`` and the run of ``failure_count``).
-    [Tags]    requires:llm-control
+    [Tags]    requires:llm-control    catches:breaker-failures-not-totalled
     ${before}    Get Circuit Breaker State    ${BREAKER}
     Ask A Fresh Question    200
     Ask A Fresh Question    200
@@ -86,27 +89,28 @@ The Breaker State Counts Every Call
     Should Be Equal As Integers    ${after}[failure_count]    1    The run of failures since the last success
 
 Open Breaker Rejects Calls With 503
-    [Tags]    requires:llm-control
+    [Tags]    requires:llm-control    catches:breaker-never-opens
     Open The RAG API Breaker
     ${response}    Ask A Fresh Question    503
     Should Contain    ${response.json()}[error]    circuit open
 
 Open Breaker Goes Half-Open After The Recovery Timeout
-    [Tags]    requires:llm-control
+    [Tags]    requires:llm-control    catches:breaker-closes-after-one-success    catches:breaker-never-half-opens
+    ...    catches:breaker-never-opens
     Open The RAG API Breaker
     Wait For The Recovery Timeout Of    ${BREAKER}
     Ask A Fresh Question    200
     Circuit Breaker Should Be    ${BREAKER}    half_open
 
 Half-Open Breaker Closes After Two Successes
-    [Tags]    requires:llm-control
+    [Tags]    requires:llm-control    catches:breaker-never-half-opens    catches:breaker-never-opens
     Open The RAG API Breaker
     Wait For The Recovery Timeout Of    ${BREAKER}
     Repeat Keyword    2 times    Ask A Fresh Question    200
     Circuit Breaker Should Be    ${BREAKER}    closed
 
 Half-Open Breaker Reopens On A Failure
-    [Tags]    requires:llm-control
+    [Tags]    requires:llm-control    catches:breaker-never-half-opens    catches:breaker-never-opens
     Open The RAG API Breaker
     Wait For The Recovery Timeout Of    ${BREAKER}
     Make The LLM Fail
@@ -114,7 +118,7 @@ Half-Open Breaker Reopens On A Failure
     Circuit Breaker Should Be    ${BREAKER}    open
 
 Breaker State Is Kept In Redis With An Expiry
-    [Tags]    requires:llm-control
+    [Tags]    requires:llm-control    catches:breaker-never-opens    catches:breaker-ttl-missing
     Open The RAG API Breaker
     ${state}    Circuit Breaker Should Be    ${BREAKER}    open
     ${threshold}    Failure Threshold Of    ${BREAKER}
@@ -124,7 +128,8 @@ Breaker State Is Kept In Redis With An Expiry
 Breaker State Survives An API Restart
     [Documentation]    The restarted API still finds the breaker open in Redis and reports it, without a
     ...    call that could already move it to half-open.
-    [Tags]    requires:llm-control    requires:service-control
+    [Tags]    requires:llm-control    requires:service-control    catches:breaker-never-opens
+    ...    catches:breaker-state-lost-on-restart
     Open The RAG API Breaker
     Restart Service    rag_api
     Wait Until Service Is Healthy    rag_api    timeout=30s
@@ -134,7 +139,7 @@ Breaker State Survives An API Restart
 
 Health Reports An Open Breaker
     [Documentation]    ``circuit_breakers_healthy`` is true while every breaker is closed, false once one is open.
-    [Tags]    requires:llm-control
+    [Tags]    requires:llm-control    catches:breaker-never-opens    catches:health-breakers-unhealthy-while-closed
     ${health}    Get RAG API Health    via=direct
     Should Be True    ${health.json()}[components][circuit_breakers_healthy]    Closed breakers reported unhealthy
     Open The RAG API Breaker
@@ -144,7 +149,8 @@ Health Reports An Open Breaker
 Half-Open Breaker Admits Only Its Trial Calls
     [Documentation]    While half-open, the breaker lets its trial calls through (3 in the contract) and
     ...    rejects the rest of a burst with 503; the slow LLM keeps the trial calls in flight.
-    [Tags]    requires:llm-control
+    [Tags]    requires:llm-control    catches:breaker-half-open-unlimited    catches:breaker-loses-concurrent-updates
+    ...    catches:breaker-never-half-opens    catches:breaker-never-opens
     Open The RAG API Breaker
     Wait For The Recovery Timeout Of    ${BREAKER}
     Slow Down The LLM    ${SLOW_TOKEN_DELAY}
@@ -156,7 +162,7 @@ Half-Open Breaker Admits Only Its Trial Calls
 Breaker Opens After The Threshold Under 50 Requests Per Second
     [Documentation]    The seed's scenario 2: the LLM fails under a steady 50 requests per second; the
     ...    breaker opens after its threshold of failures and the rest are rejected with 503.
-    [Tags]    load    slow    requires:llm-control
+    [Tags]    load    slow    requires:llm-control    catches:breaker-never-opens
     ${timeline}    Start Breaker Timeline    ${BREAKER}    interval=10ms
     ${load}    Start Query Load    rate=50/s    duration=${BREAKER_LOAD_STAGE}    name=failure-under-load
     Fail The LLM Until The Breaker Opens
@@ -170,7 +176,8 @@ A Failing Downstream Service Opens Only Its Own Breaker
     [Documentation]    The seed's scenario 3: under 50 requests per second to A, B (a service A depends on)
     ...    stops; B's breaker opens, A's stays closed and A's errors stay within its budget
     ...    (A answers without B, degraded). The pair comes from ``${CASCADE}``.
-    [Tags]    load    slow    requires:service-control
+    [Tags]    load    slow    requires:service-control    catches:breaker-never-opens
+    ...    catches:downstream-failure-cascades
     Skip If    not ${CASCADE}    This target names no cascade pair (\${CASCADE} is empty).
     ${upstream}    Start Breaker Timeline    ${CASCADE}[upstream_breaker]
     ${load}    Start Query Load    rate=50/s    duration=${BREAKER_LOAD_STAGE}    name=cascade
@@ -187,7 +194,7 @@ Breaker Recovers Under Load Within The Bound
     [Documentation]    The seed's scenario 4 and its recovery bound: under 50 requests per second the LLM
     ...    fails and the breaker opens; once the fault is removed the breaker goes half-open, closes
     ...    within ``${BREAKER_RECOVERY_BOUND_S}`` s of the removal, and requests succeed again.
-    [Tags]    load    slow    requires:llm-control
+    [Tags]    load    slow    requires:llm-control    catches:breaker-never-half-opens    catches:breaker-never-opens
     ${timeline}    Start Breaker Timeline    ${BREAKER}    interval=10ms
     ${load}    Start Query Load    rate=50/s    duration=${BREAKER_RECOVERY_LOAD}    name=recovery-under-load
     Fail The LLM Until The Breaker Opens
@@ -202,7 +209,7 @@ Breaker Recovers Under Load Within The Bound
 Breaker Holds 120 Concurrent Requests
     [Documentation]    120 requests at once all succeed, the breaker stays closed and counts every call
     ...    (no update lost to concurrent read-modify-writes).
-    [Tags]    load    slow
+    [Tags]    load    slow    catches:breaker-loses-concurrent-updates
     ${before}    Get Circuit Breaker State    ${BREAKER}
     ${burst}    Send Concurrent Requests    ${QUERY_URL}    count=120    method=POST    json=${FRESH_QUERY}
     Should Be Equal As Integers    ${burst}[statuses][200]    120    Requests answered 200

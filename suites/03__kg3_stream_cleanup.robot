@@ -31,33 +31,37 @@ ${QUESTION}    How does the Caddy gateway route requests?
 
 *** Test Cases ***
 A Complete Stream Follows The Grammar
+    [Tags]    catches:gateway-drops-api-route    catches:stream-missing-done
     ${stream}    Open Answer Stream    ${QUESTION}
     Stream Should Follow The XNAi Grammar    ${stream}
     Stream Timings Should Be Within    ${stream}    ${STREAM_FIRST_EVENT_MS}    ${STREAM_TOTAL_MS}
 
 Normal Completion Frees Stream Resources
-    [Tags]    requires:stream-debug
+    [Tags]    requires:stream-debug    catches:stream-leaks-fd    catches:stream-missing-done
     ${baseline}    Server Stream Baseline
     ${stream}    Open Answer Stream    ${QUESTION}    via=direct
     Stream Should Follow The XNAi Grammar    ${stream}
     Server Streams Should Return To    ${baseline}
 
 Disconnect Mid-Stream Frees Stream Resources
-    [Tags]    requires:stream-debug
+    [Tags]    requires:stream-debug    catches:stream-keeps-memory    catches:stream-leaks-fd
+    ...    catches:stream-leaks-task
     ${baseline}    Server Stream Baseline
     ${stream}    Open Answer Stream    ${QUESTION}    via=direct    stop_after_events=3
     Should Be Equal As Integers    ${stream}[event_count]    3
     Server Streams Should Return To    ${baseline}
 
 Disconnect Before The First Event Frees Stream Resources
-    [Tags]    requires:stream-debug
+    [Tags]    requires:stream-debug    catches:cleanup-skipped-before-first-event    catches:stream-keeps-memory
+    ...    catches:stream-leaks-fd    catches:stream-leaks-task
     ${baseline}    Server Stream Baseline
     ${stream}    Open Answer Stream    ${QUESTION}    via=direct    stop_before_first_event=${True}
     Should Be Equal As Integers    ${stream}[event_count]    0
     Server Streams Should Return To    ${baseline}
 
 A Stream Past The Server Timeout Ends With An Error And Is Freed
-    [Tags]    destructive    requires:llm-control    requires:stream-debug
+    [Tags]    destructive    requires:llm-control    requires:stream-debug    catches:no-stream-timeout
+    ...    catches:stream-leaks-fd
     ${baseline}    Server Stream Baseline
     Slow Down The LLM    ${SLOW_TOKEN_DELAY}
     ${stream}    Open Answer Stream    ${QUESTION}    via=direct    timeout=${STREAM_TOTAL_MS * 4}ms
@@ -66,7 +70,7 @@ A Stream Past The Server Timeout Ends With An Error And Is Freed
     Server Streams Should Return To    ${baseline}
 
 Twelve Concurrent Streams Complete And Are All Freed
-    [Tags]    requires:stream-debug
+    [Tags]    requires:stream-debug    catches:stream-leaks-fd    catches:stream-missing-done
     ${baseline}    Server Stream Baseline
     ${streams}    Run Concurrent Streams    12    ${QUESTION}    via=direct
     Every Stream Should Follow The XNAi Grammar    ${streams}
@@ -75,26 +79,27 @@ Twelve Concurrent Streams Complete And Are All Freed
 File Descriptors Return Exactly To Baseline Over Rounds
     [Documentation]    Connections the server closes late (up to its 5 s keep-alive timeout) are waited for;
     ...    one open after an early round and closed by the end closed late (logged), not a leak.
-    [Tags]    requires:process-figures
+    [Tags]    requires:process-figures    catches:stream-leaks-fd
     [Setup]    Hold The Monitor And Wait For A Healthy API
     Action Should Not Leak    rag_api    Disconnect Streams Mid-Way    warmup=2    rounds=5    check=fds,sockets
     ...    settle=${LEAK_SETTLE}
 
 Memory Does Not Grow Over Rounds Of Disconnected Streams
-    [Tags]    requires:process-figures
+    [Tags]    requires:process-figures    catches:stream-keeps-memory
     [Setup]    Hold The Monitor And Wait For A Healthy API
     Action Should Not Leak    rag_api    Disconnect Streams Mid-Way    warmup=2    rounds=8    check=memory
     ...    min_growth_kb=${LEAK_MIN_GROWTH_KB}    max_slope_kb=${LEAK_MAX_SLOPE_KB}
 
 Server Stream State Returns Exactly To Baseline Over Rounds
-    [Tags]    requires:stream-debug
+    [Tags]    requires:stream-debug    catches:stream-keeps-memory    catches:stream-leaks-fd
+    ...    catches:stream-leaks-task
     [Setup]    Hold The Monitor And Wait For A Healthy API
     ${baseline}    Server Stream Baseline
     Repeat Keyword    5 times    Disconnect Streams Mid-Way
     Server Streams Should Return To    ${baseline}
 
 No Coroutine Is Left Unawaited In The Server Log
-    [Tags]    requires:service-logs
+    [Tags]    requires:service-logs    catches:stream-unawaited-coroutine
     Open Answer Stream    ${QUESTION}    via=direct
     Service Log Should Not Contain    rag_api    was never awaited    Task was destroyed but it is pending
 

@@ -37,14 +37,14 @@ Monitor Reports Every Service Healthy
     ...    Not every service is healthy: ${report}[summary]
 
 HTTP Checker Reports Status And Response Time
-    [Tags]    requires:health-monitor
+    [Tags]    requires:health-monitor    catches:checkers-report-no-details
     ${report}    Get Health Report
     VAR    ${rag_api}    ${report}[services][rag_api]
     Should Be Equal As Integers    ${rag_api}[details][status_code]    200
     Should Be True    0 < ${rag_api}[response_time] < ${TIMINGS}[check_timeout_s]
 
 Redis Checker Reports Ping And Memory
-    [Tags]    requires:health-monitor
+    [Tags]    requires:health-monitor    catches:checkers-report-no-details
     ${report}    Get Health Report
     VAR    ${redis}    ${report}[services][redis][details]
     Should Be True    ${redis}[ping]    The Redis checker did not PING
@@ -52,7 +52,7 @@ Redis Checker Reports Ping And Memory
     Should Be True    ${redis}[memory_percent] < 94    Redis memory above the seed's 94 %
 
 Database Checker Runs A Query
-    [Tags]    requires:health-monitor
+    [Tags]    requires:health-monitor    catches:checkers-report-no-details
     ${report}    Get Health Report
     VAR    ${postgres}    ${report}[services][postgres][details]
     Should Be Equal As Integers    ${postgres}[result]    1    The database checker's query did not answer 1
@@ -62,6 +62,8 @@ The Report Counts Each Service's Checks In A Row
     ...    failures or of successes (one of them zero), never more than its checks; a healthy service has no
     ...    failure in its run, so its next failure starts a new count towards the threshold.
     [Tags]    requires:health-monitor    requires:service-control    requires:mkdocs
+    ...    catches:monitor-failures-not-reset    catches:monitor-misses-stopped-service
+    ...    catches:monitor-slow-detection
     Stop Service    mkdocs
     Wait Until Monitor Reports    mkdocs    unhealthy
     Remove All Faults
@@ -73,6 +75,8 @@ The Report's Summary Counts Each Status
     [Documentation]    With MkDocs down, the summary counts it unhealthy and the others healthy: each status's
     ...    count is the number of services the report gives that status.
     [Tags]    requires:health-monitor    requires:service-control    requires:mkdocs
+    ...    catches:monitor-misses-stopped-service    catches:monitor-slow-detection
+    ...    catches:monitor-summary-misses-unhealthy
     Stop Service    mkdocs
     Wait Until Monitor Reports    mkdocs    unhealthy
     ${report}    Get Health Report
@@ -81,6 +85,7 @@ The Report's Summary Counts Each Status
 A Stopped Service Is Detected Within The Bound
     [Documentation]    MkDocs has no recovery rule, so it stays down while the monitor notices.
     [Tags]    requires:health-monitor    requires:service-control    requires:mkdocs
+    ...    catches:monitor-misses-stopped-service    catches:monitor-slow-detection
     Stop Service    mkdocs
     ${seconds}    Wait Until Monitor Reports    mkdocs    unhealthy
     Log    Detected a stopped MkDocs in ${seconds} s (bound ${HEALTH_DETECTION_BOUND_S} s)
@@ -89,6 +94,8 @@ A Stopped Service Stays Unhealthy While Its Checks Fail
     [Documentation]    Unhealthy is a state, not a moment: MkDocs stays down, and the monitor keeps reporting it
     ...    unhealthy over its next three failed checks (past the two that made it unhealthy).
     [Tags]    requires:health-monitor    requires:service-control    requires:mkdocs
+    ...    catches:monitor-misses-stopped-service    catches:monitor-slow-detection
+    ...    catches:monitor-unhealthy-lapses
     Stop Service    mkdocs
     Wait Until Monitor Reports    mkdocs    unhealthy
     Monitor Should Keep Reporting    mkdocs    unhealthy    checks=3
@@ -96,13 +103,14 @@ A Stopped Service Stays Unhealthy While Its Checks Fail
 A Paused Service Is Detected Within The Bound
     [Documentation]    A paused (SIGSTOP) service accepts connections and never answers: only the
     ...    check timeout catches it.
-    [Tags]    requires:health-monitor    requires:service-control
+    [Tags]    requires:health-monitor    requires:service-control    catches:monitor-slow-detection
     Pause Service    embeddings
     ${seconds}    Wait Until Monitor Reports    embeddings    unhealthy
     Log    Detected a paused embeddings service in ${seconds} s (bound ${HEALTH_DETECTION_BOUND_S} s)
 
 The Monitor Restarts A Stopped RAG API
-    [Tags]    slow    requires:health-monitor    requires:service-control
+    [Tags]    slow    requires:health-monitor    requires:service-control    catches:monitor-misses-stopped-service
+    ...    catches:monitor-no-restart
     Stop Service    rag_api
     ${action}    Wait For Recovery Action    rag_api    restart
     Recovery Action Should Have Fired At    ${action}    2
@@ -110,7 +118,7 @@ The Monitor Restarts A Stopped RAG API
     Ask The RAG API    Is the API back?    via=direct
 
 The Monitor Restarts A Stopped Redis
-    [Tags]    slow    requires:health-monitor    requires:service-control
+    [Tags]    slow    requires:health-monitor    requires:service-control    catches:monitor-no-restart
     Stop Service    redis
     ${action}    Wait For Recovery Action    redis    restart
     Recovery Action Should Have Fired At    ${action}    3
@@ -118,7 +126,7 @@ The Monitor Restarts A Stopped Redis
     Redis Should Answer Ping
 
 The Monitor Restarts A Stopped Chainlit UI
-    [Tags]    slow    requires:health-monitor    requires:service-control    requires:ui
+    [Tags]    slow    requires:health-monitor    requires:service-control    requires:ui    catches:monitor-no-restart
     Stop Service    ui
     ${action}    Wait For Recovery Action    ui    restart
     Recovery Action Should Have Fired At    ${action}    2
@@ -129,7 +137,7 @@ The Monitor Restarts A Stopped Chainlit UI
 The Monitor Clears The API Cache After Five Failures
     [Documentation]    With the API cut off from its clients, a restart cannot help; at five failures
     ...    the monitor clears the query cache, and Redis shows it.
-    [Tags]    slow    requires:fault-proxy    requires:health-monitor
+    [Tags]    slow    requires:fault-proxy    requires:health-monitor    catches:monitor-misses-stopped-service
     Ask The RAG API    What does the monitor clear after five failures?    via=direct
     ${cached}    Count Redis Keys    query:*
     Should Be True    ${cached} > 0    The query left nothing in the cache
@@ -143,6 +151,7 @@ The Monitor Reconnects The Task Service To Its Database
     [Documentation]    With PostgreSQL cut off, the task service fails its checks; the monitor restarts
     ...    it at three failures and asks it to reconnect at five. Once the path is back it is healthy.
     [Tags]    slow    requires:fault-proxy    requires:health-monitor    requires:vikunja
+    ...    catches:monitor-no-reconnect    catches:monitor-no-restart
     Cut Off Service    postgres
     ${restart}    Wait For Recovery Action    vikunja    restart
     Recovery Action Should Have Fired At    ${restart}    3
@@ -155,13 +164,17 @@ A Failing RAG API Is Restarted Again Once Its Cooldown Is Over
     [Documentation]    The contract's restart cooldown (``${TIMINGS}[restart_cooldown_s]`` s): while the API stays
     ...    cut off from its clients, the monitor restarts it at two failures, not again inside the cooldown,
     ...    and again at the first check after it.
-    [Tags]    slow    requires:fault-proxy    requires:health-monitor
+    [Tags]    slow    requires:fault-proxy    requires:health-monitor    catches:monitor-no-restart
+    ...    catches:monitor-restart-ignores-cooldown    catches:monitor-restarts-once-per-streak
     Cut Off Service    rag_api
     ${first}    Wait For Recovery Action    rag_api    restart
     Wait For The Restart After The Cooldown    rag_api    ${first}
 
 An Alert Names The Service, Its Status And The Time
-    [Tags]    requires:health-monitor    requires:service-control    requires:mkdocs
+    [Documentation]    The alert for a stopped MkDocs is well formed and comes from degraded: the service's
+    ...    run of failures started afresh (a run not reset at its last success would go straight to unhealthy).
+    [Tags]    requires:health-monitor    requires:service-control    requires:mkdocs    catches:alert-never-sent
+    ...    catches:alert-wrong-payload    catches:monitor-failures-not-reset    catches:monitor-misses-stopped-service
     Stop Service    mkdocs
     ${alert}    Wait For Alert    mkdocs    unhealthy
     Alert Should Be Well Formed    ${alert}
@@ -171,13 +184,14 @@ The Stack Serves An Aggregate Health Report
     [Documentation]    The seed's aggregate ``GET /health`` at the gateway answers with an overall status,
     ...    each service's status and a fresh timestamp. It needs nothing but the gateway: a stack
     ...    without it fails here, while the tests that read its health monitor skip without one.
+    [Tags]    catches:gateway-drops-aggregate-health
     [Setup]    NONE
     ${health}    Get Aggregate Health    if_missing=fail
     Aggregate Health Should Be Complete    ${health}
 
 Aggregate Health Is Complete Through The Gateway
     [Documentation]    The gateway's aggregate names every service the monitor checks, each with a status.
-    [Tags]    requires:health-monitor
+    [Tags]    requires:health-monitor    catches:aggregate-omits-task-service
     ${report}    Get Health Report
     ${health}    Get Aggregate Health
     Aggregate Health Should Be Complete    ${health}    checked=${report}[services]
@@ -185,6 +199,8 @@ Aggregate Health Is Complete Through The Gateway
 
 Aggregate Health Is Degraded While A Secondary Service Is Down
     [Tags]    requires:health-monitor    requires:service-control    requires:mkdocs
+    ...    catches:aggregate-always-healthy    catches:monitor-misses-stopped-service
+    ...    catches:monitor-slow-detection
     Stop Service    mkdocs
     Wait Until Monitor Reports    mkdocs    unhealthy
     ${health}    Get Aggregate Health
@@ -192,7 +208,8 @@ Aggregate Health Is Degraded While A Secondary Service Is Down
     Should Be Equal    ${health}[services][mkdocs]    unhealthy
 
 Aggregate Health Is Unhealthy While The RAG API Is Unreachable
-    [Tags]    requires:fault-proxy    requires:health-monitor
+    [Tags]    requires:fault-proxy    requires:health-monitor    catches:aggregate-always-healthy
+    ...    catches:monitor-misses-stopped-service    catches:monitor-slow-detection
     Cut Off Service    rag_api
     ${health}    Wait Until Aggregate Health Is    unhealthy
     Should Be Equal    ${health}[services][rag_api]    unhealthy
@@ -208,7 +225,7 @@ No False Alarm Under Normal Load With A Slower API
     [Documentation]    150 ms of extra latency on the API path is slow-ish but healthy (the check
     ...    timeout is ${TIMINGS}[check_timeout_s] s): over several monitor intervals of normal load no
     ...    service leaves healthy, no recovery action fires and no alert is sent.
-    [Tags]    load    slow    requires:fault-proxy    requires:health-monitor
+    [Tags]    load    slow    requires:fault-proxy    requires:health-monitor    catches:monitor-false-positive
     Add Latency    rag_api    150ms
     ${result}    Run Load    ${RAG_API_URL}${API_PREFIX}${HEALTH_PATH}    rate=10/s
     ...    duration=${HEALTH_DETECTION_BOUND_S}s    name=quiet-period

@@ -32,12 +32,14 @@ Test Tags        kg5    P1    load    slow
 Baseline Is Established From Three Runs
     [Documentation]    The seed's procedure 1: the baseline profile three times after a cooldown, the mean
     ...    saved; the three runs must agree within the comparison tolerances.
+    [Tags]    catches:query-over-target
     ${baseline}    Establish Baseline    baseline    runs=3    cooldown=${PROFILE_COOLDOWN}
     Should Be True    ${baseline}[p99_ms] < ${QUERY_P99_MS}
 
 Query Latency Matches The Saved Baseline
     [Documentation]    The seed's procedure 2: a new run of the baseline profile against the saved
     ...    baseline: p50 within 10 %, p99 within 20 %, memory within 5 %, errors below 0.1 %.
+    [Tags]    catches:query-slow-path
     Wait Until Target Is Idle    rag_api    timeout=${PROFILE_COOLDOWN}
     ${now}    Run Load Profile    baseline
     Profile Should Match Baseline    ${now}
@@ -45,14 +47,14 @@ Query Latency Matches The Saved Baseline
 Stress Profile Is Served Below One Percent Errors
     [Documentation]    100 users at 100 requests per second: where the latency goes is charted; the
     ...    stack still answers (errors below 1 %) at twice its expected peak.
-    [Tags]    stress
+    [Tags]    stress    catches:query-concurrency-capped
     ${result}    Run Load Profile    stress
     Profile Should Meet Targets    ${result}    p99_ms=1000    max_error_rate=0.01    max_memory_percent=95
 
 Capacity Exceeds The Peak Profile
     [Documentation]    The seed's procedure 3: the rate rises from the normal profile's until errors pass
     ...    1 %, p99 passes 1000 ms or memory passes 95 %; the last good rate must carry the peak profile.
-    [Tags]    stress
+    [Tags]    stress    catches:query-concurrency-capped
     [Timeout]    ${TEST_TIMEOUTS}[capacity]
     ${capacity}    Find The Capacity Knee
     Capacity Should Be At Least    ${capacity}    peak

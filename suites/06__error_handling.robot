@@ -27,49 +27,55 @@ ${QUESTION}    What does the Caddy gateway forward?
 
 *** Test Cases ***
 Malformed JSON Is A 400 With The Contract's Error Body
+    [Tags]    catches:validation-as-500
     ${response}    Send API Request    POST    ${QUERY_PATH}    body={"${QUERY_FIELD}": "unterminated
     Response Should Be A Contract Error    ${response}    400
 
 A Missing Query Field Is A 400
+    [Tags]    catches:validation-as-500
     ${response}    Send API Request    POST    ${QUERY_PATH}    json=${{ {"use_rag": True} }}
     Response Should Be A Contract Error    ${response}    400
 
 An Oversized Query Is A 400
     [Documentation]    The contract allows 1 to 2000 characters.
+    [Tags]    catches:validation-as-500
     ${response}    Send API Request    POST    ${QUERY_PATH}    json=${{ {$QUERY_FIELD: "x" * 2001} }}
     Response Should Be A Contract Error    ${response}    400
 
 An Out-Of-Range Token Limit Is A 400
+    [Tags]    catches:validation-as-500
     ${response}    Send API Request    POST    ${QUERY_PATH}
     ...    json=${{ {$QUERY_FIELD: $QUESTION, "max_tokens": 4096} }}
     Response Should Be A Contract Error    ${response}    400
 
 A Wrong Method Is A 405
+    [Tags]    catches:routing-errors-bare
     ${response}    Send API Request    GET    ${QUERY_PATH}
     Response Should Be A Contract Error    ${response}    405
 
 An Unknown Route Is A 404 From The API
+    [Tags]    catches:routing-errors-bare
     ${response}    Send API Request    GET    /no-such-route
     Response Should Be A Contract Error    ${response}    404
 
 Queries Are Answered Promptly While Redis Does Not Answer
     [Documentation]    Redis accepts connections and never answers (a blackhole): the API must answer
     ...    without its cache within the bound, not wait for ever.
-    [Tags]    requires:fault-proxy
+    [Tags]    requires:fault-proxy    catches:redis-down-hangs
     Blackhole Service    redis
     ${response}    Send API Request    POST    ${QUERY_PATH}    json=${{ {$QUERY_FIELD: "Redis down " + $TEST_NAME} }}
     ...    within=${DEGRADED_ANSWER_BOUND_S}s
     Should Be Equal As Integers    ${response}[status]    200    The API did not answer without Redis
 
 The Task Service Answers 503 Promptly While Its Database Is Down
-    [Tags]    requires:fault-proxy    requires:vikunja
+    [Tags]    requires:fault-proxy    requires:vikunja    catches:tasks-db-down-500
     Cut Off Service    postgres
     Task Request Should Answer    503    within=${ERROR_RESPONSE_BOUND_S}s
 
 A Refused Upstream Is A 502 At The Gateway
     [Documentation]    The monitor's recovery actions are held: a restart of the API it would begin
     ...    during the cut could land after the teardown and take the API away from the next tests.
-    [Tags]    requires:fault-proxy
+    [Tags]    requires:fault-proxy    catches:gateway-masks-upstream-errors
     [Setup]    Hold The Health Monitor's Recovery Actions
     Cut Off Service    rag_api
     ${response}    Send API Request    GET    ${HEALTH_PATH}    within=${ERROR_RESPONSE_BOUND_S}s
@@ -80,7 +86,7 @@ A Hung Upstream Is A 504 At The Gateway Within The Bound
     [Documentation]    The API takes the request and does not answer in time (its LLM hangs): the gateway
     ...    gives up with a 504 (or 502) within ``${GATEWAY_TIMEOUT_BOUND_S}`` s instead of holding the client.
     ...    The monitor's recovery actions are held, so it cannot restart the API during the hang.
-    [Tags]    slow    requires:llm-control
+    [Tags]    slow    requires:llm-control    catches:gateway-no-upstream-timeout
     [Setup]    Hold The Health Monitor's Recovery Actions
     Slow Down The LLM    10s
     ${response}    Send API Request    POST    ${QUERY_PATH}    json=${{ {$QUERY_FIELD: "Hung " + str(time.time())} }}
@@ -90,7 +96,7 @@ A Hung Upstream Is A 504 At The Gateway Within The Bound
 An LLM Failure Mid-Stream Ends In An Error Frame
     [Documentation]    Tokens flow, then the LLM fails: the 200 stream ends with the contract's error
     ...    frame (no done frame), and the error says nothing of the server's insides.
-    [Tags]    requires:llm-control
+    [Tags]    requires:llm-control    catches:stream-ends-silently-on-error
     Make The LLM Fail    after_tokens=3
     ${stream}    Open Answer Stream    ${QUESTION}
     Stream Should End With Error    ${stream}
@@ -109,7 +115,7 @@ Slow Clients Do Not Hold Up Other Clients
 
 An LLM Failure Is A 500 With The Contract's Error Body
     [Documentation]    A failing model is an error the API knows: the contract's body, its request id.
-    [Tags]    requires:llm-control
+    [Tags]    requires:llm-control    catches:llm-error-body-bare
     Make The LLM Fail
     ${response}    Send API Request    POST    ${QUERY_PATH}    json=${{ {$QUERY_FIELD: "LLM failure " + $TEST_NAME} }}
     Response Should Be A Contract Error    ${response}    500
@@ -117,7 +123,7 @@ An LLM Failure Is A 500 With The Contract's Error Body
 An Unexpected Error Is A 500 With The Contract's Error Body
     [Documentation]    An error no handler of the API expects (the model crashes): still the contract's
     ...    body, the X-Request-ID header and no stack trace.
-    [Tags]    requires:llm-control
+    [Tags]    requires:llm-control    catches:internal-error-without-request-id
     Make The LLM Crash
     ${response}    Send API Request    POST    ${QUERY_PATH}    json=${{ {$QUERY_FIELD: "LLM crash " + $TEST_NAME} }}
     Response Should Be A Contract Error    ${response}    500
@@ -126,7 +132,7 @@ An Unexpected Error Is A 500 With The Contract's Error Body
 No Error Answer Leaks A Stack Trace Or A Secret
     [Documentation]    Bad input, a wrong route, a wrong method and a failing LLM: none of the answers
     ...    carries a stack trace or the value of a secret variable (Redis password, tokens).
-    [Tags]    requires:llm-control
+    [Tags]    requires:llm-control    catches:stack-trace-in-error-body
     @{answers}    Provoke Every Kind Of Error Answer
     FOR    ${answer}    IN    @{answers}
         Response Should Not Leak Internals    ${answer}

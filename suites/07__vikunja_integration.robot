@@ -17,13 +17,16 @@ Test Tags        vikunja    P1    requires:vikunja
 
 *** Test Cases ***
 Info Is Open Without A Token
+    [Tags]    catches:tasks-info-needs-token
     ${info}    Get Task Service Info
     Should Not Be Empty    ${info}[version]
 
 A Missing Token Is Refused
+    [Tags]    catches:tasks-token-not-checked
     Task Service Should Refuse    missing
 
 An Invalid Token Is Refused
+    [Tags]    catches:tasks-token-not-checked
     Task Service Should Refuse    invalid
 
 A Valid Token Is Accepted
@@ -31,7 +34,7 @@ A Valid Token Is Accepted
 
 A Task Lands In The Project It Was Created In
     [Documentation]    With two projects, a task created in the second is stored in the second.
-    [Tags]    requires:vikunja-db
+    [Tags]    requires:vikunja-db    catches:tasks-wrong-project
     Create Project
     ${second}    Create Project
     ${task}    Create Task    ${second}
@@ -40,6 +43,7 @@ A Task Lands In The Project It Was Created In
     Should Contain    ${tasks}    ${task}
 
 Tasks Can Be Read, Updated And Deleted
+    [Tags]    catches:tasks-delete-ignored
     ${project}    Create Project
     ${task}    Create Task    ${project}    Draft the KG-4 report
     ${read}    Get Task    ${task}
@@ -51,6 +55,7 @@ Tasks Can Be Read, Updated And Deleted
 
 All Tasks Lists Every Project's Tasks
     [Documentation]    ``/api/v1/tasks/all`` is what XNAi's own integration reads.
+    [Tags]    catches:tasks-all-first-project-only
     ${project}    Create Project
     ${task}    Create Task    ${project}
     ${all}    Get All Tasks
@@ -58,6 +63,7 @@ All Tasks Lists Every Project's Tasks
 
 Tasks Are Served Through The Gateway
     [Documentation]    Where the gateway routes the task service (older Caddyfiles: ``/vikunja/``).
+    [Tags]    catches:tasks-all-first-project-only
     Skip If    not $VIKUNJA_GATEWAY_PREFIX    This target's gateway does not route the task service.
     ${project}    Create Project
     ${task}    Create Task    ${project}
@@ -67,6 +73,6 @@ Tasks Are Served Through The Gateway
 The Task Service Reconnects After A Database Restart
     [Documentation]    The first request after PostgreSQL is back must succeed: the service re-opens its
     ...    connection by itself, without waiting for the health monitor.
-    [Tags]    destructive    requires:service-control
+    [Tags]    destructive    requires:service-control    catches:tasks-no-reconnect
     Restart Service    postgres
     Task Request Should Answer    200

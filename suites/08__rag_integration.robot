@@ -29,7 +29,7 @@ ${PLANTED}     An answer the suite planted in the cache.
 
 *** Test Cases ***
 An Answer Cites The Document Its Facts Come From
-    [Tags]    requires:rag-facts
+    [Tags]    requires:rag-facts    catches:wrong-sources
     @{facts}    Get RAG Facts
     FOR    ${fact}    IN    @{facts}
         ${reply}    Ask And Time    ${fact}[question]
@@ -39,6 +39,7 @@ An Answer Cites The Document Its Facts Come From
     END
 
 Without Retrieval An Answer Cites No Source
+    [Tags]    catches:use-rag-ignored
     ${reply}    Ask And Time    ${QUESTION}    use_rag=${False}
     Should Be Empty    ${reply}[answer][sources]    Sources cited although retrieval was off
     Should Not Be Empty    ${reply}[answer][response]
@@ -46,6 +47,7 @@ Without Retrieval An Answer Cites No Source
     Should Not Contain    ${stream}[types]    sources
 
 Streamed And Plain Answers Agree
+    [Tags]    catches:stream-cites-fewer-sources
     ${reply}    Ask And Time    ${QUESTION}
     ${stream}    Open Answer Stream    ${QUESTION}
     Stream Should Follow The XNAi Grammar    ${stream}
@@ -55,10 +57,12 @@ Streamed And Plain Answers Agree
 An Answer's Figures Agree With Each Other
     [Documentation]    The contract's ``tokens_generated``, ``duration_ms`` and ``token_rate_tps`` of a
     ...    freshly generated answer: the rate is the tokens over the duration.
+    [Tags]    catches:token-rate-per-ms
     ${reply}    Ask And Time    Figures of a fresh answer ${{ time.time() }}
     Answer Figures Should Agree    ${reply}
 
 The Token Limit Is Honoured
+    [Tags]    catches:max-tokens-ignored
     ${reply}    Ask And Time    ${QUESTION}    max_tokens=5
     Should Be True    0 < ${reply}[answer][tokens_generated] <= 5
     ...    ${reply}[answer][tokens_generated] tokens generated with max_tokens=5
@@ -68,6 +72,7 @@ The Token Limit Is Honoured
 A Query Is Cached Once And Served Faster On Repeat
     [Documentation]    The first asking writes one cache entry; the repeat adds none and takes less than
     ...    half the time (the LLM is skipped).
+    [Tags]    catches:cache-never-hit    catches:cache-never-written
     ${question}    Fresh Question
     ${before}    Count Redis Keys    ${QUERY_CACHE_PATTERN}
     ${first}    Ask And Time    ${question}
@@ -81,7 +86,7 @@ A Query Is Cached Once And Served Faster On Repeat
     ...    The repeat took ${repeat}[seconds] s, the first ${first}[seconds] s: not served from the cache
 
 Document Search Ranks The Right Document First
-    [Tags]    requires:rag-facts
+    [Tags]    requires:rag-facts    catches:docs-search-misranks
     @{facts}    Get RAG Facts
     FOR    ${fact}    IN    @{facts}
         ${results}    Search The Docs    ${fact}[question]
@@ -93,6 +98,7 @@ Document Search Ranks The Right Document First
 Every Query Leaves One Record With Its Request ID
     [Documentation]    The ``${QUERY_STREAM}`` stream grows by one entry per query request, naming the
     ...    request's id in ``${QUERY_RECORD_ID_FIELD}``.
+    [Tags]    catches:queries-not-recorded
     ${mark}    Mark Redis Stream    ${QUERY_STREAM}
     ${ids}    Ask Fresh Questions And Collect Their Request IDs    3
     ${recorded}    Redis Stream Entries Since    ${QUERY_STREAM}    ${mark}    field=${QUERY_RECORD_ID_FIELD}
@@ -101,7 +107,7 @@ Every Query Leaves One Record With Its Request ID
 Answers Stay Right While The Cache Breaker Is Open
     [Documentation]    Degraded, not broken: with ``redis_cache`` open, a question is answered from the
     ...    documents, cites the right source, and nothing is written to the cache.
-    [Tags]    requires:rag-facts
+    [Tags]    requires:rag-facts    catches:cache-breaker-ignored    catches:wrong-sources
     ${fact}    First RAG Fact
     Force Circuit Breaker Open    redis_cache
     ${question}    Fresh Question    ${fact}[question]
@@ -116,6 +122,7 @@ The Cache Is Not Read While Its Breaker Is Open
     [Documentation]    An answer planted in a question's cache entry is served while ``redis_cache`` is
     ...    closed (so the plant sits where the API reads) and not once the breaker is open: an open breaker
     ...    keeps the API off its cache for reads as well as writes.
+    [Tags]    catches:cache-breaker-ignored    catches:cache-never-hit    catches:cache-read-past-open-breaker
     ${question}    Fresh Question
     ${known}    Redis Keys Matching    ${QUERY_CACHE_PATTERN}
     ${reply}    Ask And Time    ${question}

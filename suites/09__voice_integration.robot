@@ -23,11 +23,13 @@ Test Tags        voice    P3    requires:voice
 
 *** Test Cases ***
 Synthesised Speech Is A Valid WAV Of Plausible Duration
+    [Tags]    catches:tts-truncated-wav
     ${speech}    Synthesise Speech    ${VOICE_COMMANDS}[0]
     Speech Should Be A Valid WAV    ${speech}
 
 A Spoken Command Is Recognised Word For Word
     [Documentation]    Text -> speech -> text gives back every word, for each command.
+    [Tags]    catches:tts-truncated-wav
     FOR    ${command}    IN    @{VOICE_COMMANDS}
         ${speech}    Synthesise Speech    ${command}
         ${heard}    Recognise Speech    ${speech}
@@ -35,11 +37,13 @@ A Spoken Command Is Recognised Word For Word
     END
 
 A Voice Round Trip Is Within The Latency Bound
+    [Tags]    catches:stt-slow
     ${speech}    Synthesise Speech    ${VOICE_COMMANDS}[0]
     ${heard}    Recognise Speech    ${speech}
     Voice Round Trip Should Be Within    ${speech}    ${heard}    ${VOICE_LATENCY_BOUND_MS}
 
 The Wake Word Is Heard Only When Spoken
+    [Tags]    catches:tts-truncated-wav
     ${with}    Synthesise Speech    ${VOICE_WAKE_WORD}, ${VOICE_COMMANDS}[0]
     ${without}    Synthesise Speech    ${VOICE_COMMANDS}[0]
     ${heard}    Recognise Speech    ${with}
@@ -48,12 +52,12 @@ The Wake Word Is Heard Only When Spoken
     Should Not Be True    ${heard}[wake_word]    A wake word was heard in "${heard}[text]"
 
 A Failing Synthesiser Opens Its Breaker And Queries Still Answer
-    [Tags]    requires:voice-control
+    [Tags]    requires:voice-control    catches:voice-breaker-never-opens
     Fail The Voice Engine Until Its Breaker Opens    tts    voice_tts
     [Teardown]    Heal The Voice Engines
 
 A Failing Recogniser Opens Its Breaker And Queries Still Answer
-    [Tags]    requires:voice-control
+    [Tags]    requires:voice-control    catches:voice-breaker-never-opens
     Fail The Voice Engine Until Its Breaker Opens    stt    voice_stt
     [Teardown]    Heal The Voice Engines
 

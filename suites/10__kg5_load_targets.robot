@@ -28,14 +28,17 @@ Test Tags        kg5    P1    load    slow
 
 *** Test Cases ***
 Baseline Profile Meets The Query Target
+    [Tags]    catches:query-over-target
     ${result}    Run Load Profile    baseline
     Profile Should Meet Targets    ${result}
 
 Normal Profile Meets The Query, Error And Memory Targets
+    [Tags]    catches:query-over-target
     ${result}    Run Load Profile    normal
     Profile Should Meet Targets    ${result}    max_error_rate=0.001    max_memory_percent=94
 
 Peak Profile Meets The Targets Without Tripping A Breaker
+    [Tags]    catches:query-concurrency-capped
     ${timeline}    Start Breaker Timeline    rag_api
     ${result}    Run Load Profile    peak
     ${states}    Stop Breaker Timeline    ${timeline}
@@ -44,6 +47,7 @@ Peak Profile Meets The Targets Without Tripping A Breaker
 
 Health Checks Stay Under 100 ms Under Normal Load
     [Documentation]    The normal profile's rate and users on fresh questions, in the background.
+    [Tags]    catches:slow-health
     ${load}    Start Normal Query Load
     ${url}    Service Health URL    gateway
     ${times}    Measure Response Times    ${url}    samples=${RESPONSE_TIME_SAMPLES}    content_type=application/json
@@ -51,6 +55,7 @@ Health Checks Stay Under 100 ms Under Normal Load
     Response Time Should Be Below    ${times}    p99    ${HEALTH_P99_MS}
 
 Document Search Stays Under 300 ms At The Normal Rate
+    [Tags]    catches:docs-search-slow
     ${result}    Run Load    ${GATEWAY_URL}${API_PREFIX}/docs/search?query=circuit+breaker&limit=5
     ...    rate=${LOAD_PROFILES}[normal][rate]    duration=${LOAD_PROFILES}[normal][duration]
     ...    max_in_flight=${LOAD_PROFILES}[normal][users]
@@ -61,7 +66,7 @@ Memory Stays Flat Under Repeated Normal Load
     [Documentation]    Rounds of normal load: the API's memory may not grow in every round (after two
     ...    warm-up rounds), the leak rule of psutil's own tests. Memory is judged, not latency, so a late
     ...    send schedule does not fail a round.
-    [Tags]    requires:process-figures
+    [Tags]    requires:process-figures    catches:memory-grows-under-load
     Action Should Not Leak    rag_api    Run Load Profile    normal    duration=2s    record=${False}
     ...    fail_if_invalid=${False}
     ...    warmup=2    rounds=4    check=memory    min_growth_kb=${LEAK_MIN_GROWTH_KB}

@@ -26,7 +26,7 @@ Test Tags        kg2    P0    destructive    slow
 Breaker Stays Closed Under Gradual Load
     [Documentation]    The seed's scenario 1: 10, 50, then 100 requests per second; the breaker never
     ...    leaves closed, no request fails, and the latency of every stage is charted.
-    [Tags]    load
+    [Tags]    load    catches:breaker-counts-crowding-as-failure
     ${timeline}    Start Breaker Timeline    ${BREAKER}
     ${result}    Run Stepped Load    ${QUERY_URL}    10/s:${BREAKER_LOAD_STAGE}    50/s:${BREAKER_LOAD_STAGE}
     ...    100/s:${BREAKER_LOAD_STAGE}    method=POST    json=${FRESH_QUERY}    name=gradual-load
@@ -39,7 +39,7 @@ Breaker Adds Less Than 2 ms Per Call
     [Documentation]    The p50 of one-token queries with the breaker minus the p50 without it is below
     ...    ``${BREAKER_OVERHEAD_MS}`` ms, and the measurement decides it (on a noisy machine it takes more
     ...    rounds until its interval clears the limit, within a bound).
-    [Tags]    requires:breaker-bypass
+    [Tags]    requires:breaker-bypass    catches:breaker-adds-20ms
     ${overhead}    Measure Breaker Overhead    ${BREAKER}    limit_ms=${BREAKER_OVERHEAD_MS}    samples=640
     ...    max_rounds=64
     Breaker Overhead Should Be Below    ${overhead}    ${BREAKER_OVERHEAD_MS}

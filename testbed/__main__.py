@@ -87,8 +87,12 @@ def main(argv: list[str] | None = None) -> int:
         if args.base_port is not None:
             os.environ["XNAI_TESTBED_BASE_PORT"] = str(args.base_port)
         if args.command == "defects":
+            from xnai_qa import claims  # noqa: PLC0415 - the suites' catches: tags, read for this listing only
+
+            claimed = claims.read()
             for d in defect_registry.DEFECTS.values():
-                print(f"{d.name}\n    breaks:    {d.breaks}\n    caught by: " + "\n               ".join(d.caught_by))
+                tests = claimed.get(d.name) or ("(no test claims it)",)
+                print(f"{d.name}\n    breaks:    {d.breaks}\n    caught by: " + "\n               ".join(tests))
             return 0
         if args.command == "leftovers":
             return _leftovers(args)

@@ -139,6 +139,8 @@ class TestbedConfig:
         return contract_profile(self.profile)
 
     def has_defect(self, name: str) -> bool:
+        if name not in defect_registry.DEFECTS:  # a misspelt switch would silently never be on
+            raise ValueError(f"has_defect({name!r}): testbed/defects.py declares no such switch")
         return name in self.defects
 
     def redis_url(self) -> str:

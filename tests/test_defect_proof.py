@@ -1,12 +1,11 @@
 """The suite's proof of itself: every defect switch makes exactly its named tests fail.
 
-For each switch, the suites that claim it run against a fresh testbed started
-by the run itself (``suites/__init__.robot``) with the switch on; within those
-suites the failing tests must be exactly those the switch names in
-``testbed/defects.py``, and every other test must pass.  Tests tagged
-``slow`` run only where the switch claims them (``tests/ProofSelection.py``);
-the clean run covers them all.  A clean run of every
-suite must pass everything.  The matrix is printed and saved to
+For each switch of ``testbed/defects.py``, the suites holding the tests that claim it (their
+``catches:<switch>`` tags, read by ``xnai_qa.claims``) run against a fresh testbed started by the
+run itself (``suites/__init__.robot``) with the switch on; within those suites the failing tests
+must be exactly the claiming ones, and every other test must pass.  Tests tagged ``slow`` run only
+where they claim the switch (``--exclude slowNOTcatches:<switch>``); the clean run covers them all.
+A clean run of every suite must pass everything.  The matrix is printed and saved to
 ``results/defect-matrix.json``.
 
 A switch with a ``reference_test`` (a regression, seen only against a reference)
@@ -31,12 +30,14 @@ from pathlib import Path
 
 import pytest
 from robot.api import ExecutionResult, ResultVisitor
+from xnai_qa import claims
 from xnai_qa.plan import START_S, TYPICAL_S
 
 from testbed import defects
 
 REPO = Path(__file__).resolve().parent.parent
 MATRIX: dict[str, dict] = {}
+CLAIMS = claims.read()  # switch -> the tests tagged catches:<switch>
 
 pytestmark = [pytest.mark.proof, pytest.mark.timeout(1800)]
 
@@ -65,7 +66,7 @@ WORKERS = int(os.environ.get("XNAI_PROOF_WORKERS", "3"))
 
 def claimed_suites(defect: str) -> list[str]:
     """The suites whose tests a switch claims (suite name = the part of a claim before the first dot)."""
-    return sorted({claim.split(".", 1)[0] for claim in defects.DEFECTS[defect].caught_by})
+    return sorted({claim.split(".", 1)[0] for claim in CLAIMS.get(defect, ())})
 
 
 def expected_seconds(defect: str) -> float:
@@ -78,11 +79,11 @@ def run_suites(env: dict, out: Path, defect: str | None):
     env = dict(env)
     env["XNAI_TESTBED_DEFECTS"] = defect or ""
     selection = []
+    if defect and not CLAIMS.get(defect):  # without a claim the selection would be every suite
+        raise RuntimeError(f"no test claims it: tag the tests that must fail with catches:{defect}")
     if defect:
-        claims = out.parent / f"{defect}.claims.txt"
-        claims.write_text("\n".join(defects.DEFECTS[defect].caught_by) + "\n")
         selection = [arg for suite in claimed_suites(defect) for arg in ("--suite", suite)]
-        selection += ["--prerunmodifier", f"{REPO / 'tests' / 'ProofSelection.py'}:{claims}"]
+        selection += ["--exclude", f"slowNOTcatches:{defect}"]  # slow tests run where they claim the switch
         reference = defects.DEFECTS[defect].reference_test
         if reference:  # a regression: first a clean reference run, its baselines handed to the defect run
             ref_out = out.parent / f"{defect}.reference"
@@ -205,7 +206,7 @@ def test_defect_is_caught_by_exactly_its_named_tests(defect, proof_runs):
     if defect not in proof_runs:
         pytest.skip(f"not selected by XNAI_PROOF_ONLY={os.environ.get('XNAI_PROOF_ONLY')}")
     outcomes, _result = _run(proof_runs, defect)
-    expected = set(defects.DEFECTS[defect].caught_by)
+    expected = set(CLAIMS.get(defect, ()))
     _record(defect, expected, outcomes)
     print(f"\n{defect}: expected {sorted(expected)}\n{'':{len(defect)}}  observed {sorted(outcomes.failed)}")
     assert outcomes.failed == expected, (
