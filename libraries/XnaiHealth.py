@@ -303,14 +303,16 @@ class XnaiHealth:
         interval = float(timings.get("monitor_interval_s", 30.0))
         bound = int(checks) * (interval + float(timings.get("check_timeout_s", 5.0))) + interval
 
+        first: int | None = None  # total_checks at the first read
+
         def read():
             svc = self._get(self._monitor("detailed"))["services"].get(name)
             if svc is None:
                 raise Failure(f"The monitor does not check '{name}'.")
             if svc["status"] != wanted:
-                raise Failure(f"The monitor reported {name} {svc['status']} after {svc['total_checks'] - first} "
-                              f"more check(s), not {wanted} ({svc['consecutive_failures']} failures in a row, "
-                              f"{svc['details']}).")
+                after = f"after {int(svc['total_checks']) - first} more check(s)" if first is not None else "at once"
+                raise Failure(f"The monitor reported {name} {svc['status']} {after}, not {wanted} "
+                              f"({svc['consecutive_failures']} failures in a row, {svc['details']}).")
             return svc
 
         first = int(read()["total_checks"])
