@@ -96,7 +96,9 @@ class XnaiErrors:
         if response["status"] != int(status):
             problems.append(f"status {response['status']}, expected {status}")
         body = response["json"]
-        if not isinstance(body, dict):
+        if response["status"] < 400:  # answered, not refused: the body is an answer, not an error body
+            problems[-1] += " (the request was answered, not refused)"
+        elif not isinstance(body, dict):
             problems.append(f"the body is not a JSON object: {response['text'][:200]!r}")
         else:
             missing = [f for f in ERROR_FIELDS if f not in body]
@@ -112,6 +114,59 @@ class XnaiErrors:
         if problems:
             raise Failure(f"{response['method']} {response['path']} is not the contract's error answer: "
                           + "; ".join(problems) + ".")
+
+    @keyword
+    def query_parameter_should_be_refused_outside_its_range(self, name: str, question: str = "Which port?") -> None:
+        """Asks ``question`` with parameter ``name`` one step below and one step above its range in
+        ``${QUERY_PARAMETER_RANGES}`` (a step is 1 for a whole number, 0.01 otherwise): each must be the
+        contract's 400 error.  Fails naming every value that was not.
+
+        Example:
+        | Query Parameter Should Be Refused Outside Its Range | max_tokens |
+        """
+        low, high, step = self._range(name)
+        problems = []
+        for value in (round(low - step, 6), round(high + step, 6)):
+            response = self.send_api_request("POST", self._var("QUERY_PATH"),
+                                             json={self._var("QUERY_FIELD"): question, name: value})
+            try:
+                self.response_should_be_a_contract_error(response, 400)
+            except Failure as err:
+                problems.append(f"{name}={value} (outside {low}..{high}): {err}")
+        if problems:
+            raise Failure("\n".join(problems))
+
+    @keyword
+    def query_parameter_should_be_answered_at_the_ends_of_its_range(self, name: str,
+                                                                    question: str = "Which port?") -> None:
+        """Asks ``question`` with parameter ``name`` at the low and at the high end of its range in
+        ``${QUERY_PARAMETER_RANGES}``: both ends are allowed, each must be answered 200.  The question is
+        asked without retrieval and, unless ``name`` is ``max_tokens``, for one token: a real model's answer
+        at temperature 2 stays short.
+
+        Example:
+        | Query Parameter Should Be Answered At The Ends Of Its Range | temperature |
+        """
+        low, high, _ = self._range(name)
+        problems = []
+        for value in (low, high):
+            body = {self._var("QUERY_FIELD"): question, "use_rag": False, "max_tokens": 1, name: value}
+            response = self.send_api_request("POST", self._var("QUERY_PATH"), json=body,
+                                             within=timedelta(seconds=self._var("DEGRADED_ANSWER_BOUND_S", 10)))
+            if response["status"] != 200:
+                problems.append(f"{name}={value} (an end of {low}..{high}) was answered {response['status']}: "
+                                f"{response['text'][:200]}")
+        if problems:
+            raise Failure("\n".join(problems))
+
+    def _range(self, name: str) -> tuple[float, float, float]:
+        ranges = self._var("QUERY_PARAMETER_RANGES", {}) or {}
+        if name not in ranges:
+            raise Failure(f"No range for query parameter '{name}' in ${{QUERY_PARAMETER_RANGES}} "
+                          f"(it has {', '.join(ranges) or 'none'}).")
+        low, high = ranges[name]
+        whole = isinstance(low, int) and isinstance(high, int)
+        return low, high, 1 if whole else 0.01
 
     @keyword
     def response_should_not_leak_internals(self, response: dict) -> None:

@@ -13,7 +13,7 @@ Documentation    KG-2: the RAG API's circuit breaker opens after its failure thr
 ...              ``breaker-half-open-unlimited``, ``breaker-loses-concurrent-updates``,
 ...              ``downstream-failure-cascades``, ``breaker-success-keeps-failures``,
 ...              ``breaker-failures-not-totalled``, ``breaker-corrupt-state-fails-calls``,
-...              ``health-breakers-unhealthy-while-closed``.
+...              ``health-breakers-unhealthy-while-closed``, ``breaker-fails-without-redis``.
 ...
 ...              Where the breaker never reaches Redis (nothing of it is observable), *A Query Writes The
 ...              Breaker State To Redis* fails, once, and every other test here and in ``Kg2 Breaker Timing``
@@ -53,6 +53,20 @@ A Corrupt Breaker State Does Not Fail The Queries
     Write A Corrupt Circuit Breaker State    ${BREAKER}
     Ask A Fresh Question    200
     Circuit Breaker Should Be    ${BREAKER}    closed
+
+The Breaker Keeps Counting In Memory While Redis Is Down
+    [Documentation]    With Redis refusing connections, the breaker keeps its state in the API's memory (the
+    ...    stack's fallback): a question is still answered, and the threshold's failures still open the breaker,
+    ...    which then rejects with 503.  The breaker's own state is not readable meanwhile: the answers show it.
+    [Tags]    requires:llm-control    requires:fault-proxy    catches:breaker-fails-without-redis
+    ${threshold}    Failure Threshold Of    ${BREAKER}
+    Cut Off Service    redis
+    Ask A Fresh Question    200
+    Make The LLM Fail
+    Repeat Keyword    ${threshold} times    Ask A Fresh Question    500
+    ${response}    Ask A Fresh Question    503
+    Should Contain    ${response.json()}[error]    circuit open
+    [Teardown]    Undo The Faults And Wait For A Fresh Answer
 
 Breaker Opens After The Failure Threshold
     [Tags]    requires:llm-control    catches:breaker-never-opens    catches:breaker-threshold-off-by-one

@@ -9,7 +9,8 @@ Documentation    Error handling: bad requests get the contract's 400 error body 
 ...              Testbed defects this suite catches: ``validation-as-500``, ``stack-trace-in-error-body``,
 ...              ``redis-down-hangs``, ``gateway-no-upstream-timeout``, ``routing-errors-bare``,
 ...              ``tasks-db-down-500``, ``gateway-masks-upstream-errors``, ``stream-ends-silently-on-error``,
-...              ``llm-error-body-bare``, ``internal-error-without-request-id``
+...              ``llm-error-body-bare``, ``internal-error-without-request-id``, ``request-bounds-off-by-one``,
+...              ``breaker-fails-without-redis``
 ...              (see ``python -m testbed defects``).
 
 Resource         ../resources/xnai.resource
@@ -43,10 +44,24 @@ An Oversized Query Is A 400
     Response Should Be A Contract Error    ${response}    400
 
 An Out-Of-Range Token Limit Is A 400
-    [Tags]    catches:validation-as-500
-    ${response}    Send API Request    POST    ${QUERY_PATH}
-    ...    json=${{ {$QUERY_FIELD: $QUESTION, "max_tokens": 4096} }}
-    Response Should Be A Contract Error    ${response}    400
+    [Documentation]    The contract allows 1 to 2048 tokens (``${QUERY_PARAMETER_RANGES}``): 0 and 2049 are refused.
+    [Tags]    catches:validation-as-500    catches:request-bounds-off-by-one
+    Query Parameter Should Be Refused Outside Its Range    max_tokens    ${QUESTION}
+
+An Out-Of-Range Sampling Parameter Is A 400
+    [Documentation]    The stack's schema allows a temperature of 0 to 2 and a top_p of 0 to 1: a hundredth
+    ...    outside either end is refused.
+    [Tags]    catches:validation-as-500    catches:request-bounds-off-by-one
+    Query Parameter Should Be Refused Outside Its Range    temperature    ${QUESTION}
+    Query Parameter Should Be Refused Outside Its Range    top_p    ${QUESTION}
+
+Query Parameters At The Ends Of Their Ranges Are Answered
+    [Documentation]    Both ends of each range are allowed: a schema that refuses one (``lt`` for ``le``)
+    ...    turns away valid questions.
+    [Tags]    catches:request-bounds-off-by-one
+    Query Parameter Should Be Answered At The Ends Of Its Range    max_tokens    ${QUESTION}
+    Query Parameter Should Be Answered At The Ends Of Its Range    temperature    ${QUESTION}
+    Query Parameter Should Be Answered At The Ends Of Its Range    top_p    ${QUESTION}
 
 A Wrong Method Is A 405
     [Tags]    catches:routing-errors-bare
@@ -61,11 +76,12 @@ An Unknown Route Is A 404 From The API
 Queries Are Answered Promptly While Redis Does Not Answer
     [Documentation]    Redis accepts connections and never answers (a blackhole): the API must answer
     ...    without its cache within the bound, not wait for ever.
-    [Tags]    requires:fault-proxy    catches:redis-down-hangs
+    [Tags]    requires:fault-proxy    catches:redis-down-hangs    catches:breaker-fails-without-redis
     Blackhole Service    redis
     ${response}    Send API Request    POST    ${QUERY_PATH}    json=${{ {$QUERY_FIELD: "Redis down " + $TEST_NAME} }}
     ...    within=${DEGRADED_ANSWER_BOUND_S}s
     Should Be Equal As Integers    ${response}[status]    200    The API did not answer without Redis
+    [Teardown]    Undo The Faults And Wait For A Fresh Answer
 
 The Task Service Answers 503 Promptly While Its Database Is Down
     [Tags]    requires:fault-proxy    requires:vikunja    catches:tasks-db-down-500

@@ -53,6 +53,9 @@ DEFECTS: dict[str, Defect] = {d.name: d for d in (
     Defect("breaker-corrupt-state-fails-calls",
            "a breaker state in Redis that no breaker wrote makes every call through the breaker fail (the "
            "read's error escapes)"),
+    Defect("breaker-fails-without-redis",
+           "the breaker has no fallback while Redis is down: its state's read or write error escapes and every "
+           "call through it fails 500"),
     Defect("breaker-loses-concurrent-updates",
            "the breaker's read-modify-write of its Redis state is not serialised: concurrent calls lose "
            "updates"),
@@ -120,6 +123,9 @@ DEFECTS: dict[str, Defect] = {d.name: d for d in (
            "the API answers at most 4 queries at once (a worker pool sized for a few users): normal load is "
            "served, peak load queues"),
     Defect("validation-as-500", "request validation errors are answered 500 instead of the contract's 400"),
+    Defect("request-bounds-off-by-one",
+           "the query's max_tokens, temperature and top_p ranges are one step up: the low end is refused, one "
+           "step past the high end answered"),
     Defect("stack-trace-in-error-body",
            "an LLM failure's 500 answer carries the Python traceback in its details"),
     Defect("redis-down-hangs", "the API's Redis calls have no timeout: a silent Redis makes queries hang"),

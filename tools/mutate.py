@@ -65,7 +65,9 @@ KG5_NOT_RUN = {name: "minutes of load per run (a quiet machine); its switches' p
                for name in ("Kg5 Performance Baselines", "Kg5 Load Targets")}
 MODULES: dict[str, Module] = {
     "breaker": Module("testbed/rag_api/breaker.py", ("Kg2 Circuit Breakers", "Kg2 Breaker Timing"),
-                      "circuit breakers: counting, thresholds, half-open trials, state in Redis"),
+                      "circuit breakers: counting, thresholds, half-open trials, state in Redis",
+                      {"Error Handling": "sees the breaker only with Redis silent, as KG-2's 'The Breaker Keeps "
+                                         "Counting In Memory While Redis Is Down' does"}),
     "rag_api": Module("testbed/rag_api/app.py",
                       ("Kg1 Service Integration", "Kg2 Circuit Breakers", "Kg3 Stream Cleanup", "Error Handling",
                        "Rag Integration"),

@@ -12,6 +12,11 @@ from dataclasses import asdict, dataclass
 
 API_PREFIX = "/xnai/api/v1"
 
+# The query body's numeric parameters, each with its range, both ends allowed (the stack's request schema,
+# app/XNAi_rag_app/schemas/requests.py: max_tokens 1..2048, temperature 0..2, top_p 0..1).
+QUERY_PARAMETER_RANGES: dict[str, tuple[float, float]] = {"max_tokens": (1, 2048), "temperature": (0.0, 2.0),
+                                                          "top_p": (0.0, 1.0)}
+
 
 @dataclass(frozen=True)
 class BreakerSpec:

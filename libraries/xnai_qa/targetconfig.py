@@ -238,6 +238,17 @@ def _str_map(*required: str, paths: bool = False) -> Callable[[Any], str | None]
     return check
 
 
+def _ranges(value: Any) -> str | None:
+    if not isinstance(value, Mapping) or not value:
+        return "must be a dictionary of parameter -> [low, high]"
+    for name, bounds in value.items():
+        numbers = isinstance(bounds, (list, tuple)) and len(bounds) == 2 and all(
+            isinstance(b, (int, float)) and not isinstance(b, bool) for b in bounds)
+        if not numbers or bounds[0] >= bounds[1]:
+            return f"has {name} {bounds!r}: use [low, high] with low below high"
+    return None
+
+
 def _timeouts(value: Any) -> str | None:
     if not isinstance(value, Mapping) or any(_duration(v) for v in value.values()):
         return "must be a dictionary of suite -> time (it follows from the profile: leave it to common_variables)"
@@ -295,6 +306,8 @@ RULES: dict[str, Rule] = {
     "QUERY_PATH": Rule(_path, "/query in the stack's code, /api/query in the seed"),
     "STREAM_PATH": Rule(_path, "/stream in the stack's code"),
     "QUERY_FIELD": Rule(_nonempty_str, "'query' in the stack's code, 'question' in the seed"),
+    "QUERY_PARAMETER_RANGES": Rule(_ranges, "{'max_tokens': [1, 2048], 'temperature': [0.0, 2.0], 'top_p': [0.0, 1.0]} "
+                                   "in the stack's request schema"),
     "REDIS_URL": Rule(_url, "redis://host:port/db or rediss:// for TLS (no password in the URL)"),
     "REDIS_PASSWORD": Rule(_secret, "REDIS_PASSWORD comes from the XNAI_REDIS_PASSWORD environment variable"),
     "BREAKER_KEY_PATTERN": Rule(_nonempty_str, "circuit_breaker:{name} (stack) or cb:{name}:state (seed)"),
@@ -510,7 +523,7 @@ def common_variables(profile_name: str) -> dict[str, Any]:
 
     Variables files start from these and set hosts, ports and secrets.
     """
-    from .contract import API_PREFIX, profile  # noqa: PLC0415
+    from .contract import API_PREFIX, QUERY_PARAMETER_RANGES, profile  # noqa: PLC0415
 
     timings = profile(profile_name)
     production = timings.name == "production"
@@ -522,6 +535,7 @@ def common_variables(profile_name: str) -> dict[str, Any]:
         "QUERY_PATH": "/query",
         "STREAM_PATH": "/stream",
         "QUERY_FIELD": "query",
+        "QUERY_PARAMETER_RANGES": {name: list(bounds) for name, bounds in QUERY_PARAMETER_RANGES.items()},
         "BREAKER_KEY_PATTERN": "circuit_breaker:{name}",
         "BREAKER_STATE_FORMAT": "json",
         "HEALTH_CHECK_KEY": "xnai_health_check",

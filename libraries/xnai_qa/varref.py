@@ -34,6 +34,8 @@ DESCRIPTIONS: dict[str, str] = {
     "QUERY_PATH": "The query route under API_PREFIX (/query in the code, /api/query in the seed).",
     "STREAM_PATH": "The SSE stream route under API_PREFIX.",
     "QUERY_FIELD": "The request body's question field (query in the code, question in the seed).",
+    "QUERY_PARAMETER_RANGES": "Each numeric query parameter's allowed range, both ends included (the stack's "
+                              "request schema: max_tokens 1..2048, temperature 0..2, top_p 0..1).",
     "REDIS_URL": "redis://host:port/db or rediss:// for TLS; the password is never in the URL.",
     "REDIS_PASSWORD": "The stack's REDIS_PASSWORD, a Secret read from XNAI_REDIS_PASSWORD (testbed: generated).",
     "REDIS_CA_FILE": "CA file for a TLS Redis (XNAI_REDIS_CA_FILE); empty for plain Redis.",

@@ -23,12 +23,15 @@ import aiohttp
 import anyio
 import psutil
 import redis.asyncio as aioredis
-from fastapi import FastAPI, Query, Request
+from fastapi import Body, Depends, FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse, StreamingResponse
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, ValidationError
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
 from starlette.datastructures import MutableHeaders
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from xnai_qa.contract import QUERY_PARAMETER_RANGES as RANGES
 
 from testbed.config import TestbedConfig
 
@@ -90,9 +93,9 @@ async def _audit_stream(stream_id: str) -> None:
 class QueryRequest(BaseModel):
     query: str = Field(min_length=1, max_length=2000)
     use_rag: bool = True
-    max_tokens: int = Field(default=512, ge=1, le=2048)
-    temperature: float = Field(default=0.7, ge=0.0, le=2.0)
-    top_p: float = Field(default=0.95, ge=0.0, le=1.0)
+    max_tokens: int = Field(default=512, ge=RANGES["max_tokens"][0], le=RANGES["max_tokens"][1])
+    temperature: float = Field(default=0.7, ge=RANGES["temperature"][0], le=RANGES["temperature"][1])
+    top_p: float = Field(default=0.95, ge=RANGES["top_p"][0], le=RANGES["top_p"][1])
 
 
 class GuardedRedis:
@@ -167,10 +170,14 @@ def create_app(cfg: TestbedConfig | None = None) -> FastAPI:
         # so a leak is a leak and not a pool growing.
         # Every Redis call is bounded; the redis-down-hangs defect removes the bounds.
         bound = None if cfg.has_defect("redis-down-hangs") else timings.check_timeout_s
+        # One immediate retry: a connection that a Redis fault closed is reopened at once.  redis-py's default
+        # (10 retries, pauses growing to 1 s) holds a call for seconds after a refusal, and the breaker's lock
+        # with it, then writes a state the call held from before the fault ended.
+        retry = Retry(NoBackoff(), 1)
         pool = aioredis.BlockingConnectionPool(
             host="127.0.0.1", port=cfg.port("redis_proxy"), password=cfg.redis_password,  # via the fault proxy
             socket_timeout=bound, socket_connect_timeout=bound,
-            max_connections=REDIS_POOL_SIZE, timeout=bound,
+            max_connections=REDIS_POOL_SIZE, timeout=bound, retry=retry,
         )
         redis_down = {"down_until": 0.0}  # one memory of a Redis failure for every client below
         state["redis"] = GuardedRedis(aioredis.Redis(connection_pool=pool), cooloff_s=2 * timings.check_timeout_s,
@@ -184,7 +191,8 @@ def create_app(cfg: TestbedConfig | None = None) -> FastAPI:
         breaker_clients = []
         for _spec in timings.breakers:
             client = aioredis.Redis(host="127.0.0.1", port=cfg.port("redis_proxy"), password=cfg.redis_password,
-                                    socket_timeout=bound, socket_connect_timeout=bound, single_connection_client=True)
+                                    socket_timeout=bound, socket_connect_timeout=bound, single_connection_client=True,
+                                    retry=retry)
             breaker_clients.append(client)
         with contextlib.suppress(Exception):  # opened now: the process's descriptors stay constant while it serves
             await asyncio.gather(*(c.execute_command("CLIENT", "SETNAME", f"rag_api_breaker_{i}")
@@ -441,8 +449,23 @@ def create_app(cfg: TestbedConfig | None = None) -> FastAPI:
             if left > 0.5 and await request.is_disconnected():
                 return  # the answer is finished early and goes nowhere; the breaker still sees the call end
 
+    async def query_request(body: dict = Body()) -> QueryRequest:
+        """The request body read by the contract's schema; a violation is the validation error (the 400 above)."""
+        if cfg.has_defect("request-bounds-off-by-one"):  # every range one step up: its low end refused, its
+            for name, (low, _) in RANGES.items():          # high end + 1 step accepted
+                step = 1 if isinstance(low, int) else 0.01
+                if isinstance(body.get(name), int | float):
+                    if body[name] == low:
+                        raise RequestValidationError([{"loc": ("body", name), "msg": f"must be above {low}",
+                                                       "type": "greater_than"}])
+                    body[name] = round(body[name] - step, 6)
+        try:
+            return QueryRequest.model_validate(body)
+        except ValidationError as err:
+            raise RequestValidationError([{**e, "loc": ("body", *e["loc"])} for e in err.errors()]) from None
+
     @app.post(PREFIX + "/query")
-    async def query(req: QueryRequest, request: Request):
+    async def query(request: Request, req: QueryRequest = Depends(query_request)):
         started = time.perf_counter()
         await record_query(request, req, "query")
         key = cache_key(req)
@@ -493,7 +516,7 @@ def create_app(cfg: TestbedConfig | None = None) -> FastAPI:
         return body
 
     @app.post(PREFIX + "/stream")
-    async def stream(req: QueryRequest, request: Request):
+    async def stream(request: Request, req: QueryRequest = Depends(query_request)):
         await record_query(request, req, "stream")
         admitted = await admit(req, request)
         if isinstance(admitted, JSONResponse):
@@ -532,7 +555,6 @@ def create_app(cfg: TestbedConfig | None = None) -> FastAPI:
                         and not cfg.has_defect("no-stream-timeout")):
                     yield _frame({"type": "error", "error": "stream timeout"})
                     resource.frames += 1
-                    state["stream_timeouts"] = state.get("stream_timeouts", 0) + 1
                     completed = True
                     return
                 await asyncio.sleep(llm.get("token_delay_s") or timings.token_delay_s)
@@ -596,7 +618,6 @@ def create_app(cfg: TestbedConfig | None = None) -> FastAPI:
                 "tasks": tasks,
                 "retained_bytes": sum(len(b) for b in state["retained"]),
                 "streams_closed": state.get("streams_closed", 0),
-                "stream_timeouts": state.get("stream_timeouts", 0),
                 **descriptor_figures(),
             }
 
