@@ -451,8 +451,9 @@ def create_app(cfg: TestbedConfig | None = None) -> FastAPI:
 
     async def query_request(body: dict = Body()) -> QueryRequest:
         """The request body read by the contract's schema; a violation is the validation error (the 400 above)."""
-        if cfg.has_defect("request-bounds-off-by-one"):  # every range one step up: its low end refused, its
-            for name, (low, _) in RANGES.items():          # high end + 1 step accepted
+        if cfg.has_defect("request-bounds-off-by-one"):
+            # Every range one step up: its low end is refused, one step past its high end is answered.
+            for name, (low, _) in RANGES.items():
                 step = 1 if isinstance(low, int) else 0.01
                 if isinstance(body.get(name), int | float):
                     if body[name] == low:
