@@ -59,6 +59,7 @@ The Breaker Keeps Counting In Memory While Redis Is Down
     ...    stack's fallback): a question is still answered, and the threshold's failures still open the breaker,
     ...    which then rejects with 503.  The breaker's own state is not readable meanwhile: the answers show it.
     [Tags]    requires:llm-control    requires:fault-proxy    catches:breaker-fails-without-redis
+    ...    catches:breaker-never-opens    catches:breaker-threshold-off-by-one
     ${threshold}    Failure Threshold Of    ${BREAKER}
     Cut Off Service    redis
     Ask A Fresh Question    200
