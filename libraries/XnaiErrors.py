@@ -97,7 +97,8 @@ class XnaiErrors:
             problems.append(f"status {response['status']}, expected {status}")
         body = response["json"]
         if response["status"] < 400:  # answered, not refused: the body is an answer, not an error body
-            problems[-1] += " (the request was answered, not refused)"
+            if problems:
+                problems[-1] += " (the request was answered, not refused)"
         elif not isinstance(body, dict):
             problems.append(f"the body is not a JSON object: {response['text'][:200]!r}")
         else:
@@ -152,7 +153,7 @@ class XnaiErrors:
         for value in (low, high):
             body = {self._var("QUERY_FIELD"): question, "use_rag": False, "max_tokens": 1, name: value}
             response = self.send_api_request("POST", self._var("QUERY_PATH"), json=body,
-                                             within=timedelta(seconds=self._var("DEGRADED_ANSWER_BOUND_S", 10)))
+                                             within=timedelta(seconds=self._var("REQUEST_TIMEOUT_S", 10)))
             if response["status"] != 200:
                 problems.append(f"{name}={value} (an end of {low}..{high}) was answered {response['status']}: "
                                 f"{response['text'][:200]}")

@@ -156,12 +156,6 @@ No Error Answer Leaks A Stack Trace Or A Secret
 
 
 *** Keywords ***
-Undo The Faults And Close The Breakers
-    [Documentation]    Undoes every fault and resets every breaker: the LLM failures of these tests add up
-    ...    (three in a row open the breaker), and the next suite must not meet an open breaker.
-    Remove All Faults
-    Reset Every Circuit Breaker
-
 Restore The Path To The API
     [Documentation]    Undoes the faults (the cut first, then the monitor's hold) and waits for the API.
     Remove All Faults
