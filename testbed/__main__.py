@@ -17,7 +17,7 @@ import os
 import sys
 from pathlib import Path
 
-from xnai_qa.contract import PROFILES
+from xnai_contract import PROFILES
 
 from . import config as cfgmod
 from . import defects as defect_registry

@@ -23,7 +23,7 @@ import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from xnai_qa.contract import profile as contract_profile
+from xnai_contract import profile as contract_profile
 
 from . import defects as defect_registry
 

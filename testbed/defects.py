@@ -2,7 +2,7 @@
 
 Each switch is declared here once: its name and what it breaks.  The tests that must fail when it is on
 say so themselves, with a ``catches:<switch>`` tag (``libraries/xnai_qa/claims.py`` reads them); the
-project's own proof (``tests/test_defect_proof.py``) starts a testbed with each switch, runs the suites
+project's own proof (``tests/proof/test_defect_proof.py``) starts a testbed with each switch, runs the suites
 that claim it and asserts that exactly those tests fail.
 
 Switch one on with ``XNAI_TESTBED_DEFECTS=name[,name]`` or

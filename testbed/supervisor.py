@@ -524,7 +524,7 @@ def faults_in_place(cfg: TestbedConfig) -> list[str]:
     lines = []
     ledger = cfg.run_path / "fault-ledger.jsonl"
     if ledger.exists():
-        from xnai_qa.faults.ledger import Ledger  # noqa: PLC0415 - the suite's ledger format
+        from xnai_contract.ledger import Ledger  # noqa: PLC0415 - the ledger's format, shared with the suite
 
         for record in Ledger(ledger).pending():
             lines.append(f"ledger {record['id']}: {record['kind']} on {record['service']} (by pid {record.get('pid')}; "

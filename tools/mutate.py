@@ -8,7 +8,7 @@
 The defect proof shows that each hand-written switch fails its claimed tests; this measures what the
 suites catch of defects nobody wrote a switch for.  cosmic-ray (its operators and its mutate-and-test
 step) makes one small change at a time in a module whose behaviour the seed specifies; the suites that
-can observe that module (``MODULES``, checked by ``tests/test_mutation.py``) run against a testbed
+can observe that module (``MODULES``, checked by ``tests/proof/test_mutation.py``) run against a testbed
 carrying it: a failing run *kills* the mutant, a green one lets it *survive*.
 
 The campaign runs in copies of the project (``results/mutation/tree-<worker>``, each with its testbed on
@@ -60,7 +60,7 @@ class Module:
 
 
 # Each module of the testbed whose behaviour the seed specifies, with the suites that can observe it
-# (tests/test_mutation.py checks: every defect switch written into a module claims tests of these suites only).
+# (tests/proof/test_mutation.py checks: every defect switch written into a module claims tests of these suites only).
 KG5_NOT_RUN = {name: "minutes of load per run (a quiet machine); its switches' proof covers it"
                for name in ("Kg5 Performance Baselines", "Kg5 Load Targets")}
 MODULES: dict[str, Module] = {

@@ -4,7 +4,7 @@ A library keyword that reaches into the target beyond its public interface carri
 ``requires:<capability>`` (see ``capabilities.py``); a component of the stack named as an argument
 (``Stop Service    mkdocs``) needs that component's capability.  A test needs every capability of the keywords it
 calls, directly or through user keywords, in its setup or body (and in the setups of its suites):
-teardowns only restore.  ``tests/test_capabilities.py`` holds each test's ``requires:`` tags equal to
+teardowns only restore.  ``tests/utest/test_capabilities.py`` holds each test's ``requires:`` tags equal to
 what this finds, so what a test declares is what it really needs.
 
     python -m xnai_qa.needs suites        # each test and what it needs
@@ -32,15 +32,14 @@ def _norm(name: str) -> str:
     return "".join(name.lower().split()).replace("_", "")
 
 
-def library_needs(libraries: Path = ROOT / "libraries") -> dict[str, set[str]]:
-    """{normalised keyword name: capabilities} for every tagged keyword of our libraries."""
+def library_needs(library: str = "XNAi") -> dict[str, set[str]]:
+    """{normalised keyword name: capabilities} for every tagged keyword of the library (plain and qualified)."""
     out: dict[str, set[str]] = {}
-    for path in sorted(libraries.glob("Xnai*.py")):
-        for kw in LibraryDocumentation(str(path)).keywords:
-            needs = set(required_by(kw.tags))
-            if needs:
-                out[_norm(kw.name)] = needs
-                out[_norm(f"{path.stem}.{kw.name}")] = needs
+    for kw in LibraryDocumentation(library).keywords:
+        needs = set(required_by(kw.tags))
+        if needs:
+            out[_norm(kw.name)] = needs
+            out[_norm(f"{library}.{kw.name}")] = needs
     return out
 
 

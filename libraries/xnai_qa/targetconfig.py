@@ -16,6 +16,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from xnai_contract import API_PREFIX, QUERY_PARAMETER_RANGES
+from xnai_contract import profile as timing_profile
+
 SERVICE_KEYS = ("host", "port")
 
 
@@ -523,9 +526,7 @@ def common_variables(profile_name: str) -> dict[str, Any]:
 
     Variables files start from these and set hosts, ports and secrets.
     """
-    from .contract import API_PREFIX, QUERY_PARAMETER_RANGES, profile  # noqa: PLC0415
-
-    timings = profile(profile_name)
+    timings = timing_profile(profile_name)
     production = timings.name == "production"
     variables = {
         "PROFILE": timings.name,

@@ -1,7 +1,7 @@
 """The variables reference: every variable a target file defines, what it means, its value per target
 and profile, and which suites and libraries read it.  ``./qa docs`` writes ``docs/variables.html``.
 
-``DESCRIPTIONS`` is the one place a variable is explained; ``tests/test_varref.py`` fails when a target
+``DESCRIPTIONS`` is the one place a variable is explained; ``tests/utest/test_varref.py`` fails when a target
 file defines a variable that has no description here.
 """
 
@@ -151,7 +151,7 @@ def readers(name: str) -> list[str]:
         if pattern.search(path.read_text()):
             found.append(path.name)
     quoted = re.compile(r"[\"']" + re.escape(name) + r"[\"']|\$\{" + re.escape(name) + r"\}")
-    for path in sorted([*REPO.glob("libraries/Xnai*.py"), *REPO.glob("libraries/xnai_qa/**/*.py")]):
+    for path in sorted([*REPO.glob("libraries/XNAi/**/*.py"), *REPO.glob("libraries/xnai_qa/**/*.py")]):
         if path.name != "varref.py" and quoted.search(path.read_text()):
             found.append(path.relative_to(REPO / "libraries").as_posix())
     return found

@@ -31,9 +31,9 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from starlette.datastructures import MutableHeaders
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from xnai_qa.contract import QUERY_PARAMETER_RANGES as RANGES
 
 from testbed.config import TestbedConfig
+from xnai_contract import QUERY_PARAMETER_RANGES as RANGES
 
 from .breaker import CircuitOpenError, RedisCircuitBreaker
 from .rag import Corpus, answer_tokens
@@ -155,9 +155,8 @@ def error_body(request: Request, status: int, code: str, message: str, category:
     }
 
 
-def create_app(cfg: TestbedConfig | None = None) -> FastAPI:
-    if cfg is None:
-        cfg = TestbedConfig.from_file(Path(os.environ["XNAI_TESTBED_CONFIG"]))
+def create_app(config: TestbedConfig | None = None) -> FastAPI:
+    cfg = config if config is not None else TestbedConfig.from_file(Path(os.environ["XNAI_TESTBED_CONFIG"]))
     timings = cfg.timings
     corpus = Corpus()
     state: dict = {"retained": [], "orphans": [], "stream_buffer_bytes": 64 * 1024}

@@ -17,7 +17,7 @@ import json
 import time
 from dataclasses import dataclass, field
 
-from xnai_qa.contract import BreakerSpec
+from xnai_contract import BreakerSpec
 
 KEY_PATTERN = "circuit_breaker:{name}"
 

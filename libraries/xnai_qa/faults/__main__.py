@@ -6,8 +6,9 @@ import argparse
 import json
 import sys
 
+from xnai_contract.ledger import Ledger
+
 from .backends import FaultError, perform_undo
-from .ledger import Ledger
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,0 +1,1 @@
+"""The defect proof and its registry, and the mutation campaign's tooling."""

@@ -1,0 +1,96 @@
+"""The mutation campaign's map (tools/mutate.py): each module of the testbed runs the suites that can
+observe it, so a mutant that a suite would catch is not reported as a survivor."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from xnai_qa import claims
+from xnai_qa.plan import suite_names
+
+from ..conftest import load_tool
+
+REPO = Path(__file__).resolve().parents[2]
+mutate = load_tool("mutate")
+
+
+def test_every_module_exists_and_names_real_suites():
+    suites = set(suite_names(REPO / "suites"))
+    for name, module in mutate.MODULES.items():
+        assert (REPO / module.path).is_file(), f"{name}: {module.path} does not exist"
+        unknown = (set(module.suites) | set(module.not_run)) - suites
+        assert not unknown, f"{name}: no such suite {sorted(unknown)}"
+
+
+def test_each_module_runs_every_suite_its_defect_switches_are_caught_in():
+    """A switch written into a module's code is a defect of that module: the suites that catch it must
+    run for that module's mutants (or be listed as not run, with the reason)."""
+    claimed = claims.read()
+    for name, module in mutate.MODULES.items():
+        source = (REPO / module.path).read_text()
+        for switch in sorted(mutate.switches_named_in(source)):
+            for test in claimed.get(switch, ()):
+                suite = test.split(".", 1)[0]
+                assert suite in module.suites or suite in module.not_run, (
+                    f"{name}: switch {switch} is caught by {test}, whose suite the module's mutants do not run")
+
+
+def test_code_only_a_switch_runs_is_left_out_but_the_switch_test_is_not():
+    source = (
+        'def f(defects, n):\n'
+        '    if "breaker-threshold-off-by-one" in defects:\n'
+        '        n = n + 1\n'
+        '        n = n * 2\n'
+        '    x = 1 if "breaker-threshold-off-by-one" in defects else 2\n'
+        '    if n > 3:\n'
+        '        n = n - 1\n'
+        '    if n == 2 and "breaker-never-opens" in defects:\n'
+        '        n = 0\n'
+        '    return n + x\n')
+    spans = mutate.switch_only_spans(source, mutate.switches_named_in(source))
+    left_out = [(line, col) for line in range(1, 11) for col in range(40) if mutate.in_spans((line, col), spans)]
+    assert {line for line, _ in left_out} == {3, 4, 5, 8, 9}  # bodies, the conditional's true value, `n == 2`
+    assert (8, 7) in left_out and (8, 20) not in left_out  # `A and <switch>`: A never decides with the switch off
+    assert (5, 8) in left_out and (5, 4) not in left_out and (5, 15) not in left_out  # `1` only, not `x`, not the test
+    assert not mutate.in_spans((2, 19), spans), "the switch's test stays mutable"
+
+    negated = (
+        'def g(defects, cfg):\n'
+        '    if "breaker-never-opens" not in defects:\n'
+        '        a = 1\n'
+        '    else:\n'
+        '        a = 2\n'
+        '    b = 3 if not cfg.has_defect("breaker-never-opens") else 4\n'
+        '    return a + b\n')
+    spans = mutate.switch_only_spans(negated, mutate.switches_named_in(negated))
+    assert not mutate.in_spans((3, 8), spans), "a clean testbed runs the body of `not in`"
+    assert mutate.in_spans((5, 8), spans), "its else runs only with the switch on"
+    line6 = negated.splitlines()[5]
+    assert not mutate.in_spans((6, line6.index("3")), spans), "3 is what a clean testbed computes"
+    assert mutate.in_spans((6, line6.rindex("4")), spans), "4 only with the switch on"
+
+
+def test_annotations_are_left_out_where_they_are_never_evaluated():
+    source = (
+        'from __future__ import annotations\n'
+        'def f(a: int | None = 1, *rest: str, **kw: dict | None) -> list | None:\n'
+        '    x: int | None = a + 1\n'
+        '    return [x]\n')
+    spans = mutate.annotation_spans(source)
+    line2, line3 = source.splitlines()[1], source.splitlines()[2]
+    for text in ("int | None", "str", "dict | None", "list | None"):
+        assert mutate.in_spans((2, line2.index(text) + 1), spans), text
+    assert not mutate.in_spans((2, line2.index("= 1") + 2), spans), "a default is evaluated"
+    assert mutate.in_spans((3, line3.index("|")), spans) and not mutate.in_spans((3, line3.index("+")), spans)
+    assert mutate.annotation_spans(source.split("\n", 1)[1]) == [], "evaluated without the future import"
+
+
+def test_the_triage_file_is_well_formed_and_names_known_modules():
+    triage = mutate.load_triage()
+    for (module, operator, line), entry in triage.items():
+        assert module in mutate.MODULES, f"triage: unknown module {module}"
+        assert operator == "*" or operator.startswith("core/"), f"triage: {operator} is not a cosmic-ray operator"
+        assert line and entry["reason"].strip(), f"triage: {module} {operator}: a line and a reason are needed"
+        if entry["verdict"] in ("equivalent", "unspecified"):  # they leave the score: they must still apply
+            assert line in (REPO / mutate.MODULES[module].path).read_text(), (
+                f"triage: {module}: the line {line!r} is no longer in {mutate.MODULES[module].path}: triage it again")

@@ -1,0 +1,1 @@
+"""Unit tests of the library, its engines and the tools (no testbed started)."""
