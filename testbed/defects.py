@@ -6,7 +6,7 @@ project's own proof (``tests/proof/test_defect_proof.py``) starts a testbed with
 that claim it and asserts that exactly those tests fail.
 
 Switch one on with ``XNAI_TESTBED_DEFECTS=name[,name]`` or
-``python -m testbed up --defect name``; ``python -m testbed defects`` lists them with their tests.
+``python -m testbed up --defect name``; ``python -m testbed defects`` lists them, ``./qa defects`` with their tests.
 """
 
 from __future__ import annotations
@@ -171,6 +171,15 @@ DEFECTS: dict[str, Defect] = {d.name: d for d in (
            "the Chainlit UI waits for the whole answer and sends it as one message, never streaming a token "
            "over its WebSocket"),
 )}
+
+
+def is_on(name: str, carried) -> bool:
+    """The one question the testbed's code asks of its switches: is ``name`` among those ``carried``?
+    Asking for a switch declared nowhere above is an error: a misspelt switch would silently never be on
+    (tests/proof/test_defect_registry.py finds every name asked for in the code, before any run)."""
+    if name not in DEFECTS:
+        raise ValueError(f"has_defect({name!r}): testbed/defects.py declares no such switch")
+    return name in carried
 
 
 def validate(names: list[str], setting: str) -> None:

@@ -52,7 +52,7 @@ WORKER_PORT_STRIDE = 200  # each worker's testbed 200 ports further up (a testbe
 
 @dataclass(frozen=True)
 class Module:
-    path: str  # under the project root
+    paths: tuple[str, ...]  # its files, under the project root
     suites: tuple[str, ...]  # Robot's suite names that observe it
     what: str  # what the seed specifies of it
     # Suites that observe it too but are not run per mutant, with the reason (their switches' proof covers them).
@@ -63,19 +63,23 @@ class Module:
 # (tests/proof/test_mutation.py checks: every defect switch written into a module claims tests of these suites only).
 KG5_NOT_RUN = {name: "minutes of load per run (a quiet machine); its switches' proof covers it"
                for name in ("Kg5 Performance Baselines", "Kg5 Load Targets")}
+# The API's files by route family (testbed/rag_api/app.py says which holds what); breaker.py and rag.py
+# are modules of their own.
+RAG_API_FILES = ("app", "context", "errors", "store", "queries", "streams", "health", "search", "debug")
 MODULES: dict[str, Module] = {
-    "breaker": Module("testbed/rag_api/breaker.py", ("Kg2 Circuit Breakers", "Kg2 Breaker Timing"),
+    "breaker": Module(("testbed/rag_api/breaker.py",), ("Kg2 Circuit Breakers", "Kg2 Breaker Timing"),
                       "circuit breakers: counting, thresholds, half-open trials, state in Redis",
                       {"Error Handling": "sees the breaker only with Redis silent, as KG-2's 'The Breaker Keeps "
                                          "Counting In Memory While Redis Is Down' does"}),
-    "rag_api": Module("testbed/rag_api/app.py",
+    "rag_api": Module(tuple(f"testbed/rag_api/{name}.py" for name in RAG_API_FILES),
                       ("Kg1 Service Integration", "Kg2 Circuit Breakers", "Kg3 Stream Cleanup", "Error Handling",
                        "Rag Integration"),
                       "SSE streaming and its cleanup, cache and query records, request ids, error bodies",
                       KG5_NOT_RUN),
-    "monitor": Module("testbed/monitor/app.py", ("Kg1 Service Integration", "Kg4 Health Monitoring"),
+    "monitor": Module(tuple(f"testbed/monitor/{name}.py" for name in ("app", "checks", "recovery")),
+                      ("Kg1 Service Integration", "Kg4 Health Monitoring"),
                       "health monitor: detection thresholds, recovery actions, alerts"),
-    "rag": Module("testbed/rag_api/rag.py", ("Kg1 Service Integration", "Rag Integration"),
+    "rag": Module(("testbed/rag_api/rag.py",), ("Kg1 Service Integration", "Rag Integration"),
                   "retrieval: sources cited, facts found"),
 }
 
@@ -315,18 +319,19 @@ def campaign(budget_s: float, modules: list[str], seed: int, results: Path, work
     left_out: dict[str, int] = {}
     for name in modules:
         module = MODULES[name]
-        path = trees[0] / module.path
-        source = path.read_text()
-        skip = left_out_spans(source)
+        paths = [trees[0] / file for file in module.paths]
+        skips = {str(path): left_out_spans(path.read_text()) for path in paths}
         with use_db(str(results / f"{name}.sqlite"), work_db_cls.Mode.create) as db:
             db.clear()
-            init([path], db, {})
+            init(paths, db, {})
             items = list(db.pending_work_items)
         generated[name] = len(items)
-        kept = [item for item in items if not in_spans(item.mutations[0].start_pos, skip)]
+        kept = [item for item in items
+                if not in_spans(item.mutations[0].start_pos, skips[str(item.mutations[0].module_path)])]
         left_out[name] = len(items) - len(kept)
         # In a fixed order before the shuffle (cosmic-ray's job ids are random): one seed, one sample.
-        kept.sort(key=lambda item: (item.mutations[0].operator_name, item.mutations[0].occurrence))
+        kept.sort(key=lambda item: (str(item.mutations[0].module_path), item.mutations[0].operator_name,
+                                    item.mutations[0].occurrence))
         rng.shuffle(kept)
         pools[name] = kept
         t0 = time.monotonic()
@@ -385,8 +390,9 @@ def campaign(budget_s: float, modules: list[str], seed: int, results: Path, work
                     failed: list[str] = []
                     ran: list[str] = []
                 else:
+                    file = Path(spec.module_path).relative_to(trees[0])
                     diff = "".join(difflib.unified_diff(original.splitlines(True), mutated.splitlines(True),
-                                                        f"a/{module.path}", f"b/{module.path}", n=2))
+                                                        f"a/{file}", f"b/{file}", n=2))
                     verdict, failed, ran = judge(tree, module.suites, runs / f"{name}-{number:03d}",
                                                  timeout_s=3 * baselines[name] + 60, worker=worker)
                     status = {"failed": "killed", "passed": "survived"}.get(verdict, verdict)
@@ -465,13 +471,13 @@ def list_modules() -> int:
     from cosmic_ray.commands.init import _all_work_items  # noqa: PLC0415 - init's own enumeration, without a db
 
     for name, module in MODULES.items():
-        source = (ROOT / module.path).read_text()
-        skip = left_out_spans(source)
-        items = list(_all_work_items([ROOT / module.path], {}))
-        kept = sum(1 for item in items if not in_spans(item.mutations[0].start_pos, skip))
-        print(f"{name:<8} {module.path:<28} {len(items):>4} mutants, {kept:>4} outside switch-only code and "
-              "annotations; "
-              f"suites: {', '.join(module.suites)}")
+        for file in module.paths:
+            skip = left_out_spans((ROOT / file).read_text())
+            items = list(_all_work_items([ROOT / file], {}))
+            kept = sum(1 for item in items if not in_spans(item.mutations[0].start_pos, skip))
+            print(f"{name:<8} {file:<32} {len(items):>4} mutants, {kept:>4} outside switch-only code and "
+                  "annotations")
+        print(f"{'':<8} suites: {', '.join(module.suites)}")
     return 0
 
 

@@ -15,11 +15,15 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 
+from testbed.defects import is_on
 from xnai_contract import BreakerSpec
 
 KEY_PATTERN = "circuit_breaker:{name}"
+CLEAN = partial(is_on, carried=())  # a breaker of a testbed that carries no switch
 
 
 class CircuitOpenError(Exception):
@@ -59,12 +63,13 @@ CROWDED_CALLS = 5  # the breaker-counts-crowding-as-failure defect: more calls t
 
 
 class RedisCircuitBreaker:
-    def __init__(self, spec: BreakerSpec, redis, ttl_s: int, clock=time.time, defects: tuple[str, ...] = ()):
-        self.defects = set(defects)
-        if "breaker-threshold-off-by-one" in self.defects:
+    def __init__(self, spec: BreakerSpec, redis, ttl_s: int, clock=time.time,
+                 has_defect: Callable[[str], bool] = CLEAN):
+        self.has_defect = has_defect  # the testbed's switches (TestbedConfig.has_defect), asked like everywhere
+        if self.has_defect("breaker-threshold-off-by-one"):
             spec = BreakerSpec(spec.name, spec.failure_threshold + 1, spec.recovery_timeout_s, spec.success_threshold,
                                spec.half_open_max_calls, spec.call_timeout_s)
-        if "breaker-closes-after-one-success" in self.defects:
+        if self.has_defect("breaker-closes-after-one-success"):
             spec = BreakerSpec(spec.name, spec.failure_threshold, spec.recovery_timeout_s, 1,
                                spec.half_open_max_calls, spec.call_timeout_s)
         self.spec = spec
@@ -74,7 +79,7 @@ class RedisCircuitBreaker:
         self.local = BreakerState()
         # One read-modify-write of the shared state at a time: concurrent calls would otherwise
         # all read the same counters (lost updates, and half-open admitting every caller).
-        self.lock = asyncio.Lock() if "breaker-loses-concurrent-updates" not in self.defects else _NoLock()
+        self.lock = asyncio.Lock() if not self.has_defect("breaker-loses-concurrent-updates") else _NoLock()
         self.bypass = False  # the testbed's "without the breaker path" switch (overhead measurement)
         self.in_flight = 0  # calls admitted and not yet recorded (counted for the crowding defect only)
 
@@ -86,7 +91,7 @@ class RedisCircuitBreaker:
         try:
             raw = await self.redis.get(self.key)
         except Exception:  # Redis down: the in-memory fallback
-            if "breaker-fails-without-redis" in self.defects:
+            if self.has_defect("breaker-fails-without-redis"):
                 raise
             return self.local
         if raw is None:  # no state stored (new, expired or reset): a fresh, closed breaker
@@ -97,21 +102,21 @@ class RedisCircuitBreaker:
                 known = BreakerState.__dataclass_fields__
                 self.local = BreakerState(**{k: v for k, v in data.items() if k in known})
             except (ValueError, TypeError, AttributeError):  # not a state (AttributeError: JSON, not an object)
-                if "breaker-corrupt-state-fails-calls" in self.defects:
+                if self.has_defect("breaker-corrupt-state-fails-calls"):
                     raise
         return self.local
 
     async def save(self, st: BreakerState) -> None:
         self.local = st
         st.transitions = st.transitions[-20:]
-        if "breaker-state-not-in-redis" in self.defects:
+        if self.has_defect("breaker-state-not-in-redis"):
             return
-        ttl = None if "breaker-ttl-missing" in self.defects else self.ttl_s
+        ttl = None if self.has_defect("breaker-ttl-missing") else self.ttl_s
         try:
             # A shallow copy, not dataclasses.asdict: its deep copy of the transitions cost 0.3 ms a write.
             await self.redis.set(self.key, json.dumps(dict(vars(st))), ex=ttl)
         except Exception:  # Redis down: keep the in-memory state
-            if "breaker-fails-without-redis" in self.defects:
+            if self.has_defect("breaker-fails-without-redis"):
                 raise
 
     def _move(self, st: BreakerState, new: str) -> None:
@@ -123,14 +128,14 @@ class RedisCircuitBreaker:
         """Admit a call or raise CircuitOpenError.  Writes to Redis only when the state changes."""
         if self.bypass:
             return None
-        if "breaker-adds-20ms" in self.defects:
+        if self.has_defect("breaker-adds-20ms"):
             await asyncio.sleep(0.02)
         async with self.lock:
             st = await self.load()
             now = self.clock()
             changed = False
             if (st.state == "open" and st.opened_at is not None and now - st.opened_at >= self.spec.recovery_timeout_s
-                    and "breaker-never-half-opens" not in self.defects):
+                    and not self.has_defect("breaker-never-half-opens")):
                 self._move(st, "half_open")
                 st.half_open_calls = 0
                 st.success_count = 0
@@ -141,7 +146,7 @@ class RedisCircuitBreaker:
                 raise CircuitOpenError(self.spec.name)
             if st.state == "half_open":
                 if (st.half_open_calls >= self.spec.half_open_max_calls
-                        and "breaker-half-open-unlimited" not in self.defects):
+                        and not self.has_defect("breaker-half-open-unlimited")):
                     raise CircuitOpenError(self.spec.name)
                 if isinstance(self.lock, _NoLock):
                     # Unserialised, the admission is decided on a count other callers are changing: this
@@ -152,7 +157,7 @@ class RedisCircuitBreaker:
                 changed = True
             if changed:
                 await self.save(st)
-            if "breaker-counts-crowding-as-failure" in self.defects:
+            if self.has_defect("breaker-counts-crowding-as-failure"):
                 self.in_flight += 1
             return st
 
@@ -170,7 +175,7 @@ class RedisCircuitBreaker:
         if self.bypass:
             return
         async with self.lock:
-            if "breaker-counts-crowding-as-failure" in self.defects:
+            if self.has_defect("breaker-counts-crowding-as-failure"):
                 # A bulkhead's "too busy" mistaken for a failure: a call that ends among five others counts
                 # against the breaker, so load alone, with every call answered, opens it.
                 crowded = self.in_flight > CROWDED_CALLS
@@ -185,7 +190,7 @@ class RedisCircuitBreaker:
         st.total_calls += 1
         st.total_successes += 1
         st.last_success_time = self.clock()
-        if "breaker-success-keeps-failures" not in self.defects:
+        if not self.has_defect("breaker-success-keeps-failures"):
             st.failure_count = 0
         if st.state == "half_open":
             st.success_count += 1
@@ -199,18 +204,18 @@ class RedisCircuitBreaker:
         if self.bypass:
             return
         async with self.lock:
-            if "breaker-counts-crowding-as-failure" in self.defects:
+            if self.has_defect("breaker-counts-crowding-as-failure"):
                 self.in_flight = max(0, self.in_flight - 1)
             await self._record_failure()
 
     async def _record_failure(self) -> None:
         st = await self._current()
-        if "breaker-failures-not-totalled" not in self.defects:
+        if not self.has_defect("breaker-failures-not-totalled"):
             st.total_calls += 1
             st.total_failures += 1
         st.failure_count += 1
         st.last_failure_time = self.clock()
-        if "breaker-never-opens" in self.defects:
+        if self.has_defect("breaker-never-opens"):
             await self.save(st)
             return
         if st.state == "half_open" or st.failure_count >= self.spec.failure_threshold:

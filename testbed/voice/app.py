@@ -57,8 +57,10 @@ def create_app(cfg: TestbedConfig | None = None) -> FastAPI:
     timings = cfg.timings
     control: dict = {"fail": None}
     state: dict = {}
-    breaker_defects = tuple(cfg.defects) + (("breaker-never-opens",) if cfg.has_defect("voice-breaker-never-opens")
-                                            else ())
+
+    def breaker_has_defect(name: str) -> bool:
+        """The voice breakers carry the testbed's breaker switches; voice-breaker-never-opens is their never-opens."""
+        return cfg.has_defect(name) or (name == "breaker-never-opens" and cfg.has_defect("voice-breaker-never-opens"))
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI):
@@ -67,7 +69,7 @@ def create_app(cfg: TestbedConfig | None = None) -> FastAPI:
                                 socket_connect_timeout=timings.check_timeout_s)
         state["redis"] = client
         state["breakers"] = {
-            spec.name: RedisCircuitBreaker(spec, client, timings.breaker_ttl_s, defects=breaker_defects)
+            spec.name: RedisCircuitBreaker(spec, client, timings.breaker_ttl_s, has_defect=breaker_has_defect)
             for spec in timings.breakers
             if spec.name in ("voice_tts", "voice_stt")
         }

@@ -64,21 +64,30 @@ def test_the_readme_table_has_every_switch():
         f"in it but no switch: {sorted(in_table - set(defects.DEFECTS))}")
 
 
-def _switches_asked_for() -> dict[str, list[str]]:
-    """Every switch name the testbed's code asks for (``has_defect("x")``, ``"x" in ...defects``), with where."""
+def _switch_questions() -> tuple[dict[str, list[str]], list[str]]:
+    """Every switch name the testbed's code asks for with ``has_defect("x")``, with where; and every place
+    it asks another way (``"x" in ...defects``): the one way is ``has_defect``, which refuses a misspelt name."""
     asked: dict[str, list[str]] = {}
+    other_ways: list[str] = []
     for path in sorted((REPO / "testbed").rglob("*.py")):
         for node in ast.walk(ast.parse(path.read_text())):
-            name = None
+            where = f"{path.relative_to(REPO)}:{getattr(node, 'lineno', 0)}"
             if isinstance(node, ast.Call) and getattr(node.func, "attr", getattr(node.func, "id", "")) == "has_defect" \
                     and node.args and isinstance(node.args[0], ast.Constant):
-                name = node.args[0].value
+                asked.setdefault(node.args[0].value, []).append(where)
             elif isinstance(node, ast.Compare) and isinstance(node.left, ast.Constant) \
                     and isinstance(node.ops[0], (ast.In, ast.NotIn)) and "defects" in ast.unparse(node.comparators[0]):
-                name = node.left.value
-            if name is not None:
-                asked.setdefault(name, []).append(f"{path.relative_to(REPO)}:{node.lineno}")
-    return asked
+                other_ways.append(f"{where} ({ast.unparse(node)})")
+    return asked, other_ways
+
+
+def _switches_asked_for() -> dict[str, list[str]]:
+    return _switch_questions()[0]
+
+
+def test_the_testbed_asks_for_a_switch_one_way():
+    other_ways = _switch_questions()[1]
+    assert not other_ways, f"switches asked for other than with has_defect(\"name\"): {other_ways}"
 
 
 def test_the_testbed_asks_only_for_switches_that_exist():
