@@ -102,7 +102,7 @@ Fault On The Redis Path Reaches The API
     [Documentation]    The API talks to Redis through the proxy, so a cut-off there shows in its health report.
     Cut Off Service    redis
     ${health}    Get RAG API Health    via=direct
-    Should Not Be True    ${health.json()}[components][health_redis]    Health still reports Redis up
+    Should Not Be True    ${health}[json][components][health_redis]    Health still reports Redis up
 
 Bad Fault Arguments Are Refused And Nothing Is Applied
     Run Keyword And Expect Error    latency=-0.2 s: use a non-negative time*    Add Latency    rag_api    -200ms

@@ -68,7 +68,7 @@ Streamed And Plain Answers Agree While Redis Is Slowed
     ${plain}    Ask The RAG API    ${QUESTION}    via=direct
     ${stream}    Open Answer Stream    ${QUESTION}    via=direct
     Stream Should Follow The XNAi Grammar    ${stream}
-    Should Be Equal    ${stream}[text]    ${plain.json()}[response]
+    Should Be Equal    ${stream}[text]    ${plain}[json][response]
 
 
 *** Keywords ***
@@ -83,12 +83,12 @@ Start Query Load At 20 Per Second
 RAG API Health Should Report Redis Down
     [Documentation]    The API's health body says Redis is not reachable (``components.health_redis`` false).
     ${health}    Get RAG API Health    via=direct
-    Should Not Be True    ${health.json()}[components][health_redis]    Health still reports Redis up
+    Should Not Be True    ${health}[json][components][health_redis]    Health still reports Redis up
 
 RAG API Health Should Report Redis Up
     [Documentation]    The API's health body says Redis answers (``components.health_redis`` true).
     ${health}    Get RAG API Health    via=direct
-    Should Be True    ${health.json()}[components][health_redis]    Health still reports Redis down
+    Should Be True    ${health}[json][components][health_redis]    Health still reports Redis down
 
 Remove All Faults And Wait For Health
     [Documentation]    Undoes this test's faults and waits until the RAG API and Redis answer again.

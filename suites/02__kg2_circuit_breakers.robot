@@ -66,7 +66,7 @@ The Breaker Keeps Counting In Memory While Redis Is Down
     Make The LLM Fail
     Repeat Keyword    ${threshold} times    Ask A Fresh Question    500
     ${response}    Ask A Fresh Question    503
-    Should Contain    ${response.json()}[error]    circuit open
+    Should Contain    ${response}[json][error]    circuit open
     [Teardown]    Undo The Faults And Wait For A Fresh Answer
 
 Breaker Opens After The Failure Threshold
@@ -107,7 +107,7 @@ Open Breaker Rejects Calls With 503
     [Tags]    requires:llm-control    catches:breaker-never-opens
     Open The RAG API Breaker
     ${response}    Ask A Fresh Question    503
-    Should Contain    ${response.json()}[error]    circuit open
+    Should Contain    ${response}[json][error]    circuit open
 
 Open Breaker Goes Half-Open After The Recovery Timeout
     [Tags]    requires:llm-control    catches:breaker-closes-after-one-success    catches:breaker-never-half-opens
@@ -150,16 +150,16 @@ Breaker State Survives An API Restart
     Wait Until Service Is Healthy    rag_api    timeout=30s
     Circuit Breaker Should Be    ${BREAKER}    open
     ${health}    Get RAG API Health    via=direct
-    Should Not Be True    ${health.json()}[components][circuit_breakers_healthy]
+    Should Not Be True    ${health}[json][components][circuit_breakers_healthy]
 
 Health Reports An Open Breaker
     [Documentation]    ``circuit_breakers_healthy`` is true while every breaker is closed, false once one is open.
     [Tags]    requires:llm-control    catches:breaker-never-opens    catches:health-breakers-unhealthy-while-closed
     ${health}    Get RAG API Health    via=direct
-    Should Be True    ${health.json()}[components][circuit_breakers_healthy]    Closed breakers reported unhealthy
+    Should Be True    ${health}[json][components][circuit_breakers_healthy]    Closed breakers reported unhealthy
     Open The RAG API Breaker
     ${health}    Get RAG API Health    via=direct
-    Should Not Be True    ${health.json()}[components][circuit_breakers_healthy]
+    Should Not Be True    ${health}[json][components][circuit_breakers_healthy]
 
 Half-Open Breaker Admits Only Its Trial Calls
     [Documentation]    While half-open, the breaker lets its trial calls through (3 in the contract) and

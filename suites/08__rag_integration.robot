@@ -32,7 +32,7 @@ An Answer Cites The Document Its Facts Come From
     [Tags]    requires:rag-facts    catches:wrong-sources
     @{facts}    Get RAG Facts
     FOR    ${fact}    IN    @{facts}
-        ${reply}    Ask And Time    ${fact}[question]
+        ${reply}    Ask The RAG API    ${fact}[question]
         List Should Contain Value    ${reply}[answer][sources]    ${fact}[source]
         ...    "${fact}[question]" does not cite ${fact}[source]
         Should Contain    ${reply}[answer][response]    ${fact}[answer_contains]
@@ -40,7 +40,7 @@ An Answer Cites The Document Its Facts Come From
 
 Without Retrieval An Answer Cites No Source
     [Tags]    catches:use-rag-ignored
-    ${reply}    Ask And Time    ${QUESTION}    use_rag=${False}
+    ${reply}    Ask The RAG API    ${QUESTION}    use_rag=${False}
     Should Be Empty    ${reply}[answer][sources]    Sources cited although retrieval was off
     Should Not Be Empty    ${reply}[answer][response]
     ${stream}    Open Answer Stream    ${QUESTION}    use_rag=${False}
@@ -48,7 +48,7 @@ Without Retrieval An Answer Cites No Source
 
 Streamed And Plain Answers Agree
     [Tags]    catches:stream-cites-fewer-sources
-    ${reply}    Ask And Time    ${QUESTION}
+    ${reply}    Ask The RAG API    ${QUESTION}
     ${stream}    Open Answer Stream    ${QUESTION}
     Stream Should Follow The XNAi Grammar    ${stream}
     Should Be Equal    ${stream}[text]    ${reply}[answer][response]    The streamed and plain answers differ
@@ -58,12 +58,12 @@ An Answer's Figures Agree With Each Other
     [Documentation]    The contract's ``tokens_generated``, ``duration_ms`` and ``token_rate_tps`` of a
     ...    freshly generated answer: the rate is the tokens over the duration.
     [Tags]    catches:token-rate-per-ms
-    ${reply}    Ask And Time    Figures of a fresh answer ${{ time.time() }}
+    ${reply}    Ask The RAG API    Figures of a fresh answer ${{ time.time() }}
     Answer Figures Should Agree    ${reply}
 
 The Token Limit Is Honoured
     [Tags]    catches:max-tokens-ignored
-    ${reply}    Ask And Time    ${QUESTION}    max_tokens=5
+    ${reply}    Ask The RAG API    ${QUESTION}    max_tokens=5
     Should Be True    0 < ${reply}[answer][tokens_generated] <= 5
     ...    ${reply}[answer][tokens_generated] tokens generated with max_tokens=5
     ${stream}    Open Answer Stream    ${QUESTION}    max_tokens=5
@@ -75,10 +75,10 @@ A Query Is Cached Once And Served Faster On Repeat
     [Tags]    catches:cache-never-hit    catches:cache-never-written
     ${question}    Fresh Question
     ${before}    Count Redis Keys    ${QUERY_CACHE_PATTERN}
-    ${first}    Ask And Time    ${question}
+    ${first}    Ask The RAG API    ${question}
     ${written}    Count Redis Keys    ${QUERY_CACHE_PATTERN}
     Should Be Equal As Integers    ${written}    ${before + 1}    The first asking did not write one cache entry
-    ${repeat}    Ask And Time    ${question}
+    ${repeat}    Ask The RAG API    ${question}
     ${after}    Count Redis Keys    ${QUERY_CACHE_PATTERN}
     Should Be Equal As Integers    ${after}    ${written}    The repeat wrote the cache again
     Should Be Equal    ${repeat}[answer][response]    ${first}[answer][response]
@@ -112,7 +112,7 @@ Answers Stay Right While The Cache Breaker Is Open
     Force Circuit Breaker Open    redis_cache
     ${question}    Fresh Question    ${fact}[question]
     ${before}    Count Redis Keys    ${QUERY_CACHE_PATTERN}
-    ${reply}    Ask And Time    ${question}
+    ${reply}    Ask The RAG API    ${question}
     List Should Contain Value    ${reply}[answer][sources]    ${fact}[source]
     ${after}    Count Redis Keys    ${QUERY_CACHE_PATTERN}
     Should Be Equal As Integers    ${after}    ${before}    The cache was written while its breaker was open
@@ -125,16 +125,16 @@ The Cache Is Not Read While Its Breaker Is Open
     [Tags]    catches:cache-breaker-ignored    catches:cache-never-hit    catches:cache-read-past-open-breaker
     ${question}    Fresh Question
     ${known}    Redis Keys Matching    ${QUERY_CACHE_PATTERN}
-    ${reply}    Ask And Time    ${question}
+    ${reply}    Ask The RAG API    ${question}
     Plant An Answer In The Cache
     ...    ${reply}[answer][response]
     ...    ${PLANTED}
     ...    ${QUERY_CACHE_PATTERN}
     ...    known=${known}
-    ${cached}    Ask And Time    ${question}
+    ${cached}    Ask The RAG API    ${question}
     Should Be Equal    ${cached}[answer][response]    ${PLANTED}    The API did not read its cache entry
     Force Circuit Breaker Open    redis_cache
-    ${uncached}    Ask And Time    ${question}
+    ${uncached}    Ask The RAG API    ${question}
     Should Not Be Equal    ${uncached}[answer][response]    ${PLANTED}    The cache was read while its breaker was open
     [Teardown]    Close The Cache Breaker And Remove The Planted Answer
 
@@ -162,7 +162,7 @@ Ask Fresh Questions And Collect Their Request IDs
     VAR    @{ids}    @{EMPTY}
     FOR    ${_}    IN RANGE    ${count}
         ${question}    Fresh Question
-        ${reply}    Ask And Time    ${question}
+        ${reply}    Ask The RAG API    ${question}
         Append To List    ${ids}    ${reply}[request_id]
     END
     RETURN    ${ids}

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import inspect
+from collections.abc import Sequence
 from importlib.metadata import PackageNotFoundError, version
+from typing import TypeVar
 
 from robotlibcore import DynamicCore
 
 from .base import Context, LibraryComponent
+from .keywords.api import ApiKeywords
 from .keywords.breakers import BreakerKeywords
 from .keywords.errors import ErrorKeywords
 from .keywords.faults import FaultKeywords
@@ -26,6 +29,8 @@ from .keywords.voice import VoiceKeywords
 from .listener import Listener
 
 __all__ = ["Context", "LibraryComponent", "XNAi"]
+
+C = TypeVar("C", bound=LibraryComponent)
 
 INTRO = """\
 Acceptance-test keywords for the Xoe-NovAi (XNAi) stack: its gateway, RAG API and SSE streams,
@@ -88,9 +93,9 @@ the variables file (``TIMINGS``, ``*_BOUND_S``).  Load and probes go only to loo
 listed in ``${ALLOWED_HOSTS}``.
 """
 
-COMPONENTS = (TargetKeywords, ProbeKeywords, FaultKeywords, BreakerKeywords, HealthKeywords, StreamKeywords,
-              LoadKeywords, MetricKeywords, PerformanceKeywords, RagKeywords, RedisKeywords, TaskKeywords,
-              UiKeywords, VoiceKeywords, ErrorKeywords)
+COMPONENTS = (TargetKeywords, ApiKeywords, ProbeKeywords, FaultKeywords, BreakerKeywords, HealthKeywords,
+              StreamKeywords, LoadKeywords, MetricKeywords, PerformanceKeywords, RagKeywords, RedisKeywords,
+              TaskKeywords, UiKeywords, VoiceKeywords, ErrorKeywords)
 
 
 def _component_sections() -> str:
@@ -99,7 +104,7 @@ def _component_sections() -> str:
     for component in COMPONENTS:
         doc = inspect.getdoc(component) or ""
         title = component.__name__.removesuffix("Keywords")
-        title = {"Rag": "RAG", "Ui": "UI"}.get(title, title)
+        title = {"Api": "API", "Rag": "RAG", "Ui": "UI"}.get(title, title)
         parts.append(f"= {title} keywords =\n\n{doc}")
     return "\n\n".join(parts)
 
@@ -116,19 +121,18 @@ class XNAi(DynamicCore):
 
     def __init__(self) -> None:
         self.ctx = ctx = Context()
-        ctx.target = TargetKeywords(ctx)
-        ctx.probes = ProbeKeywords(ctx)
-        ctx.faults = FaultKeywords(ctx)
-        ctx.load = LoadKeywords(ctx)
-        ctx.metrics = MetricKeywords(ctx)
-        ctx.errors = ErrorKeywords(ctx)
-        # The components others call (through ctx) are made first; then the rest, in the intro's order.
-        shared: dict[type, LibraryComponent] = {
-            type(c): c for c in (ctx.target, ctx.probes, ctx.faults, ctx.load, ctx.metrics, ctx.errors)}
-        components = [shared.get(cls) or cls(ctx) for cls in COMPONENTS]
+        components = [cls(ctx) for cls in COMPONENTS]
+        # The components the others call (through ctx; none does while they are being made).
+        ctx.target, ctx.api = _one(components, TargetKeywords), _one(components, ApiKeywords)
+        ctx.probes, ctx.faults = _one(components, ProbeKeywords), _one(components, FaultKeywords)
+        ctx.load, ctx.metrics = _one(components, LoadKeywords), _one(components, MetricKeywords)
+        ctx.errors = _one(components, ErrorKeywords)
         self.ROBOT_LIBRARY_LISTENER = Listener(ctx)
         DynamicCore.__init__(self, components)
         _check_unique_names(components)
+
+def _one(components: Sequence[LibraryComponent], cls: type[C]) -> C:
+    return next(c for c in components if isinstance(c, cls))
 
 
 def _check_unique_names(components: list) -> None:

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from robot.api.exceptions import FatalError
+from robot.api.exceptions import Failure, FatalError
 from robot.api.types import Secret
 from robot.libraries.BuiltIn import BuiltIn
+from xnai_qa import targetconfig
 
 if TYPE_CHECKING:  # the components import this module: no import cycle at run time
+    from .keywords.api import ApiKeywords
     from .keywords.errors import ErrorKeywords
     from .keywords.faults import FaultKeywords
     from .keywords.load import LoadKeywords
@@ -31,6 +33,7 @@ class Context:
     load: LoadKeywords
     metrics: MetricKeywords
     errors: ErrorKeywords
+    api: ApiKeywords
 
     @staticmethod
     def var(name: str, default: Any = None) -> Any:
@@ -61,3 +64,10 @@ class LibraryComponent:
 
     def _required(self, name: str) -> Any:
         return self.ctx.required(name)
+
+    def _api_url(self, path: str, via: str) -> str:
+        """The RAG API's ``path`` (under ``${API_PREFIX}``) ``via`` the ``gateway`` or ``direct``, its host allowed."""
+        try:
+            return targetconfig.api_url(self._var, path, via)
+        except targetconfig.TargetConfigError as err:
+            raise Failure(str(err)) from None

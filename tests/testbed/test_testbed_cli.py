@@ -139,11 +139,20 @@ def test_a_killed_supervisor_leaves_nothing_that_down_cannot_stop(testbed_env):
     assert not run_dir_processes(testbed_env), "orphans left after down"
 
 
-def test_defects_lists_each_switch_with_what_catches_it(testbed_env):
+def test_defects_lists_each_switch_with_what_it_breaks(testbed_env):
     result = cli(testbed_env, "defects")
     assert result.returncode == 0
-    assert "gateway-drops-api-route" in result.stdout
+    assert "gateway-drops-api-route\n    breaks:    " in result.stdout
+    assert "./qa defects" in result.stdout  # where the tests that catch each are listed
+
+
+def test_the_defect_listing_names_the_tests_that_catch_each_switch():
+    result = subprocess.run([sys.executable, str(REPO / "tools" / "defects.py")], capture_output=True, text=True,
+                            timeout=60, check=False)
+    assert result.returncode == 0, result.stderr
+    assert "gateway-drops-api-route\n    breaks:    " in result.stdout
     assert "caught by: Kg1 Service Integration." in result.stdout
+    assert "(no test claims it)" not in result.stdout
 
 
 def test_a_lost_or_damaged_state_file_never_reads_nothing_runs(testbed_env):

@@ -6,9 +6,6 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 SUITE_PACKAGES = ("xnai_qa", "XNAi")
-# The one exception, outside the servers: `python -m testbed defects` lists the tests that claim each switch
-# (their catches: tags), read by the suite's claims reader, for that listing only.
-ALLOWED = {("testbed/__main__.py", "xnai_qa.claims")}
 
 
 def _imports(path: Path):
@@ -24,6 +21,6 @@ def test_the_testbed_imports_only_the_contract_of_the_suite():
     for path in sorted((REPO / "testbed").rglob("*.py")):
         rel = path.relative_to(REPO).as_posix()
         for name in _imports(path):
-            if name.split(".")[0] in SUITE_PACKAGES and (rel, name) not in ALLOWED:
+            if name.split(".")[0] in SUITE_PACKAGES:
                 found.append(f"{rel}: {name}")
     assert found == [], "the testbed imports the suite's code (share it through xnai_contract instead)"

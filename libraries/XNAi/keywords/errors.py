@@ -11,15 +11,12 @@ from __future__ import annotations
 import json as jsonlib
 import re
 import socket
-import time
 from datetime import timedelta
 from urllib.parse import urlparse
 
-import requests
 from robot.api import logger
 from robot.api.deco import keyword
 from robot.api.exceptions import Failure
-from xnai_qa import safehttp, targetconfig
 
 from ..base import Context, LibraryComponent
 
@@ -35,48 +32,6 @@ class ErrorKeywords(LibraryComponent):
     def __init__(self, ctx: Context):
         super().__init__(ctx)
         self._unread: list[socket.socket] = []
-
-    def _url(self, path: str, via: str) -> str:
-        try:
-            return targetconfig.api_url(self._var, path, via)
-        except targetconfig.TargetConfigError as err:
-            raise Failure(str(err)) from None
-
-    # --------------------------------------------------------- requests --
-    @keyword("Send API Request")
-    def send_api_request(self, method: str, path: str, json=None, body: str | None = None,
-                         via: str = "gateway", within: timedelta = timedelta(seconds=10)) -> dict:
-        """Sends ``method`` to ``path`` under the API prefix (``json`` body, or raw ``body`` text sent as
-        JSON content) and returns ``status``, ``headers``, ``text``, ``json`` and ``seconds``.
-        Fails when no answer comes ``within`` the bound: a hang is an error of its own.
-
-        Example:
-        | ${response}= | Send API Request | POST | /query | body={"query": | within=2s |
-        """
-        url = self._url(path, via)
-        bound = within.total_seconds()
-        headers = {"Content-Type": "application/json"} if (json is not None or body is not None) else {}
-        data = body.encode() if body is not None else (jsonlib.dumps(json).encode() if json is not None else None)
-        started = time.monotonic()
-        try:
-            resp = safehttp.request(method.upper(), url, self._var("ALLOWED_HOSTS", []), data=data, headers=headers,
-                                    timeout=(bound, bound))
-        except requests.Timeout:
-            raise Failure(f"{method.upper()} {path} ({via}) got no answer within {bound:g} s: it hangs.") from None
-        except requests.RequestException as err:
-            raise Failure(f"{method.upper()} {path} ({via}) failed: {type(err).__name__}: {err}") from None
-        seconds = round(time.monotonic() - started, 3)
-        if seconds > bound:
-            raise Failure(f"{method.upper()} {path} ({via}) answered {resp.status_code} after {seconds} s, "
-                          f"more than the {bound:g} s bound.")
-        try:
-            parsed = resp.json()
-        except ValueError:
-            parsed = None
-        logger.info(f"{method.upper()} {url} -> {resp.status_code} in {seconds} s: {resp.text[:400]}")
-        return {"status": resp.status_code, "headers": {k.lower(): v for k, v in resp.headers.items()},
-                "text": resp.text, "json": parsed,
-                "seconds": seconds, "method": method.upper(), "path": path}
 
     # ------------------------------------------------------- assertions --
     @keyword
@@ -123,7 +78,7 @@ class ErrorKeywords(LibraryComponent):
         low, high, step = self._range(name)
         problems = []
         for value in (round(low - step, 6), round(high + step, 6)):
-            response = self.send_api_request("POST", self._var("QUERY_PATH"),
+            response = self.ctx.api.send_api_request("POST", self._var("QUERY_PATH"),
                                              json={self._var("QUERY_FIELD"): question, name: value})
             try:
                 self.response_should_be_a_contract_error(response, 400)
@@ -147,7 +102,7 @@ class ErrorKeywords(LibraryComponent):
         problems = []
         for value in (low, high):
             body = {self._var("QUERY_FIELD"): question, "use_rag": False, "max_tokens": 1, name: value}
-            response = self.send_api_request("POST", self._var("QUERY_PATH"), json=body,
+            response = self.ctx.api.send_api_request("POST", self._var("QUERY_PATH"), json=body,
                                              within=timedelta(seconds=self._var("REQUEST_TIMEOUT_S", 10)))
             if response["status"] != 200:
                 problems.append(f"{name}={value} (an end of {low}..{high}) was answered {response['status']}: "
@@ -192,7 +147,7 @@ class ErrorKeywords(LibraryComponent):
         """
         if not 1 <= int(count) <= 50:
             raise Failure(f"count={count}: use 1..50.")
-        url = urlparse(self._url(self._var("STREAM_PATH"), "gateway"))
+        url = urlparse(self._api_url(self._var("STREAM_PATH"), "gateway"))
         body = jsonlib.dumps({self._var("QUERY_FIELD"): question}).encode()
         request = (f"POST {url.path} HTTP/1.1\r\nHost: {url.hostname}:{url.port}\r\nContent-Type: application/json\r\n"
                    f"Content-Length: {len(body)}\r\n\r\n").encode() + body

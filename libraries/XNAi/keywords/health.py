@@ -3,7 +3,7 @@
 The monitor's routes come from ``${MONITOR_URL}`` and ``${MONITOR_PATHS}``
 (``aggregate``, ``detailed``, ``recovery``, ``callbacks``); the aggregate
 report through the gateway from ``${GATEWAY_URL}${AGGREGATE_HEALTH_PATH}``.
-Alerts are received by a small HTTP server this library runs on loopback; on
+Alerts are received by a small HTTP server this component runs on loopback; on
 the testbed it registers itself with the monitor, on a real stack the stack's
 alert callback must point at ``${ALERT_RECEIVER_PORT}``.
 """

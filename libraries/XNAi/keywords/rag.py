@@ -1,32 +1,25 @@
-"""RAG keywords: timed questions to the query path and document search.
+"""RAG keywords: the corpus's facts, the figures of an answer, document search.
 
-Questions go to ``${GATEWAY_URL}`` (or ``${RAG_API_URL}``) + ``${API_PREFIX}``;
-the body field is ``${QUERY_FIELD}``.  Facts the corpus holds are listed in
+Questions are asked with the API keywords (``api.py``: `Ask The RAG API`).  Facts the corpus holds are listed in
 ``${RAG_FACTS}`` (question, the document that holds the answer, a phrase of it).
 """
 
 from __future__ import annotations
 
 import itertools
-import time
 
 import requests
 from robot.api import logger
 from robot.api.deco import keyword
 from robot.api.exceptions import Failure
-from xnai_qa import capabilities, safehttp, targetconfig
+from xnai_qa import capabilities, safehttp
 
 from ..base import LibraryComponent
 
 
 class RagKeywords(LibraryComponent):
-    """Asks the RAG API questions and searches its documents."""
-
-    def _url(self, path: str, via: str) -> str:
-        try:
-            return targetconfig.api_url(self._var, path, via)
-        except targetconfig.TargetConfigError as err:
-            raise Failure(str(err)) from None
+    """Judges the RAG API's answers (the facts its corpus holds, an answer's figures) and searches its documents.
+    Questions are asked with `Ask The RAG API`."""
 
     @keyword("Get RAG Facts", tags=["requires:rag-facts"])
     def get_rag_facts(self) -> list:
@@ -46,34 +39,6 @@ class RagKeywords(LibraryComponent):
         return list(facts)
 
     @keyword
-    def ask_and_time(self, question: str, use_rag: bool = True, max_tokens: int | None = None,
-                     via: str = "gateway") -> dict:
-        """Asks ``question`` on the query path; expects 200 and returns ``answer`` (the body),
-        ``seconds`` (client-side) and ``request_id`` (the ``X-Request-ID`` header).
-
-        Example:
-        | ${first}= | Ask And Time | What is the gateway? |
-        | Should Be True | ${first}[seconds] < 1 |
-        """
-        body = {self._var("QUERY_FIELD"): question, "use_rag": bool(use_rag)}
-        if max_tokens is not None:
-            body["max_tokens"] = int(max_tokens)
-        url = self._url(self._var("QUERY_PATH"), via)
-        started = time.perf_counter()
-        try:
-            resp = safehttp.request("POST", url, self._var("ALLOWED_HOSTS", []), json=body,
-                                    timeout=float(self._var("REQUEST_TIMEOUT_S", 10)))
-        except requests.RequestException as err:
-            raise Failure(f"POST {url} failed: {type(err).__name__}: {err}") from None
-        seconds = time.perf_counter() - started
-        if resp.status_code != 200:
-            raise Failure(f"POST {url} answered {resp.status_code}: {resp.text[:300]}")
-        answer = resp.json()
-        logger.info(f"{question!r} -> {seconds * 1000:.1f} ms, sources {answer.get('sources')}, "
-                    f"{answer.get('tokens_generated')} tokens: {str(answer.get('response'))[:200]!r}")
-        return {"answer": answer, "seconds": round(seconds, 4), "request_id": resp.headers.get("X-Request-ID")}
-
-    @keyword
     def search_the_docs(self, query: str, limit: int = 5, via: str = "gateway") -> list:
         """``GET /docs/search``: the results (``id``, ``name``, ``score`` ...), best first.
 
@@ -81,7 +46,7 @@ class RagKeywords(LibraryComponent):
         | ${results}= | Search The Docs | circuit breaker |
         | Should Be Equal | ${results}[0][id] | circuit-breakers |
         """
-        url = self._url("/docs/search", via)
+        url = self._api_url("/docs/search", via)
         try:
             resp = safehttp.request(
                 "GET",
@@ -100,12 +65,12 @@ class RagKeywords(LibraryComponent):
 
     @keyword
     def answer_figures_should_agree(self, reply: dict) -> None:
-        """Fails unless an answer of `Ask And Time` reports figures that agree: ``tokens_generated`` above
+        """Fails unless an answer of `Ask The RAG API` reports figures that agree: ``tokens_generated`` above
         zero, ``duration_ms`` above zero and not longer than the client waited, and ``token_rate_tps``
         the tokens over that duration (within 2 %, the contract's rounding aside).
 
         Example:
-        | ${reply}= | Ask And Time | ${question} |
+        | ${reply}= | Ask The RAG API | ${question} |
         | Answer Figures Should Agree | ${reply} |
         """
         answer = reply["answer"]

@@ -137,7 +137,7 @@ class RedisKeywords(LibraryComponent):
 
         Example:
         | ${known}= | Redis Keys Matching | ${QUERY_CACHE_PATTERN} |
-        | ${reply}= | Ask And Time | ${question} |
+        | ${reply}= | Ask The RAG API | ${question} |
         | Plant An Answer In The Cache | ${reply}[answer][response] | fake | ${QUERY_CACHE_PATTERN} | known=${known} |
         """
         client = self._redis()

@@ -35,10 +35,7 @@ class StreamKeywords(LibraryComponent):
         return Grammar(**{k: v for k, v in dict(names).items() if k in Grammar.__dataclass_fields__})
 
     def _url(self, via: str) -> str:
-        base = {"gateway": self._var("GATEWAY_URL"), "direct": self._var("RAG_API_URL")}.get(via)
-        if base is None:
-            raise Failure(f"via={via!r}: use gateway or direct.")
-        return f"{base}{self._var('API_PREFIX')}{self._var('STREAM_PATH')}"
+        return self._api_url(self._var("STREAM_PATH"), via)
 
     def _check(self, url: str) -> None:
         safehttp.check(url, self._var("ALLOWED_HOSTS", []))

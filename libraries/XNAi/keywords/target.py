@@ -1,7 +1,7 @@
 """Keywords for the system under test: its configuration, its start, its services.
 
 The target is chosen by the variables file (default ``variables/testbed.py``).
-For the embedded testbed this library starts it when needed and stops it at
+For the embedded testbed the library starts it when needed and stops it at
 the end of the run if the run started it; for a real stack it only checks
 that the services are reachable.
 """
