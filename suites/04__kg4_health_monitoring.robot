@@ -103,10 +103,10 @@ A Stopped Service Stays Unhealthy While Its Checks Fail
 A Paused Service Is Detected Within The Bound
     [Documentation]    A paused (SIGSTOP) service accepts connections and never answers: only the
     ...    check timeout catches it.
-    [Tags]    requires:health-monitor    requires:service-control    catches:monitor-slow-detection
-    Pause Service    embeddings
-    ${seconds}    Wait Until Monitor Reports    embeddings    unhealthy
-    Log    Detected a paused embeddings service in ${seconds} s (bound ${HEALTH_DETECTION_BOUND_S} s)
+    [Tags]    requires:health-monitor    requires:service-control    requires:mkdocs    catches:monitor-slow-detection
+    Pause Service    mkdocs
+    ${seconds}    Wait Until Monitor Reports    mkdocs    unhealthy
+    Log    Detected a paused MkDocs in ${seconds} s (bound ${HEALTH_DETECTION_BOUND_S} s)
 
 The Monitor Restarts A Stopped RAG API
     [Tags]    slow    requires:health-monitor    requires:service-control    catches:monitor-misses-stopped-service
@@ -173,8 +173,14 @@ A Failing RAG API Is Restarted Again Once Its Cooldown Is Over
 An Alert Names The Service, Its Status And The Time
     [Documentation]    The alert for a stopped MkDocs is well formed and comes from degraded: the service's
     ...    run of failures started afresh (a run not reset at its last success would go straight to unhealthy).
-    [Tags]    requires:health-monitor    requires:service-control    requires:mkdocs    catches:alert-never-sent
-    ...    catches:alert-wrong-payload    catches:monitor-failures-not-reset    catches:monitor-misses-stopped-service
+    [Tags]    requires:health-monitor
+    ...       requires:service-control
+    ...       requires:mkdocs
+    ...       requires:monitor-alerts
+    ...       catches:alert-never-sent
+    ...       catches:alert-wrong-payload
+    ...       catches:monitor-failures-not-reset
+    ...       catches:monitor-misses-stopped-service
     Stop Service    mkdocs
     ${alert}    Wait For Alert    mkdocs    unhealthy
     Alert Should Be Well Formed    ${alert}

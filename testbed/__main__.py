@@ -57,6 +57,9 @@ def _parser() -> argparse.ArgumentParser:
     left.add_argument("--snapshot", metavar="FILE", help="write the testbeds running now (before a test run)")
     left.add_argument("--check", metavar="FILE",
                       help="stop and list every testbed that runs now but not in FILE's snapshot; exit 1 if any")
+    serve = sub.add_parser("serve", help="run one service in the foreground, as a container does "
+                                         "(docker/compose.testbed.yml; the config must exist)")
+    serve.add_argument("name")
     sub.add_parser("owner", help=argparse.SUPPRESS)
     sub.add_parser("describe", help="the testbed's config as JSON, secrets included (for variables/testbed.py)")
     return parser
@@ -93,6 +96,15 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         if args.command == "leftovers":
             return _leftovers(args)
+        if args.command == "serve":
+            path = cfgmod.run_dir_for(cfgmod.base_port_from_env()) / "config.json"
+            if not path.exists():
+                print(f"testbed serve: no {path}: the lane writes it before the containers start "
+                      "(tools/container_lane.py)", file=sys.stderr)
+                return 2
+            from .container import serve  # noqa: PLC0415 - the container's command only
+
+            return serve(cfgmod.TestbedConfig.from_file(path), args.name)
         if args.command == "describe":
             cfg = cfgmod.load_or_create()
             data = json.loads(cfg.to_json())

@@ -120,6 +120,13 @@ class TestbedConfig:
     instance_id: str = ""
     debug_endpoints: bool = False  # /_debug routes of the RAG API (stream state, LLM control)
     leak_kb: int = 256  # memory kept per disconnected stream by the stream-keeps-memory defect
+    # The testbed as containers (docker/compose.testbed.yml): no fault proxy (clients reach each service
+    # straight, as in the stack), and the monitor's restarts go through the container engine at this API
+    # URL, to the containers of this compose project (the stack's monitor calls podman restart).
+    fault_proxy: bool = True
+    container_engine: str = ""
+    compose_project: str = ""
+    alert_urls: list[str] = field(default_factory=list)  # the monitor's alert callbacks from its start
 
     __test__ = False  # not a pytest test class
 
@@ -132,6 +139,10 @@ class TestbedConfig:
         return {name: self.base_port + off for name, off in PORT_OFFSETS.items()}
 
     def port(self, service: str) -> int:
+        """The port of ``service``; ``<service>_proxy`` is the fault proxy's listener for it, or the
+        service itself when the testbed runs without the proxy."""
+        if not self.fault_proxy and service.endswith("_proxy"):
+            service = service.removesuffix("_proxy")
         return self.ports[service]
 
     @property

@@ -12,14 +12,15 @@ Usage (inside the suite's runner container, see README)::
 
 import os
 
-from xnai_qa.targetconfig import common_variables, real_stack_variables
+from xnai_qa.targetconfig import common_variables, env_port, real_stack_variables
 
+# The stack's services by compose name and internal port (XNAI_<NAME>_PORT where a project maps another).
 SERVICE_HOSTS = {
-    "gateway": ("caddy", 8000),
-    "rag_api": ("rag", int(os.environ.get("XNAI_RAG_API_PORT", "8012") or 8012)),
-    "redis": ("redis", 6379),
-    "postgres": ("postgres", 5432),
-    "ui": ("ui", 8001),
+    "gateway": ("caddy", env_port("XNAI_GATEWAY_PORT", 8000)),
+    "rag_api": ("rag", env_port("XNAI_RAG_API_PORT", 8012)),
+    "redis": ("redis", env_port("XNAI_REDIS_PORT", 6379)),
+    "postgres": ("postgres", env_port("XNAI_POSTGRES_PORT", 5432)),
+    "ui": ("ui", env_port("XNAI_UI_PORT", 8001)),
 }
 
 
@@ -31,7 +32,7 @@ def get_variables():
         host, port = SERVICE_HOSTS[name]
         services[name]["health_url"] = f"http://{host}:{port}/xnai/api/v1/health"
         services[name]["health_json"] = True
-    services["ui"]["health_url"] = "http://ui:8001/"  # Chainlit's liveness is GET /
+    services["ui"]["health_url"] = f"http://ui:{SERVICE_HOSTS['ui'][1]}/"  # Chainlit's liveness is GET /
     services["ui"]["monitor_name"] = "chainlit_ui"  # what the health monitor calls it
     variables = common_variables(os.environ.get("XNAI_PROFILE", "production"))
     variables.update(
@@ -39,15 +40,16 @@ def get_variables():
             "ALLOWED_HOSTS": sorted({h for h, _p in SERVICE_HOSTS.values()}),
             "SERVICES": services,
             "REQUIRED_SERVICES": list(SERVICE_HOSTS),
-            "GATEWAY_URL": "http://caddy:8000",
+            "GATEWAY_URL": f"http://caddy:{SERVICE_HOSTS['gateway'][1]}",
             "RAG_API_URL": f"http://rag:{SERVICE_HOSTS['rag_api'][1]}",
             "VIKUNJA_URL": "",
-            **real_stack_variables("redis", 6379),
+            **real_stack_variables("redis", SERVICE_HOSTS["redis"][1]),
         }
     )
     if os.environ.get("XNAI_VIKUNJA_TOKEN"):  # the task service, where the stack runs one (its token given)
-        variables["SERVICES"]["vikunja"] = {"host": "vikunja", "port": 3456, "compose_service": "vikunja"}
+        port = env_port("XNAI_VIKUNJA_PORT", 3456)
+        variables["SERVICES"]["vikunja"] = {"host": "vikunja", "port": port, "compose_service": "vikunja"}
         variables["ALLOWED_HOSTS"] = sorted({*variables["ALLOWED_HOSTS"], "vikunja"})
-        variables["VIKUNJA_URL"] = "http://vikunja:3456"
+        variables["VIKUNJA_URL"] = f"http://vikunja:{port}"
         variables["AGGREGATE_SERVICES"] = [*variables["AGGREGATE_SERVICES"], "vikunja"]
     return variables

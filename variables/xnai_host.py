@@ -8,7 +8,8 @@ Usage::
 
 Only published ports are reachable from the host: the gateway (8000), MkDocs
 (8008) and whatever your compose file publishes.  Set ``XNAI_RAG_API_PORT``,
-``XNAI_REDIS_PORT`` ... when you publish the internal services for testing.
+``XNAI_REDIS_PORT`` ... when you publish the internal services for testing; ``XNAI_MKDOCS_PORT`` and
+``XNAI_UI_PORT`` include the documentation site and the chat UI.
 
 A stack run as plain processes on this machine (no container engine):
 ``XNAI_PROCESS_MATCH='{"rag_api": "XNAi_rag_app.api.entrypoint:app"}'`` (JSON: service -> a regular
@@ -19,21 +20,13 @@ each) its logs.  ``tools/real_stack.py`` sets both for the stack's code it runs.
 import json
 import os
 
-from xnai_qa.targetconfig import common_variables, real_stack_variables
-
-
-def _port(env: str, default: int) -> int:
-    raw = os.environ.get(env, "")
-    try:
-        return int(raw) if raw else default
-    except ValueError:
-        raise ValueError(f"{env}={raw!r} is not a port number; unset it or set a whole number.") from None
+from xnai_qa.targetconfig import common_variables, env_port, real_stack_variables
 
 
 def get_variables():
     host = os.environ.get("XNAI_HOST", "127.0.0.1")
-    gw, rag = _port("XNAI_GATEWAY_PORT", 8000), _port("XNAI_RAG_API_PORT", 8012)
-    redis_port, pg = _port("XNAI_REDIS_PORT", 6379), _port("XNAI_POSTGRES_PORT", 5432)
+    gw, rag = env_port("XNAI_GATEWAY_PORT", 8000), env_port("XNAI_RAG_API_PORT", 8012)
+    redis_port, pg = env_port("XNAI_REDIS_PORT", 6379), env_port("XNAI_POSTGRES_PORT", 5432)
     variables = common_variables(os.environ.get("XNAI_PROFILE", "production"))
     variables.update(
         {
@@ -76,8 +69,16 @@ def get_variables():
             raise ValueError(f"XNAI_PROCESS_MATCH names '{service}', not a service here; known: "
                              f"{', '.join(variables['SERVICES'])}.")
         variables["SERVICES"][service]["process_match"] = pattern
+    if os.environ.get("XNAI_UI_PORT"):  # the chat UI's own port, where it is published (the gateway serves it too)
+        port = env_port("XNAI_UI_PORT", 8001)
+        variables["SERVICES"]["ui"] = {"host": host, "port": port, "health_url": f"http://{host}:{port}/",
+                                       "compose_service": "ui", "monitor_name": "chainlit_ui"}
+    if os.environ.get("XNAI_MKDOCS_PORT"):  # the documentation site, where its port is published
+        port = env_port("XNAI_MKDOCS_PORT", 8008)
+        variables["SERVICES"]["mkdocs"] = {"host": host, "port": port, "health_url": f"http://{host}:{port}/",
+                                           "compose_service": "mkdocs"}
     if os.environ.get("XNAI_VIKUNJA_TOKEN"):  # the task service, where the stack runs one (its token given)
-        port = _port("XNAI_VIKUNJA_PORT", 3456)
+        port = env_port("XNAI_VIKUNJA_PORT", 3456)
         variables["SERVICES"]["vikunja"] = {"host": host, "port": port, "compose_service": "vikunja"}
         variables["VIKUNJA_URL"] = f"http://{host}:{port}"
         variables["AGGREGATE_SERVICES"] = [*variables["AGGREGATE_SERVICES"], "vikunja"]

@@ -68,6 +68,13 @@ def _figures(get: Get) -> str:
     return _backend(get)
 
 
+def _alerts(get: Get) -> str:
+    if (get("MONITOR_PATHS", {}) or {}).get("callbacks") or int(get("ALERT_RECEIVER_PORT", 0) or 0):
+        return ""
+    return ("the monitor has no callbacks route in ${MONITOR_PATHS} and ${ALERT_RECEIVER_PORT} is 0, so no "
+            "alert can reach the suite's receiver")
+
+
 def _nonempty(value: Any) -> bool:
     inner = getattr(value, "value", value)  # a robot.api.types.Secret
     return bool(inner) if not isinstance(inner, str) else bool(inner.strip())
@@ -104,6 +111,11 @@ CAPABILITIES: dict[str, Capability] = {c.name: c for c in (
     Capability("health-monitor", "read and drive the health monitor (its detailed report, recovery actions)",
                "XNAI_MONITOR_URL: the base URL of the monitor's HTTP report, and its routes in ${MONITOR_PATHS}.",
                ("MONITOR_URL",)),
+    Capability("monitor-alerts", "receive the health monitor's alerts",
+               "a callbacks route in ${MONITOR_PATHS} (the suite registers its receiver there), or the stack's "
+               "alert callback pointed at http://<this machine>:${ALERT_RECEIVER_PORT}/alerts "
+               "(XNAI_ALERT_RECEIVER_PORT).",
+               check=_alerts),
     Capability("rag-facts", "ask questions whose answers live in known documents of the target",
                "${RAG_FACTS}: a list of question, source and answer_contains from the target's own documents.",
                ("RAG_FACTS",)),

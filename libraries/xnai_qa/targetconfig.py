@@ -10,6 +10,7 @@ file lists in ``ALLOWED_HOSTS``.
 from __future__ import annotations
 
 import ipaddress
+import os
 import re
 import socket
 from collections.abc import Callable, Mapping
@@ -695,6 +696,15 @@ def real_stack_variables(redis_host: str, redis_port: int) -> dict[str, Any]:
         "MONITOR_URL": os.environ.get("XNAI_MONITOR_URL", ""),
         "ALERT_RECEIVER_PORT": int(os.environ.get("XNAI_ALERT_RECEIVER_PORT", "0") or 0),
     }
+
+
+def env_port(env: str, default: int) -> int:
+    """The port in the environment variable ``env`` (``default`` when unset), for the targets' files."""
+    raw = os.environ.get(env, "")
+    try:
+        return int(raw) if raw else default
+    except ValueError:
+        raise ValueError(f"{env}={raw!r} is not a port number; unset it or set a whole number.") from None
 
 
 def api_url(get: Callable[..., Any], path: str, via: str) -> str:

@@ -23,8 +23,9 @@ from testbed.config import TestbedConfig
 from .checks import Checkers, ServiceHealth, now
 
 CACHE_PATTERNS = ("query:*", "xnai_cache*")
-# The monitor's service names that differ from the supervisor's.
+# The monitor's service names that differ from the supervisor's, and from the compose project's.
 SUPERVISOR_NAME = {"chainlit_ui": "ui"}
+COMPOSE_NAME = {"rag_api": "rag", "chainlit_ui": "ui"}
 
 
 @dataclass(frozen=True)
@@ -102,6 +103,8 @@ class Recovery:
         print(f"{now()} action: {self.actions[-1]}", flush=True)
 
     async def act(self, rule: Rule, session: aiohttp.ClientSession, client) -> str:
+        if rule.action == "restart" and self.cfg.container_engine:
+            return await asyncio.to_thread(self.restart_container, rule.service)
         if rule.action == "restart":
             from testbed import supervisor  # noqa: PLC0415 - the monitor acts through the supervisor
 
@@ -125,12 +128,33 @@ class Recovery:
         raise RuntimeError(f"unknown action {rule.action}")
 
 
+    def restart_container(self, service: str) -> str:
+        """Restarts the service's container through the engine, as the stack's monitor does (podman restart):
+        the one container of the compose project with the service's label, if its check still fails."""
+        import docker  # noqa: PLC0415 - the testbed as containers only
+
+        if not self.checkers.still_failing(service):
+            return "skipped: it answers again"
+        name = COMPOSE_NAME.get(service, service)
+        engine = docker.DockerClient(base_url=self.cfg.container_engine, version="auto", timeout=60)
+        try:
+            found = engine.containers.list(all=True, filters={"label": [
+                f"com.docker.compose.project={self.cfg.compose_project}", f"com.docker.compose.service={name}"]})
+            if len(found) != 1:
+                raise RuntimeError(f"expected one container of service {name} in project "
+                                   f"{self.cfg.compose_project}, found {len(found)}")
+            found[0].restart(timeout=10)
+            return f"restarted container {found[0].name}"
+        finally:
+            engine.close()
+
+
 class Alerts:
     """Posts a service's change to or from ``unhealthy`` to every registered callback URL."""
 
     def __init__(self, cfg: TestbedConfig):
         self.cfg = cfg
-        self.callbacks: list[str] = []
+        self.callbacks: list[str] = list(cfg.alert_urls)  # as a stack's monitor is configured; the route changes it
         self.sent = 0
 
     async def alert(self, svc: ServiceHealth, previous: str, session: aiohttp.ClientSession) -> None:

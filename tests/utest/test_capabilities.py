@@ -52,6 +52,12 @@ def test_a_capability_is_missing_for_the_first_thing_it_lacks():
                      SERVICES={"rag_api": {"process_match": "uvicorn"}})
     found = capabilities.detect(get, probes={"service-control": lambda: "no engine"})
     assert found["llm-control"] == "" and found["process-figures"] == ""
+    # Alerts reach the suite through a callbacks route, or a stack configured to call its receiver's port.
+    assert found["monitor-alerts"].startswith("the monitor has no callbacks route")
+    variables.update(ALERT_RECEIVER_PORT=32195)
+    assert capabilities.detect(get, probes={"service-control": lambda: ""})["monitor-alerts"] == ""
+    variables.update(ALERT_RECEIVER_PORT=0, MONITOR_PATHS={"callbacks": "/health/callbacks"})
+    assert capabilities.detect(get, probes={"service-control": lambda: ""})["monitor-alerts"] == ""
     with pytest.raises(capabilities.UnknownCapability, match=r"Known: .*llm-control"):
         capabilities.lookup("llm-controls")
 

@@ -15,8 +15,6 @@ import contextlib
 import io
 import os
 import re
-import shutil
-import signal
 import subprocess
 import sys
 import tarfile
@@ -32,6 +30,7 @@ from xnai_contract.ledger import Ledger
 from ..conftest import free_port, load_tool
 
 REPO = Path(__file__).resolve().parents[2]
+engines = load_tool("engines")
 IMAGE = "xnai-test/busybox:1"
 PROJECT = "xnai-qa-test"  # the compose project of the test containers: the only one the backend may touch
 LOG_LINE = "xnai-test-container-started"  # what the test container writes to its log
@@ -45,13 +44,9 @@ ENGINES = ("docker", "podman")
 def _why_no_engine(engine: str) -> str | None:
     if os.environ.get("XNAI_DOCKER_URL"):
         return None if engine == "docker" else "XNAI_DOCKER_URL names the one engine to test"
-    if os.geteuid() != 0:
-        return f"not root: cannot start a private {engine} engine (set XNAI_DOCKER_URL to use a running one)"
-    needed = ("dockerd", "containerd") if engine == "docker" else ("podman", "runc")
-    package = "docker.io" if engine == "docker" else "podman"
-    for binary in needed:
-        if not shutil.which(binary):
-            return f"'{binary}' not installed (Debian/Ubuntu: apt-get install {package}; ./qa test does it as root)"
+    reason = engines.why_not(engine)
+    if reason:
+        return reason
     if not _busybox():
         return "no static busybox for the test image (apt-get install busybox-static)"
     return None
@@ -84,72 +79,26 @@ def docker_url(request):
         yield os.environ["XNAI_DOCKER_URL"]
         return
     root = Path("/tmp") / f"xnai-{engine}-{os.getpid()}"
-    root.mkdir(parents=True, exist_ok=True)
-    sock = root / "engine.sock"
-    url = f"unix://{sock}"
-    log = open(root / "engine.log", "w")  # noqa: SIM115
-    proc = (_start_dockerd if engine == "docker" else _start_podman)(root, url, log)
+
+    def import_image(engine_root: Path) -> None:  # Podman: the CLI imports before the API service starts
+        subprocess.run([*engines.podman_cli(engine_root), "import", "-", IMAGE], input=_rootfs_tar(),
+                       env=engines.podman_env(engine_root), capture_output=True, timeout=120, check=True)
+
+    try:
+        private = engines.start(engine, root, before_serving=import_image if engine == "podman" else None)
+    except RuntimeError as err:
+        pytest.fail(str(err))
     import docker
 
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            docker.DockerClient(base_url=url, version="auto", timeout=5).ping()
-            break
-        except Exception:  # noqa: BLE001
-            if proc.poll() is not None or time.monotonic() > deadline:
-                proc.kill()
-                tail = (root / "engine.log").read_text()[-2000:]
-                pytest.fail(f"{engine} did not start:\n{tail}")
-            time.sleep(0.2)
-    client = docker.DockerClient(base_url=url, version="auto")
+    client = docker.DockerClient(base_url=private.url, version="auto")
     if engine == "docker":
         repository, tag = IMAGE.split(":")
         client.api.import_image_from_data(_rootfs_tar(), repository=repository, tag=tag)
-    yield url
+    yield private.url
     for container in client.containers.list(all=True):
         container.remove(force=True)
     client.close()
-    os.killpg(proc.pid, signal.SIGTERM)
-    try:
-        proc.wait(30)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-    log.close()
-    _unmount_below(root)
-    shutil.rmtree(root, ignore_errors=True)
-
-
-def _start_dockerd(root: Path, url: str, log) -> subprocess.Popen:
-    return subprocess.Popen(
-        ["dockerd", "--bridge=none", "--iptables=false", "--ip6tables=false", "--data-root", str(root / "data"),
-         "--exec-root", str(root / "exec"), "--pidfile", str(root / "dockerd.pid"), "-H", url,
-         "--containerd-namespace", f"xnai{os.getpid()}", "--containerd-plugins-namespace", f"xnaip{os.getpid()}"],
-        stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-    )
-
-
-def _start_podman(root: Path, url: str, log) -> subprocess.Popen:
-    """Podman 4.3 as root here: runc with cgroupfs, no default ulimits (its default open-files limit is
-    above this machine's hard limit, and the runtime refuses the setrlimit), its own storage and state
-    under ``root``; the image imported with the CLI before the API service starts."""
-    conf = root / "containers.conf"
-    conf.write_text("[containers]\ndefault_ulimits = []\n\n[engine]\nevents_logger = \"file\"\n")
-    env = {**os.environ, "CONTAINERS_CONF": str(conf)}
-    podman = ["podman", "--root", str(root / "storage"), "--runroot", str(root / "run"), "--tmpdir", str(root / "tmp"),
-              "--runtime", "runc", "--cgroup-manager", "cgroupfs", "--storage-driver", "vfs"]
-    subprocess.run([*podman, "import", "-", IMAGE], input=_rootfs_tar(), env=env, stdout=log,
-                   stderr=subprocess.STDOUT, timeout=120, check=True)
-    return subprocess.Popen([*podman, "system", "service", "--time=0", url], env=env,
-                            stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-
-
-def _unmount_below(root: Path) -> None:
-    """dockerd leaves its network namespace mounted under its exec root: unmount before deleting."""
-    with open("/proc/mounts") as mounts:
-        points = [line.split()[1] for line in mounts if line.split()[1].startswith(str(root))]
-    for point in sorted(points, reverse=True):
-        subprocess.run(["umount", "-l", point], capture_output=True, check=False)
+    private.stop()
 
 
 def _rootfs_tar() -> bytes:
@@ -280,6 +229,33 @@ def test_containers_of_another_compose_project_are_never_touched(docker_url):
     finally:
         theirs.remove(force=True)
         ours.remove(force=True)
+
+
+def test_a_restarted_container_is_back_only_once_its_health_check_passes(docker_url, request):
+    """A database container is running before it accepts a query: a restart returns once the container's
+    own health check passes (here: a file the service writes a moment after it starts)."""
+    if request.node.callspec.params["docker_url"] != "docker":
+        pytest.skip("Podman runs health checks from systemd timers, which this machine has not")
+    import docker
+
+    client = docker.DockerClient(base_url=docker_url, version="auto")
+    slow = client.containers.run(
+        IMAGE, ["/bin/sh", "-c", "/bin/busybox rm -f /ok; /bin/busybox sleep 1; /bin/busybox touch /ok; "
+                                 "exec /bin/busybox sleep 600"],
+        detach=True, network_mode="none", labels={"com.docker.compose.service": "db",
+                                                  "com.docker.compose.project": PROJECT},
+        healthcheck={"test": ["CMD", "/bin/busybox", "test", "-f", "/ok"], "interval": 200_000_000,
+                     "timeout": 1_000_000_000, "retries": 100})
+    try:
+        backend = DockerBackend(docker_url, PROJECT)
+        outcome = backend.act("restart", "db", {"host": "127.0.0.1"}, grace_s=1)
+        slow.reload()
+        assert slow.attrs["State"]["Health"]["Status"] == "healthy", outcome
+        assert re.search(r"\(healthy after (\d+\.\d) s\)", outcome), outcome
+        assert float(re.search(r"after (\d+\.\d) s", outcome).group(1)) >= 0.5, "returned before the check passed"
+    finally:
+        slow.remove(force=True)
+        client.close()
 
 
 def test_a_missing_service_container_is_named(docker_url):

@@ -499,7 +499,7 @@ class HealthKeywords(LibraryComponent):
         self._receiver.server_close()
         self._receiver = None
 
-    @keyword
+    @keyword(tags=["requires:monitor-alerts"])
     def wait_for_alert(self, service: str, status: str, timeout: timedelta | None = None) -> dict:
         """Waits for an alert about ``service`` with ``status`` received since the mark; returns its body
         with ``received_at``.  Fails naming the alerts that did arrive.

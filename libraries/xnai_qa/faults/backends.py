@@ -12,6 +12,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import requests
@@ -19,6 +20,7 @@ import requests
 REPO_ROOT = Path(__file__).resolve().parents[3]
 SERVICE_ACTIONS = ("stop", "kill", "start", "restart", "pause", "resume")
 UNDO_OF = {"stop": "start", "kill": "start", "pause": "resume"}
+HEALTHY_BOUND_S = 90.0  # a container started or restarted passes its health check within this (if it has one)
 
 
 class FaultError(RuntimeError):
@@ -162,7 +164,25 @@ def _docker_act(container, action: str, grace_s: float | None = None) -> str:
     except docker.errors.APIError as err:
         raise FaultError(f"docker {action} {container.name}: {err.explanation or err}") from None
     container.reload()
-    return f"{container.name}: {status} -> {container.status}"
+    back = _until_healthy(container) if action in ("start", "restart") and status != "paused" else ""
+    return f"{container.name}: {status} -> {container.status}{back}"
+
+
+def _until_healthy(container, bound_s: float = HEALTHY_BOUND_S) -> str:
+    """A container brought back is back once its own health check passes (when it has one; a started
+    database accepts no query before): polled, bounded by ``bound_s``."""
+    started = time.monotonic()
+    while True:
+        health = (container.attrs.get("State") or {}).get("Health") or {}
+        if health.get("Status") not in ("starting", "unhealthy", "healthy"):
+            return ""  # no health check (Podman reports an empty status then)
+        if health.get("Status") == "healthy":
+            return f" (healthy after {time.monotonic() - started:.1f} s)"
+        if time.monotonic() - started > bound_s:
+            raise FaultError(f"{container.name} is {container.status} but not healthy {bound_s:.0f} s after it was "
+                             f"brought back (its health check: {health.get('Status')}).")
+        time.sleep(0.2)
+        container.reload()
 
 
 # ----------------------------------------------------------------- proxy --

@@ -1,0 +1,179 @@
+"""``python tools/container_lane.py [--engine URL] [--base-port N] [robot options]``: the testbed as a
+compose project of containers, and the suites against it from this host.
+
+1. The image: ``docker/Dockerfile`` on the Debian base made without a registry (``tools/images.py``).
+2. The shared config: ``<lane>/testbed/run-<base>/config.json`` with fresh secrets, no fault proxy, no
+   debug routes, the monitor's restarts through the engine (``testbed/config.py``).
+3. ``docker-compose -p <project> -f docker/compose.testbed.yml up -d`` on that engine (Debian's
+   docker-compose 1.29, which speaks the Docker API: Docker's, or Podman's compatible socket); every
+   service healthy within a bound.
+4. The suites from the host through ``variables/xnai_host.py`` (the stack's published ports, Redis
+   without TLS, the container engine as fault backend on this project), with pabot and the real-stack
+   order; every test must PASS or SKIP naming a capability.
+5. ``docker-compose down -v`` and the lane's folder removed, whatever happened.
+
+Results in ``results/container-lane/`` (``output.xml``, ``log.html``, ``report.html``, ``compose.log``).
+The exit code is robot's (0: no test failed), or 2 when the lane could not be set up.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import secrets
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+COMPOSE_FILE = ROOT / "docker" / "compose.testbed.yml"
+PROJECT = "xnai-lane"  # the compose project: the only containers the suites' faults may touch
+SERVICES = ("redis", "postgres", "embeddings", "rag", "vikunja", "mkdocs", "ui", "monitor", "caddy")
+HEALTHY_BOUND_S = 180.0
+
+
+class LaneError(RuntimeError):
+    """The lane could not be set up; the message says what to install or fix."""
+
+
+def _offsets() -> dict[str, int]:
+    sys.path.insert(0, str(ROOT))
+    from testbed.config import PORT_OFFSETS  # noqa: PLC0415 - after the path is set
+
+    return PORT_OFFSETS
+
+
+ALERT_OFFSET = 95  # the suite's alert receiver, base + this: the monitor is configured to call it
+
+
+def write_config(home: Path, base_port: int, engine_socket: str) -> dict:
+    """The one config.json every container reads (paths as the containers see them: /testbed)."""
+    from testbed.config import TestbedConfig  # noqa: PLC0415
+
+    cfg = TestbedConfig(
+        base_port=base_port, run_dir=f"/testbed/run-{base_port}", profile="fast",
+        redis_password=secrets.token_urlsafe(18), postgres_password=secrets.token_urlsafe(18),
+        vikunja_token=secrets.token_urlsafe(24), instance_id=secrets.token_hex(8),
+        fault_proxy=False, container_engine=engine_socket, compose_project=PROJECT,
+        alert_urls=[f"http://127.0.0.1:{base_port + ALERT_OFFSET}/alerts"])
+    run = home / f"run-{base_port}"
+    run.mkdir(parents=True, exist_ok=True)
+    run.chmod(0o755)  # the run folder is reachable by PostgreSQL's unprivileged user
+    (run / "config.json").write_text(cfg.to_json())
+    return asdict(cfg)
+
+
+def compose(args: list[str], env: dict[str, str], log: Path, timeout: float = 600) -> None:
+    tool = shutil.which("docker-compose")
+    if not tool:
+        raise LaneError("docker-compose is not installed (Debian/Ubuntu: apt-get install docker-compose; "
+                        "./qa test does it as root)")
+    with log.open("a") as out:
+        out.write(f"\n$ docker-compose {' '.join(args)}\n")
+        out.flush()
+        result = subprocess.run([tool, "-p", PROJECT, "-f", str(COMPOSE_FILE), *args], env=env,  # noqa: S603
+                                stdout=out, stderr=subprocess.STDOUT, timeout=timeout, check=False)
+    if result.returncode != 0:
+        raise LaneError(f"docker-compose {args[0]} failed (exit {result.returncode}); see {log}:\n"
+                        + "\n".join(log.read_text(errors="replace").splitlines()[-30:]))
+
+
+def wait_healthy(engine, bound_s: float = HEALTHY_BOUND_S) -> float:
+    """Polls the project's containers until every service is healthy; returns the seconds it took."""
+    started = time.monotonic()
+    while True:
+        found = engine.containers.list(all=True, filters={"label": f"com.docker.compose.project={PROJECT}"})
+        health = {c.labels.get("com.docker.compose.service"): c.attrs["State"].get("Health", {}).get("Status")
+                  for c in found}
+        if all(health.get(name) == "healthy" for name in SERVICES):
+            return time.monotonic() - started
+        if time.monotonic() - started > bound_s:
+            raise LaneError(f"not every service healthy within {bound_s:.0f} s: {health}")
+        time.sleep(0.5)
+
+
+def suite_env(cfg: dict, base_port: int, engine_url: str, lane: Path) -> dict[str, str]:
+    """The environment of variables/xnai_host.py for this project's ports, secrets and engine."""
+    port = {name: base_port + offset for name, offset in _offsets().items()}
+    return {
+        **os.environ,
+        "XNAI_VARIABLES": "variables/xnai_host.py", "XNAI_PROFILE": "fast",
+        "XNAI_GATEWAY_PORT": str(port["gateway"]), "XNAI_RAG_API_PORT": str(port["rag_api"]),
+        "XNAI_REDIS_PORT": str(port["redis"]), "XNAI_POSTGRES_PORT": str(port["postgres"]),
+        "XNAI_VIKUNJA_PORT": str(port["vikunja"]), "XNAI_MKDOCS_PORT": str(port["mkdocs"]),
+        "XNAI_UI_PORT": str(port["ui"]),
+        "XNAI_MONITOR_URL": f"http://127.0.0.1:{port['monitor']}",
+        "XNAI_ALERT_RECEIVER_PORT": str(base_port + ALERT_OFFSET),
+        "XNAI_REDIS_PASSWORD": cfg["redis_password"], "XNAI_REDIS_TLS": "0",
+        "XNAI_VIKUNJA_TOKEN": cfg["vikunja_token"], "XNAI_VIKUNJA_DB_PASSWORD": cfg["postgres_password"],
+        "XNAI_FAULT_BACKEND": "docker", "XNAI_COMPOSE_PROJECT": PROJECT, "DOCKER_HOST": engine_url,
+        "XNAI_FAULT_LEDGER": str(lane / "faults.jsonl"),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--engine", help="a running engine's API URL (default: a private dockerd for the lane, "
+                                         "started and removed here; root needed)")
+    parser.add_argument("--base-port", type=int, default=32100, help="the services' ports: base + offset")
+    parser.add_argument("--results", default=str(ROOT / "results" / "container-lane"))
+    args, robot_args = parser.parse_known_args(argv)
+    sys.path.insert(0, str(ROOT / "tools"))
+    import engines  # noqa: PLC0415 - tools/engines.py
+    import images  # noqa: PLC0415 - tools/images.py
+
+    results = Path(args.results)
+    shutil.rmtree(results, ignore_errors=True)
+    results.mkdir(parents=True)
+    home = results / "testbed"
+    log = results / "compose.log"
+    started = time.monotonic()
+    private = engine = None
+    try:
+        if args.engine:
+            engine_url = args.engine
+        else:
+            reason = engines.why_not("docker")
+            if reason:
+                raise LaneError(f"no private Docker engine for the lane: {reason}")
+            private = engines.start("docker", Path(tempfile.mkdtemp(prefix="xnai-lane-engine-")))
+            engine_url = private.url
+        env = {**os.environ, "DOCKER_HOST": engine_url, "XNAI_TESTBED_DIR": str(home),
+               "XNAI_TESTBED_BASE_PORT": str(args.base_port),
+               "XNAI_LANE_ENGINE_SOCKET": engine_url.removeprefix("unix://")}
+        engine = images.client(engine_url)
+        images.build_runner(engine)
+        cfg = write_config(home, args.base_port, "unix:///var/run/docker.sock")
+        compose(["up", "-d"], env, log)
+        print(f"[lane] {len(SERVICES)} services healthy after {wait_healthy(engine):.0f} s "
+              f"({time.monotonic() - started:.0f} s with the image)", flush=True)
+        run = subprocess.run(  # noqa: S603 - the project's own runner
+            [sys.executable, "-m", "pabot.pabot", "--processes", "2", "--pabotlibport", "0",
+             "--ordering", str(ROOT / "suites" / "pabot-order-real-stack.txt"),
+             "--variablefile", "variables/xnai_host.py", "--outputdir", str(results),
+             "--tagstatexclude", "catches:*", "--console", "dotted", *robot_args, "suites/"],
+            cwd=ROOT, env=suite_env(cfg, args.base_port, engine_url, results), timeout=3600, check=False)
+        return run.returncode
+    except (LaneError, images.ImageError, RuntimeError) as err:
+        print(f"container lane: {err}", file=sys.stderr)
+        return 2
+    finally:
+        if engine is not None:
+            try:
+                compose(["logs", "--no-color"], env, log, timeout=120)
+                compose(["down", "-v", "--remove-orphans", "--timeout", "10"], env, log, timeout=300)
+            except LaneError as err:
+                print(f"container lane: {err}", file=sys.stderr)
+            engine.close()
+        if private is not None:
+            private.stop()
+        shutil.rmtree(home, ignore_errors=True)
+        print(f"[lane] {time.monotonic() - started:.0f} s in all; results in {results}", flush=True)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
