@@ -174,13 +174,13 @@ An Alert Names The Service, Its Status And The Time
     [Documentation]    The alert for a stopped MkDocs is well formed and comes from degraded: the service's
     ...    run of failures started afresh (a run not reset at its last success would go straight to unhealthy).
     [Tags]    requires:health-monitor
-    ...       requires:service-control
-    ...       requires:mkdocs
-    ...       requires:monitor-alerts
-    ...       catches:alert-never-sent
-    ...       catches:alert-wrong-payload
-    ...       catches:monitor-failures-not-reset
-    ...       catches:monitor-misses-stopped-service
+    ...    requires:service-control
+    ...    requires:mkdocs
+    ...    requires:monitor-alerts
+    ...    catches:alert-never-sent
+    ...    catches:alert-wrong-payload
+    ...    catches:monitor-failures-not-reset
+    ...    catches:monitor-misses-stopped-service
     Stop Service    mkdocs
     ${alert}    Wait For Alert    mkdocs    unhealthy
     Alert Should Be Well Formed    ${alert}
