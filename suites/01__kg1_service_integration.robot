@@ -106,7 +106,7 @@ Aggregate Health Through The Gateway Covers The Stack
     Aggregate Health Should Be Complete    ${health}    checked=${AGGREGATE_SERVICES}
 
 Task Service Answers Through The Gateway
-    [Tags]    requires:vikunja    catches:tasks-info-needs-token
+    [Tags]    requires:vikunja    requires:vikunja-gateway    catches:tasks-info-needs-token
     ${info}    Get Task Service Info    via=gateway
     Log    Task service ${info}[version]
 

@@ -191,9 +191,8 @@ A Failing Downstream Service Opens Only Its Own Breaker
     [Documentation]    The seed's scenario 3: under 50 requests per second to A, B (a service A depends on)
     ...    stops; B's breaker opens, A's stays closed and A's errors stay within its budget
     ...    (A answers without B, degraded). The pair comes from ``${CASCADE}``.
-    [Tags]    load    slow    requires:service-control    catches:breaker-never-opens
+    [Tags]    load    slow    requires:service-control    requires:cascade-pair    catches:breaker-never-opens
     ...    catches:downstream-failure-cascades
-    Skip If    not ${CASCADE}    This target names no cascade pair (\${CASCADE} is empty).
     ${upstream}    Start Breaker Timeline    ${CASCADE}[upstream_breaker]
     ${load}    Start Query Load    rate=50/s    duration=${BREAKER_LOAD_STAGE}    name=cascade
     Stop Service    ${CASCADE}[downstream_service]

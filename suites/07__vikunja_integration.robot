@@ -63,8 +63,7 @@ All Tasks Lists Every Project's Tasks
 
 Tasks Are Served Through The Gateway
     [Documentation]    Where the gateway routes the task service (older Caddyfiles: ``/vikunja/``).
-    [Tags]    catches:tasks-all-first-project-only
-    Skip If    not $VIKUNJA_GATEWAY_PREFIX    This target's gateway does not route the task service.
+    [Tags]    requires:vikunja-gateway    catches:tasks-all-first-project-only
     ${project}    Create Project
     ${task}    Create Task    ${project}
     ${all}    Get All Tasks    via=gateway

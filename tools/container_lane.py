@@ -10,7 +10,9 @@ compose project of containers, and the suites against it from this host.
 4. The suites from the host through ``variables/xnai_host.py`` (the stack's published ports, Redis
    without TLS, the container engine as fault backend on this project), with pabot and the real-stack
    order; every test must PASS or SKIP naming a capability.
-5. ``docker-compose down -v`` and the lane's folder removed, whatever happened.
+5. ``docker-compose down -v`` and the lane's folder removed, whatever happened.  A lane killed outright
+   cannot do that: the next lane first stops a private engine whose lane is gone (``engines.heal``) and
+   removes what an earlier lane left of its project on the ``--engine`` it is given.
 
 Results in ``results/container-lane/`` (``output.xml``, ``log.html``, ``report.html``, ``compose.log``).
 The exit code is robot's (0: no test failed), or 2 when the lane could not be set up.
@@ -34,6 +36,7 @@ COMPOSE_FILE = ROOT / "docker" / "compose.testbed.yml"
 PROJECT = "xnai-lane"  # the compose project: the only containers the suites' faults may touch
 SERVICES = ("redis", "postgres", "embeddings", "rag", "vikunja", "mkdocs", "ui", "monitor", "caddy")
 HEALTHY_BOUND_S = 180.0
+ENGINE_PREFIX = "xnai-lane-engine-"  # /tmp/<this>*: the lane's private engine (engines.heal finds a killed one's)
 
 
 class LaneError(RuntimeError):
@@ -82,11 +85,15 @@ def compose(args: list[str], env: dict[str, str], log: Path, timeout: float = 60
                         + "\n".join(log.read_text(errors="replace").splitlines()[-30:]))
 
 
+def _project_containers(engine) -> list:
+    return engine.containers.list(all=True, filters={"label": f"com.docker.compose.project={PROJECT}"})
+
+
 def wait_healthy(engine, bound_s: float = HEALTHY_BOUND_S) -> float:
     """Polls the project's containers until every service is healthy; returns the seconds it took."""
     started = time.monotonic()
     while True:
-        found = engine.containers.list(all=True, filters={"label": f"com.docker.compose.project={PROJECT}"})
+        found = _project_containers(engine)
         health = {c.labels.get("com.docker.compose.service"): c.attrs["State"].get("Health", {}).get("Status")
                   for c in found}
         if all(health.get(name) == "healthy" for name in SERVICES):
@@ -101,6 +108,7 @@ def suite_env(cfg: dict, base_port: int, engine_url: str, lane: Path) -> dict[st
     port = {name: base_port + offset for name, offset in _offsets().items()}
     return {
         **os.environ,
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",  # pabot runs `robot`
         "XNAI_VARIABLES": "variables/xnai_host.py", "XNAI_PROFILE": "fast",
         "XNAI_GATEWAY_PORT": str(port["gateway"]), "XNAI_RAG_API_PORT": str(port["rag_api"]),
         "XNAI_REDIS_PORT": str(port["redis"]), "XNAI_POSTGRES_PORT": str(port["postgres"]),
@@ -140,12 +148,18 @@ def main(argv: list[str] | None = None) -> int:
             reason = engines.why_not("docker")
             if reason:
                 raise LaneError(f"no private Docker engine for the lane: {reason}")
-            private = engines.start("docker", Path(tempfile.mkdtemp(prefix="xnai-lane-engine-")))
+            for healed in engines.heal(ENGINE_PREFIX):
+                print(f"[lane] healed: {healed}", flush=True)
+            private = engines.start("docker", Path(tempfile.mkdtemp(prefix=ENGINE_PREFIX)))
             engine_url = private.url
         env = {**os.environ, "DOCKER_HOST": engine_url, "XNAI_TESTBED_DIR": str(home),
                "XNAI_TESTBED_BASE_PORT": str(args.base_port),
                "XNAI_LANE_ENGINE_SOCKET": engine_url.removeprefix("unix://")}
         engine = images.client(engine_url)
+        left = _project_containers(engine)
+        if left:  # a killed lane's project on a running engine (--engine)
+            compose(["down", "-v", "--remove-orphans", "--timeout", "10"], env, log, timeout=300)
+            print(f"[lane] healed: {len(left)} container(s) of an earlier lane's project {PROJECT} removed", flush=True)
         images.build_runner(engine)
         cfg = write_config(home, args.base_port, "unix:///var/run/docker.sock")
         compose(["up", "-d"], env, log)

@@ -3,14 +3,20 @@ Docker-compatible API service, each with its own storage, state and socket under
 networking only (dockerd ``--bridge=none --iptables=false``: no bridge network, no private-range
 addresses), stopped and removed afterwards.  ``tests/utest/test_docker_backend.py`` and
 ``tools/container_lane.py`` use it.
+
+A run killed outright (SIGKILL, a lost terminal) cannot stop its engine: the engine's folder records
+the engine's and its owner's process ids, and `heal` (called before the next lane or test session
+starts one) removes the containers of an engine whose owner is gone, stops it and deletes its folder.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
 import subprocess
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -91,6 +97,7 @@ def start(kind: str, root: Path, before_serving=None, bound_s: float = 60.0) -> 
         proc = subprocess.Popen([*podman_cli(root), "system", "service", "--time=0", url],  # noqa: S603
                                 env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     engine = Engine(kind, root, url, proc, log)
+    (root / "owner.json").write_text(json.dumps({"owner": os.getpid(), "engine": proc.pid, "kind": kind}))
     deadline = time.monotonic() + bound_s
     while True:
         try:
@@ -101,6 +108,81 @@ def start(kind: str, root: Path, before_serving=None, bound_s: float = 60.0) -> 
                 tail = (root / "engine.log").read_text()[-2000:]
                 engine.stop()
                 raise RuntimeError(f"{kind} did not start within {bound_s:.0f} s ({err}):\n{tail}") from None
+            time.sleep(0.2)
+
+
+def heal(prefix: str, parent: Path | None = None) -> list[str]:
+    """Stops and removes every engine under ``parent/<prefix>*`` whose owner process is gone (a killed
+    run's): its containers first, then the engine, then its folder.  Returns what it healed, for the log.
+    An engine whose owner still runs (another lane at the same time) is left alone."""
+    healed = []
+    for root in sorted((parent or Path(tempfile.gettempdir())).glob(f"{prefix}*")):
+        try:
+            record = json.loads((root / "owner.json").read_text())
+        except (OSError, ValueError):
+            continue  # not an engine folder of ours, or one still being set up
+        if _alive(int(record["owner"])):
+            continue
+        engine_pid = int(record["engine"])
+        running = _alive(engine_pid) and _is_engine(engine_pid, root)  # not a reused process id
+        removed = _remove_containers(root, record.get("kind", "docker")) if running else 0
+        if running:
+            _stop_pid(engine_pid)
+        _unmount_below(root)
+        shutil.rmtree(root, ignore_errors=True)
+        healed.append(f"{record.get('kind', 'docker')} engine of killed run {record['owner']} at {root}: "
+                      f"{removed} container(s) removed, engine {engine_pid} stopped, folder deleted")
+    return healed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:  # a zombie (exited, not yet reaped) is gone as far as an owner goes
+        return Path(f"/proc/{pid}/stat").read_text().split(") ", 1)[1][0] != "Z"
+    except (OSError, IndexError):
+        return False
+
+
+def _is_engine(pid: int, root: Path) -> bool:
+    try:
+        return str(root) in Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
+    except OSError:
+        return False
+
+
+def _remove_containers(root: Path, kind: str) -> int:
+    import docker  # noqa: PLC0415
+
+    try:
+        client = docker.DockerClient(base_url=f"unix://{root / 'engine.sock'}", version="auto", timeout=30)
+        found = client.containers.list(all=True)
+        for container in found:
+            container.remove(force=True)
+        client.close()
+        return len(found)
+    except Exception:  # noqa: BLE001 - the engine no longer answers: stopping it is all that is left
+        if kind == "podman":
+            subprocess.run([*podman_cli(root), "rm", "--all", "--force"], env=podman_env(root),  # noqa: S603
+                           capture_output=True, timeout=120, check=False)
+        return 0
+
+
+def _stop_pid(pid: int, bound_s: float = 30.0) -> None:
+    """SIGTERM to the engine's process group (dockerd stops its containerd), SIGKILL after the bound."""
+    for sig, wait_s in ((signal.SIGTERM, bound_s), (signal.SIGKILL, 10.0)):
+        try:
+            os.killpg(pid, sig)
+        except ProcessLookupError:
+            return
+        deadline = time.monotonic() + wait_s
+        while time.monotonic() < deadline:
+            if not _alive(pid):
+                return
             time.sleep(0.2)
 
 

@@ -108,6 +108,11 @@ CAPABILITIES: dict[str, Capability] = {c.name: c for c in (
     Capability("breaker-bypass", "take a circuit breaker out of the call path (the baseline of its overhead)",
                "a control route named in ${BREAKER_CONTROL_PATH} (the testbed has one).",
                ("BREAKER_CONTROL_PATH",)),
+    Capability("cascade-pair", "stop a service the RAG API depends on and watch both circuit breakers",
+               "${CASCADE}: {downstream_service, downstream_breaker, upstream_breaker, error_budget}, a service "
+               "of the stack the RAG API calls, the breakers guarding each side, and the error rate allowed "
+               "while the RAG API answers without it (the testbed names embeddings).",
+               ("CASCADE",)),
     Capability("health-monitor", "read and drive the health monitor (its detailed report, recovery actions)",
                "XNAI_MONITOR_URL: the base URL of the monitor's HTTP report, and its routes in ${MONITOR_PATHS}.",
                ("MONITOR_URL",)),

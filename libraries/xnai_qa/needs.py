@@ -2,7 +2,9 @@
 
 A library keyword that reaches into the target beyond its public interface carries a tag
 ``requires:<capability>`` (see ``capabilities.py``); a component of the stack named as an argument
-(``Stop Service    mkdocs``) needs that component's capability.  A test needs every capability of the keywords it
+(``Stop Service    mkdocs``) needs that component's capability; a target variable that is a capability
+of its own (``${CASCADE}``, ``${RAG_FACTS}``) used as an argument needs it; ``via=gateway`` on a keyword
+needing ``<x>`` needs ``<x>-gateway`` where there is one.  A test needs every capability of the keywords it
 calls, directly or through user keywords, in its setup or body (and in the setups of its suites):
 teardowns only restore.  ``tests/utest/test_capabilities.py`` holds each test's ``requires:`` tags equal to
 what this finds, so what a test declares is what it really needs.
@@ -12,6 +14,7 @@ what this finds, so what a test declares is what it really needs.
 
 from __future__ import annotations
 
+import re
 import sys
 from pathlib import Path
 
@@ -24,6 +27,10 @@ from .capabilities import CAPABILITIES, TAG_PREFIX, required_by
 # A component of the stack named as an argument (``Stop Service    mkdocs``) is a need of its own:
 # a target that does not list that service cannot offer the test.
 SERVICE_CAPABILITIES = {cap.service: cap.name for cap in CAPABILITIES.values() if cap.service}
+# A variable that alone offers a capability (``${CASCADE}``: cascade-pair) needs it where a step uses it.
+VARIABLE_CAPABILITIES = {cap.variables[0]: cap.name for cap in CAPABILITIES.values()
+                         if len(cap.variables) == 1 and not cap.service and not cap.check}
+_VARIABLE = re.compile(r"[$&@]\{([A-Z][A-Z0-9_]*)\}")
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 
@@ -72,6 +79,10 @@ class Needs:
                 out |= self.of_keyword(_norm(arg))
             if isinstance(arg, str) and arg in SERVICE_CAPABILITIES:
                 out.add(SERVICE_CAPABILITIES[arg])
+            if isinstance(arg, str):
+                out |= {VARIABLE_CAPABILITIES[v] for v in _VARIABLE.findall(arg) if v in VARIABLE_CAPABILITIES}
+        if "via=gateway" in args:
+            out |= {f"{need}-gateway" for need in set(out) if f"{need}-gateway" in CAPABILITIES}
         return out
 
     def of_keyword(self, key: str) -> set[str]:
