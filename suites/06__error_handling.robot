@@ -10,7 +10,7 @@ Documentation    Error handling: bad requests get the contract's 400 error body 
 ...              ``redis-down-hangs``, ``gateway-no-upstream-timeout``, ``routing-errors-bare``,
 ...              ``tasks-db-down-500``, ``gateway-masks-upstream-errors``, ``stream-ends-silently-on-error``,
 ...              ``llm-error-body-bare``, ``internal-error-without-request-id``, ``request-bounds-off-by-one``,
-...              ``breaker-fails-without-redis``
+...              ``breaker-fails-without-redis``, ``no-request-id``
 ...              (see ``python -m testbed defects``).
 
 Resource         ../resources/xnai.resource
@@ -28,30 +28,32 @@ ${QUESTION}    What does the Caddy gateway forward?
 
 *** Test Cases ***
 Malformed JSON Is A 400 With The Contract's Error Body
-    [Tags]    catches:validation-as-500
+    [Tags]    catches:validation-as-500    catches:no-request-id
     ${response}    Send API Request    POST    ${QUERY_PATH}    body={"${QUERY_FIELD}": "unterminated
     Response Should Be A Contract Error    ${response}    400
 
 A Missing Query Field Is A 400
-    [Tags]    catches:validation-as-500
+    [Tags]    catches:validation-as-500    catches:no-request-id
     ${response}    Send API Request    POST    ${QUERY_PATH}    json=${{ {"use_rag": True} }}
     Response Should Be A Contract Error    ${response}    400
 
 An Oversized Query Is A 400
     [Documentation]    The contract allows 1 to 2000 characters.
-    [Tags]    catches:validation-as-500
+    [Tags]    catches:validation-as-500    catches:no-request-id
     ${response}    Send API Request    POST    ${QUERY_PATH}    json=${{ {$QUERY_FIELD: "x" * 2001} }}
     Response Should Be A Contract Error    ${response}    400
 
 An Out-Of-Range Token Limit Is A 400
     [Documentation]    The contract allows 1 to 2048 tokens (``${QUERY_PARAMETER_RANGES}``): 0 and 2049 are refused.
     [Tags]    catches:validation-as-500    catches:request-bounds-off-by-one
+    ...    catches:no-request-id
     Query Parameter Should Be Refused Outside Its Range    max_tokens    ${QUESTION}
 
 An Out-Of-Range Sampling Parameter Is A 400
     [Documentation]    The stack's schema allows a temperature of 0 to 2 and a top_p of 0 to 1: a hundredth
     ...    outside either end is refused.
     [Tags]    catches:validation-as-500    catches:request-bounds-off-by-one
+    ...    catches:no-request-id
     Query Parameter Should Be Refused Outside Its Range    temperature    ${QUESTION}
     Query Parameter Should Be Refused Outside Its Range    top_p    ${QUESTION}
 
@@ -64,12 +66,12 @@ Query Parameters At The Ends Of Their Ranges Are Answered
     Query Parameter Should Be Answered At The Ends Of Its Range    top_p    ${QUESTION}
 
 A Wrong Method Is A 405
-    [Tags]    catches:routing-errors-bare
+    [Tags]    catches:routing-errors-bare    catches:no-request-id
     ${response}    Send API Request    GET    ${QUERY_PATH}
     Response Should Be A Contract Error    ${response}    405
 
 An Unknown Route Is A 404 From The API
-    [Tags]    catches:routing-errors-bare
+    [Tags]    catches:routing-errors-bare    catches:no-request-id
     ${response}    Send API Request    GET    /no-such-route
     Response Should Be A Contract Error    ${response}    404
 
@@ -131,7 +133,7 @@ Slow Clients Do Not Hold Up Other Clients
 
 An LLM Failure Is A 500 With The Contract's Error Body
     [Documentation]    A failing model is an error the API knows: the contract's body, its request id.
-    [Tags]    requires:llm-control    catches:llm-error-body-bare
+    [Tags]    requires:llm-control    catches:llm-error-body-bare    catches:no-request-id
     Make The LLM Fail
     ${response}    Send API Request    POST    ${QUERY_PATH}    json=${{ {$QUERY_FIELD: "LLM failure " + $TEST_NAME} }}
     Response Should Be A Contract Error    ${response}    500
@@ -139,7 +141,7 @@ An LLM Failure Is A 500 With The Contract's Error Body
 An Unexpected Error Is A 500 With The Contract's Error Body
     [Documentation]    An error no handler of the API expects (the model crashes): still the contract's
     ...    body, the X-Request-ID header and no stack trace.
-    [Tags]    requires:llm-control    catches:internal-error-without-request-id
+    [Tags]    requires:llm-control    catches:internal-error-without-request-id    catches:no-request-id
     Make The LLM Crash
     ${response}    Send API Request    POST    ${QUERY_PATH}    json=${{ {$QUERY_FIELD: "LLM crash " + $TEST_NAME} }}
     Response Should Be A Contract Error    ${response}    500

@@ -11,7 +11,7 @@ Documentation    RAG integration: answers cite the documents their facts come fr
 ...              Testbed defects this suite catches: ``wrong-sources``, ``max-tokens-ignored``,
 ...              ``cache-never-written``, ``cache-never-hit``, ``docs-search-misranks``,
 ...              ``queries-not-recorded``, ``cache-breaker-ignored``, ``cache-read-past-open-breaker``, ``use-rag-ignored``,
-...              ``stream-cites-fewer-sources``, ``token-rate-per-ms`` (see ``python -m testbed defects``).
+...              ``stream-cites-fewer-sources``, ``token-rate-per-ms``, ``no-request-id`` (see ``python -m testbed defects``).
 
 Resource         ../resources/xnai.resource
 
@@ -98,7 +98,7 @@ Document Search Ranks The Right Document First
 Every Query Leaves One Record With Its Request ID
     [Documentation]    The ``${QUERY_STREAM}`` stream grows by one entry per query request, naming the
     ...    request's id in ``${QUERY_RECORD_ID_FIELD}``.
-    [Tags]    catches:queries-not-recorded
+    [Tags]    catches:queries-not-recorded    catches:no-request-id
     ${mark}    Mark Redis Stream    ${QUERY_STREAM}
     ${ids}    Ask Fresh Questions And Collect Their Request IDs    3
     ${recorded}    Redis Stream Entries Since    ${QUERY_STREAM}    ${mark}    field=${QUERY_RECORD_ID_FIELD}

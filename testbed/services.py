@@ -377,7 +377,9 @@ def caddyfile(cfg: TestbedConfig) -> str:
     storage file_system {cfg.run_path / "caddy"}
 }}
 
-http://127.0.0.1:{cfg.port("gateway")} {{
+# Any host name, as the stack's ":8000" site: a runner reaching the gateway by its compose name (caddy) is
+# served too (a site address of 127.0.0.1 answers other names with an empty 200).
+http://:{cfg.port("gateway")} {{
     bind 127.0.0.1
 {api_route}
 {monitor}

@@ -20,8 +20,10 @@ SERVICE_HOSTS = {
     "rag_api": ("rag", env_port("XNAI_RAG_API_PORT", 8012)),
     "redis": ("redis", env_port("XNAI_REDIS_PORT", 6379)),
     "postgres": ("postgres", env_port("XNAI_POSTGRES_PORT", 5432)),
-    "ui": ("ui", env_port("XNAI_UI_PORT", 8001)),
 }
+# Services the stack's compose file may not have (infra/docker/docker-compose.yml has neither today):
+# included where their port is given, XNAI_UI_PORT (Chainlit, 8001) and XNAI_MKDOCS_PORT (8008).
+OPTIONAL_HOSTS = {"ui": ("ui", "XNAI_UI_PORT"), "mkdocs": ("mkdocs", "XNAI_MKDOCS_PORT")}
 
 
 def get_variables():
@@ -32,12 +34,17 @@ def get_variables():
         host, port = SERVICE_HOSTS[name]
         services[name]["health_url"] = f"http://{host}:{port}/xnai/api/v1/health"
         services[name]["health_json"] = True
-    services["ui"]["health_url"] = f"http://ui:{SERVICE_HOSTS['ui'][1]}/"  # Chainlit's liveness is GET /
-    services["ui"]["monitor_name"] = "chainlit_ui"  # what the health monitor calls it
+    for name, (host, env) in OPTIONAL_HOSTS.items():
+        if os.environ.get(env):
+            port = env_port(env, 0)
+            services[name] = {"host": host, "port": port, "compose_service": host,
+                              "health_url": f"http://{host}:{port}/"}  # Chainlit's and MkDocs' liveness: GET /
+    if "ui" in services:
+        services["ui"]["monitor_name"] = "chainlit_ui"  # what the health monitor calls it
     variables = common_variables(os.environ.get("XNAI_PROFILE", "production"))
     variables.update(
         {
-            "ALLOWED_HOSTS": sorted({h for h, _p in SERVICE_HOSTS.values()}),
+            "ALLOWED_HOSTS": sorted({entry["host"] for entry in services.values()}),
             "SERVICES": services,
             "REQUIRED_SERVICES": list(SERVICE_HOSTS),
             "GATEWAY_URL": f"http://caddy:{SERVICE_HOSTS['gateway'][1]}",

@@ -431,12 +431,33 @@ LANE_LACKS = {"llm-control", "fault-proxy", "stream-debug", "breaker-bypass", "v
               "rag-facts", "vikunja-db", "vikunja-gateway", "cascade-pair"}
 
 
+def _lane_verdicts(output: Path, lacks: set[str]) -> dict:
+    """{status: count} of a lane's output.xml, after checking no test failed and every skip names a
+    capability in ``lacks``."""
+    from robot.api import ExecutionResult
+
+    assert output.exists(), f"no {output}"
+    tests = list(ExecutionResult(str(output)).suite.all_tests)
+    assert tests, f"{output} holds no test"
+    failed = [f"{t.full_name}: {t.message[:300]}" for t in tests if t.status == "FAIL"]
+    assert not failed, "\n".join(failed)
+    named = {t.full_name: re.findall(r"^Missing capability '([^']+)'", t.message, re.MULTILINE)
+             for t in tests if t.status == "SKIP"}
+    assert all(named.values()), [n for n, caps in named.items() if not caps]
+    reach = {n: caps[0] for n, caps in named.items() if caps[0] not in lacks}
+    assert not reach, f"skipped for a capability the lane offers: {reach}"
+    return {"tests": tests, **{s: sum(t.status == s for t in tests) for s in ("PASS", "SKIP", "FAIL")}}
+
+
 @pytest.mark.timeout(1500)
 def test_the_suites_pass_or_skip_for_a_capability_against_the_testbed_as_a_compose_project(
         docker_url, images, request, tmp_path, capsys):
     """./qa lane on this session's engine (the runner image is built already): the testbed's services
     each in a container of one compose project, the suites from the host with the engine as the fault
-    backend. No test fails; each skip names a capability the lane does not offer."""
+    backend, then KG-1 and the task service's suite from the runner container of docker/compose.suite.yml
+    (compose names, the mounted engine socket). No test fails; each skip names a capability the lane
+    does not offer. Then the proof through the lane: each switch of PROOF_SWITCHES fails exactly the
+    tests that claim it."""
     if request.node.callspec.params["docker_url"] != "docker":
         pytest.skip("the lane runs on the Docker engine (Podman runs no health checks without systemd "
                     "timers, and the compose file waits for them)")
@@ -446,22 +467,22 @@ def test_the_suites_pass_or_skip_for_a_capability_against_the_testbed_as_a_compo
                           "--results", str(results)], cwd=REPO, capture_output=True, text=True, timeout=1400,
                          check=False)
     out = run.stdout + run.stderr
-    from robot.api import ExecutionResult
-
-    tests = list(ExecutionResult(str(results / "output.xml")).suite.all_tests) if (
-        results / "output.xml").exists() else []
-    counts = {status: sum(t.status == status for t in tests) for status in ("PASS", "SKIP", "FAIL")}
-    with capsys.disabled():  # the lane's figures in the CI log
-        print(f"\n[lane] {len(tests)} tests: {counts['PASS']} passed, {counts['SKIP']} skipped, "
-              f"{counts['FAIL']} failed in {time.monotonic() - started:.0f} s (exit {run.returncode})")
+    lines = "\n".join(line for line in out.splitlines() if line.startswith("[lane]"))
+    with capsys.disabled():  # the lane's own figures in the CI log
+        print(f"\n{lines}\n[lane] exit {run.returncode} after {time.monotonic() - started:.0f} s")
     assert re.search(r"^\[lane\] 9 services healthy", out, re.MULTILINE), out[-4000:]
-    assert tests, f"the lane ran no test (exit {run.returncode}):\n{out[-4000:]}"
-    failed = [f"{t.full_name}: {t.message[:300]}" for t in tests if t.status == "FAIL"]
-    assert not failed, "\n".join(failed)
-    skipped = {t.full_name: t.message for t in tests if t.status == "SKIP"}
-    named = {name: re.findall(r"^Missing capability '([^']+)'", message, re.MULTILINE) for name, message in
-             skipped.items()}
-    assert all(named.values()), {n: skipped[n][:200] for n, caps in named.items() if not caps}
-    reach = {n: caps[0] for n, caps in named.items() if caps[0] not in LANE_LACKS}
-    assert not reach, f"skipped for a capability the lane offers: {reach}"
+    host = _lane_verdicts(results / "output.xml", LANE_LACKS)
+    inside = _lane_verdicts(results / "inside" / "output.xml", LANE_LACKS)
+    with capsys.disabled():
+        for name, found in (("from the host", host), ("from the runner container", inside)):
+            print(f"[lane] {name}: {len(found['tests'])} tests, {found['PASS']} passed, {found['SKIP']} skipped, "
+                  f"{found['FAIL']} failed")
+    passed_inside = {t.name for t in inside["tests"] if t.status == "PASS"}
+    # compose names resolved inside, and a fault went through the mounted engine socket
+    needed = {"Query Is Answered Through The Gateway", "The Task Service Reconnects After A Database Restart"}
+    assert needed <= passed_inside, sorted(passed_inside)
+    lane = load_tool("container_lane")
+    for switch in lane.PROOF_SWITCHES:  # the proof through the lane: exactly the claimed tests failed
+        assert re.search(rf"^\[lane\] proof: {switch}: as claimed", out, re.MULTILINE), lines
+    assert f"[lane] proof: {len(lane.PROOF_SWITCHES)} switches, no mismatch" in out, lines
     assert run.returncode == 0, out[-4000:]

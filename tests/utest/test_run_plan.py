@@ -121,8 +121,11 @@ def test_compose_override_joins_the_xnai_services_and_networks():
     override = yaml.safe_load((REPO / "docker" / "compose.suite.yml").read_text())
     service = override["services"]["xnai-suite"]
     assert service["build"]["dockerfile"] == "docker/Dockerfile"
-    assert {"xnai_app_network", "xnai_db_network"} <= set(service["networks"])
-    assert any(v.startswith("/var/run/docker.sock:/var/run/docker.sock") for v in service["volumes"])
+    assert "networks" not in service and "network_mode" not in service, "network-neutral: the lane adds host networking"
+    networks = yaml.safe_load((REPO / "docker" / "compose.suite.networks.yml").read_text())
+    assert networks["services"]["xnai-suite"]["networks"] == ["xnai_app_network", "xnai_db_network"]
+    assert any(v.startswith("${XNAI_ENGINE_SOCKET:-/var/run/docker.sock}:/var/run/docker.sock")
+               for v in service["volumes"])
     assert service["environment"]["XNAI_VARIABLES"] == "variables/xnai_compose.py"
     assert service["environment"]["XNAI_FAULT_BACKEND"] == "docker"
     import importlib.util

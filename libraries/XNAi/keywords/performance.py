@@ -22,6 +22,7 @@ from robot.api import logger
 from robot.api.deco import keyword
 from robot.api.exceptions import Failure, SkipExecution
 from robot.libraries.BuiltIn import BuiltIn
+from robot.utils import timestr_to_secs
 from xnai_qa import baselines, load, performance, resources, targetconfig
 
 from ..base import Context, LibraryComponent
@@ -225,30 +226,53 @@ class PerformanceKeywords(LibraryComponent):
         return combined
 
     @keyword
-    def profile_should_match_baseline(self, result: dict) -> list:
+    def profile_should_match_baseline(self, result: dict, confirm: int = 1) -> list:
         """The seed's procedure 2: compares a profile result with the saved baseline of the same
         profile (from ``${BASELINE_REFERENCE_DIR}``, else this run's ``${BASELINE_DIR}``): p50 within
         10 %, p99 within 20 %, memory within 5 %, errors below 0.1 %; fails naming each figure that moved.
+
+        A move must repeat to count: when figures moved, the profile runs again (after the target is
+        idle, at most ``confirm`` times, 0..3) and the keyword fails only if every run moved.  A move
+        that one fresh run does not repeat was a stall of a shared machine, not a regression of the
+        stack (a short profile's p99 is its slowest few requests); the log and the summary keep it.
 
         Example:
         | ${now}= | Run Load Profile | baseline |
         | Profile Should Match Baseline | ${now} |
         """
-        figures = baselines.figures_from_load(
-            {"latency_ms": result["latency_ms"], "error_rate": result["error_rate"],
-             "throughput": result["throughput"]}, result["memory_mb"])
+        if not 0 <= int(confirm) <= 3:
+            raise Failure(f"confirm={confirm}: use 0..3 (the fresh runs that must repeat a move).")
         reference = self._var("BASELINE_REFERENCE_DIR", "") or None
-        try:
-            rows = self.ctx.metrics.figures_should_match_baseline(result["profile"], figures,
-                                                                          reference_dir=reference)
-        except Failure as failure:
-            self._summary_file().add("comparisons", result["profile"], {"figures": figures, "moved": str(failure)})
-            BuiltIn().set_suite_metadata(f"Compared {result['profile']}", f"*MOVED*: {failure}", top=True)
-            raise
-        self._summary_file().add("comparisons", result["profile"], {"figures": figures, "rows": rows})
-        BuiltIn().set_suite_metadata(f"Compared {result['profile']}", "within tolerances of "
-                                     + (reference or "this run's baseline"), top=True)
-        return rows
+        moves: list[str] = []
+        for attempt in range(int(confirm) + 1):
+            if attempt:
+                logger.info(f"Run {attempt} of '{result['profile']}' moved; run {attempt + 1} confirms or clears it.")
+                self.wait_until_target_is_idle(
+                    "rag_api", timeout=timedelta(seconds=timestr_to_secs(self._var("PROFILE_COOLDOWN", "10s"))))
+                result = self.run_load_profile(result["profile"], duration=f"{result['duration_s']:g}s", record=False)
+            figures = baselines.figures_from_load(
+                {"latency_ms": result["latency_ms"], "error_rate": result["error_rate"],
+                 "throughput": result["throughput"]}, result["memory_mb"])
+            try:
+                rows = self.ctx.metrics.figures_should_match_baseline(result["profile"], figures,
+                                                                      reference_dir=reference)
+            except Failure as failure:
+                moves.append(str(failure))
+                self._summary_file().add("comparisons", result["profile"], {"figures": figures, "moved": moves})
+                continue
+            self._summary_file().add("comparisons", result["profile"],
+                                     {"figures": figures, "rows": rows, "moved_before": moves})
+            if moves:
+                logger.warn(f"'{result['profile']}' moved in {len(moves)} run(s) and not in the next: "
+                            f"not a regression. The move: {moves[0]}")
+            BuiltIn().set_suite_metadata(f"Compared {result['profile']}", "within tolerances of "
+                                         + (reference or "this run's baseline")
+                                         + (f" (after {len(moves)} unrepeated move)" if moves else ""), top=True)
+            return rows
+        BuiltIn().set_suite_metadata(f"Compared {result['profile']}", f"*MOVED* in {len(moves)} runs: {moves[-1]}",
+                                     top=True)
+        raise Failure(moves[-1] if len(moves) == 1 else f"{moves[-1]} (moved in all {len(moves)} runs; the first: "
+                      f"{moves[0].split(': ', 1)[-1]})")
 
     @keyword
     def find_the_capacity_knee(self) -> dict:

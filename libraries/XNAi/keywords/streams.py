@@ -34,9 +34,6 @@ class StreamKeywords(LibraryComponent):
         names = self._var("SSE_GRAMMAR", {}) or {}
         return Grammar(**{k: v for k, v in dict(names).items() if k in Grammar.__dataclass_fields__})
 
-    def _url(self, via: str) -> str:
-        return self._api_url(self._var("STREAM_PATH"), via)
-
     def _check(self, url: str) -> None:
         safehttp.check(url, self._var("ALLOWED_HOSTS", []))
 
@@ -122,7 +119,7 @@ class StreamKeywords(LibraryComponent):
         | ${partial}= | Open Answer Stream | Tell me about Redis | stop_after_events=3 |
         """
         opts = self._options(stop_after_events, stop_after, stop_before_first_event, timeout, abrupt)
-        return self._run(self._url(via), self._body(question, max_tokens, use_rag), opts)
+        return self._run(self._api_url(self._var("STREAM_PATH"), via), self._body(question, max_tokens, use_rag), opts)
 
     @keyword
     def read_event_stream(self, url: str, body: dict | None = None, timeout: timedelta = timedelta(seconds=30)) -> dict:
@@ -151,7 +148,7 @@ class StreamKeywords(LibraryComponent):
         """
         if not 1 <= int(count) <= MAX_CONCURRENT:
             raise Failure(f"count={count}: use 1..{MAX_CONCURRENT}.")
-        url = self._url(via)
+        url = self._api_url(self._var("STREAM_PATH"), via)
         self._check(url)
         opts = self._options(stop_after_events, None, False, timeout, True)
         body = self._body(question, max_tokens, True)
