@@ -161,9 +161,37 @@ def annotation_spans(source: str) -> list[Span]:
     return [((n.lineno, n.col_offset), (n.end_lineno or n.lineno, n.end_col_offset or 0)) for n in found]
 
 
+# Code only the testbed as containers runs (``self.cfg.container_engine`` set: tools/container_lane.py).
+# A campaign runs the suites against the testbed as processes, which never reaches it, so no mutant is made
+# of it; its test is the container lane's KG-4 (the monitor restarting a service's container), which
+# ./qa test runs once (8 min: a lane per mutant is out of reach).  The functions only that code calls:
+CONTAINER_ONLY_FUNCTIONS = ("restart_container",)
+
+
+def container_only_spans(source: str) -> list[Span]:
+    """The body of ``if ... and <x>.container_engine:`` and the functions of CONTAINER_ONLY_FUNCTIONS; the
+    test stays mutable (turned around, the testbed as processes calls the engine and the suites notice)."""
+    def on_containers(test: ast.expr) -> bool:
+        values = test.values if isinstance(test, ast.BoolOp) and isinstance(test.op, ast.And) else [test]
+        return any(isinstance(v, ast.Attribute) and v.attr == "container_engine" for v in values)
+
+    spans: list[Span] = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.If) and on_containers(node.test):
+            first, last = node.body[0], node.body[-1]
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name in CONTAINER_ONLY_FUNCTIONS:
+            first = last = node
+        else:
+            continue
+        spans.append(((first.lineno, first.col_offset), (last.end_lineno or last.lineno, last.end_col_offset or 0)))
+    return spans
+
+
 def left_out_spans(source: str) -> list[Span]:
-    """What no mutant is made of: code only a defect switch runs, and annotations never evaluated."""
-    return switch_only_spans(source, switches_named_in(source)) + annotation_spans(source)
+    """What no mutant is made of: code only a defect switch runs, code only the testbed as containers
+    runs, and annotations never evaluated."""
+    return (switch_only_spans(source, switches_named_in(source)) + container_only_spans(source)
+            + annotation_spans(source))
 
 
 def in_spans(position: tuple[int, int], spans: list[Span]) -> bool:
@@ -337,8 +365,8 @@ def campaign(budget_s: float, modules: list[str], seed: int, results: Path, work
         t0 = time.monotonic()
         verdict, failed, ran = judge(trees[0], module.suites, runs / f"{name}-baseline", timeout_s=3600)
         baselines[name] = time.monotonic() - t0
-        print(f"[mutate] {name}: {len(items)} mutants ({left_out[name]} in switch-only code or annotations left "
-              "out); "
+        print(f"[mutate] {name}: {len(items)} mutants ({left_out[name]} in switch-only or container-only code or "
+              "annotations left out); "
               f"baseline {baselines[name]:.0f} s, {len(ran)} tests, {verdict}", flush=True)
         if verdict == "flaky":
             print(f"[mutate] {name}: {failed[0]} failed once and passed alone: a flaky test; the campaign goes on "
@@ -442,8 +470,9 @@ def summarize(outcomes: list[Outcome], generated: dict[str, int], left_out: dict
 def write_report(report: dict, results: Path) -> None:
     (results / "report.json").write_text(json.dumps(report, indent=1))
     lines = [f"# Mutation campaign ({report['note']}, {report['elapsed_s']} s)", "",
-             ("| module | generated | left out (switch-only, annotations) | sampled | killed | timed out | survived | "
-              "flaky | equivalent | unspecified | score |"), "|---|---|---|---|---|---|---|---|---|---|---|"]
+             ("| module | generated | left out (switch-only, container-only, annotations) | sampled | killed | "
+              "timed out | survived | flaky | equivalent | unspecified | score |"),
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
     for name, m in report["modules"].items():
         score = f"{m['score']:.0%}" if m["score"] is not None else "-"
         lines.append(f"| {name} | {m['generated']} | {m['switch_only_left_out']} | {m['sampled']} | {m['killed']} | "
@@ -475,8 +504,8 @@ def list_modules() -> int:
             skip = left_out_spans((ROOT / file).read_text())
             items = list(_all_work_items([ROOT / file], {}))
             kept = sum(1 for item in items if not in_spans(item.mutations[0].start_pos, skip))
-            print(f"{name:<8} {file:<32} {len(items):>4} mutants, {kept:>4} outside switch-only code and "
-                  "annotations")
+            print(f"{name:<8} {file:<32} {len(items):>4} mutants, {kept:>4} outside switch-only and "
+                  "container-only code and annotations")
         print(f"{'':<8} suites: {', '.join(module.suites)}")
     return 0
 

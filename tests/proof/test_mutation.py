@@ -3,6 +3,7 @@ observe it, so a mutant that a suite would catch is not reported as a survivor."
 
 from __future__ import annotations
 
+import ast
 from pathlib import Path
 
 from xnai_qa import claims
@@ -80,6 +81,32 @@ def test_code_only_a_switch_runs_is_left_out_but_the_switch_test_is_not():
     line6 = negated.splitlines()[5]
     assert not mutate.in_spans((6, line6.index("3")), spans), "3 is what a clean testbed computes"
     assert mutate.in_spans((6, line6.rindex("4")), spans), "4 only with the switch on"
+
+
+def test_code_only_the_testbed_as_containers_runs_is_left_out_but_its_test_is_not():
+    """The monitor's container restart runs only in the container lane (its test): no campaign reaches it."""
+    source = (REPO / "testbed" / "monitor" / "recovery.py").read_text()
+    spans = mutate.container_only_spans(source)
+    lines = source.splitlines()
+    call = next(n for n, text in enumerate(lines, 1) if "self.restart_container" in text)
+    assert mutate.in_spans((call, lines[call - 1].index("return")), spans)
+    test = lines[call - 2]
+    assert "container_engine" in test and not mutate.in_spans((call - 2, test.index("and")), spans), "the test stays"
+    body = next(n for n, text in enumerate(lines, 1) if "def restart_container" in text) + 5
+    assert mutate.in_spans((body, len(lines[body - 1]) - len(lines[body - 1].lstrip())), spans)
+    assert not mutate.in_spans((call + 2, 12), spans), "the next action runs on the testbed as processes"
+    # Each container-only function is defined in a mutated module and called from container-only code only.
+    files = [REPO / file for module in mutate.MODULES.values() for file in module.paths]
+    for name in mutate.CONTAINER_ONLY_FUNCTIONS:
+        defined = [f for f in files if f"def {name}(" in f.read_text()]
+        assert defined, f"{name} is defined in no mutated module"
+        for file in files:
+            text = file.read_text()
+            calls = [node for node in ast.walk(ast.parse(text))
+                     if isinstance(node, ast.Attribute) and node.attr == name and isinstance(node.ctx, ast.Load)]
+            only = mutate.container_only_spans(text)
+            outside = [c.lineno for c in calls if not mutate.in_spans((c.lineno, c.col_offset), only)]
+            assert outside == [], f"{file.name} calls {name} outside container-only code at lines {outside}"
 
 
 def test_annotations_are_left_out_where_they_are_never_evaluated():
